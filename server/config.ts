@@ -1,0 +1,308 @@
+/**
+ * firmdrop's configuration: command-line flags + `FIRMDROP_*` environment variables + defaults → one typed,
+ * validated {@link Config}. Precedence: flag > environment > default.
+ *
+ * Every setting is described once, in {@link CONFIG_OPTIONS}: the CLI builds its yargs options from that table and
+ * the README's configuration reference mirrors it. Validation errors are {@link ConfigError}s whose message is one
+ * line naming the flag or variable, the value and what was expected.
+ */
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/** An FTP account allowed to log in (plain-text password, as on Meshlium's vsftpd). */
+export interface FtpUser { user: string; pass: string }
+
+/** Log output format: `pretty` (human-readable), `json` (one pino JSON object a line), `auto` (pretty on a TTY). */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/** pino level names accepted by `--log-level`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Everything `serve` (and the other commands) need, validated. Units are in the field names or docs. */
+export interface Config {
+  /** Absolute path of the folder served to devices (UPGRADE.TXT + binaries). Default `./ota-root` resolved against the cwd. */
+  root: string;
+  /** Address the FTP control socket binds to. Default `0.0.0.0` (every IPv4 interface). */
+  host: string;
+  /** FTP control port (TCP). Default 2121; 0 = ephemeral (the real port is logged in the `listening` line). */
+  port: number;
+  /**
+   * Bare IPv4 address put in PASV (227) replies. Default undefined: see {@link pasvUrlFor} (the interface facing the
+   * client). Set it to the public address when devices reach the server through NAT (carrier NAT, port forwarding).
+   */
+  pasvAddress?: string;
+  /** Lowest passive data port (TCP). Default undefined (ftp-srv's 1024). Set together with {@link pasvMax}. */
+  pasvMin?: number;
+  /** Highest passive data port (TCP). Default undefined (ftp-srv's 65535). */
+  pasvMax?: number;
+  /** Accounts allowed to log in. Default `ota` / `libelium`, the Meshlium OTA default (Libelium OTA guide, seed 003). */
+  users: FtpUser[];
+  /** Accept `anonymous` logins (any password). Default false. */
+  anonymous: boolean;
+  /** Write the `CRC32:` and `MD5:` lines after the four Meshlium lines of UPGRADE.TXT. Default true. */
+  checksums: boolean;
+  /** How long (ms) a dropped binary's size must stay unchanged before the watcher publishes it. Default 1000. */
+  stabilityMs: number;
+  /** Close a control connection idle (no command, no transfer) this long (ms); 0 = never. Default 300000 (5 min). */
+  idleTimeoutMs: number;
+  /** Most simultaneous control connections; 0 = unlimited. Default 500. */
+  maxConnections: number;
+  /** Most simultaneous control connections from one IP address; 0 = unlimited (carrier NAT shares addresses). Default 0. */
+  maxPerAddress: number;
+  /** On shutdown, how long (ms) running transfers may finish before connections are cut. Default 5000. */
+  drainTimeoutMs: number;
+  /** pino log level. Default `info`. */
+  logLevel: LogLevel;
+  /** Log format. Default `auto`. */
+  logFormat: LogFormat;
+}
+
+/** A configuration value that breaks a rule; the message is one line naming the flag/variable and the value. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Default FTP control port: 2121, so firmdrop runs without root (port 21 needs privileges). */
+export const DEFAULT_PORT = 2121;
+/** Default root folder, relative to the working directory: the repository's embedded `ota-root/`. */
+export const DEFAULT_ROOT = './ota-root';
+/** Default account: the Meshlium OTA user and password (Libelium OTA guide, research/waspmote-ota.md §6). */
+export const DEFAULT_USERS: readonly FtpUser[] = Object.freeze([{ user: 'ota', pass: 'libelium' }]);
+
+/** Where a raw value came from, for error messages: `--port "abc"` or `FIRMDROP_PORT="abc"`. */
+interface Source { flag: string; env: string; fromEnv: boolean }
+
+function where(src: Source, raw: unknown): string {
+  const shown = JSON.stringify(Array.isArray(raw) ? raw.join(' ') : String(raw));
+  return src.fromEnv ? `${src.env}=${shown}` : `--${src.flag} ${shown}`;
+}
+
+/**
+ * One configuration setting: its flag (without `--`), environment variable, help text, default as shown to users,
+ * and the kind of value (which also tells the CLI which yargs type to declare).
+ */
+export interface ConfigOption {
+  key: keyof Config | 'pasvRange';
+  flag: string;
+  env: string;
+  kind: 'string' | 'boolean' | 'list';
+  /** One-line description, with the unit. */
+  describe: string;
+  /** The default as a user reads it (README and --help). */
+  defaultText: string;
+}
+
+/** Every setting, in the order of `firmdrop serve --help` and the README table. */
+export const CONFIG_OPTIONS: readonly ConfigOption[] = [
+  { key: 'root', flag: 'root', env: 'FIRMDROP_ROOT', kind: 'string', defaultText: DEFAULT_ROOT,
+    describe: 'folder served to devices (UPGRADE.TXT and the binaries)' },
+  { key: 'host', flag: 'host', env: 'FIRMDROP_HOST', kind: 'string', defaultText: '0.0.0.0',
+    describe: 'address the FTP server listens on' },
+  { key: 'port', flag: 'port', env: 'FIRMDROP_PORT', kind: 'string', defaultText: String(DEFAULT_PORT),
+    describe: 'FTP control port (TCP); 0 = pick a free port and log it' },
+  { key: 'pasvAddress', flag: 'pasv-address', env: 'FIRMDROP_PASV_ADDRESS', kind: 'string',
+    defaultText: 'the interface facing the client',
+    describe: 'IPv4 address sent in PASV replies (your public IP behind NAT)' },
+  { key: 'pasvRange', flag: 'pasv-range', env: 'FIRMDROP_PASV_RANGE', kind: 'string', defaultText: '1024-65535',
+    describe: 'passive data ports, MIN-MAX (open them in the firewall)' },
+  { key: 'users', flag: 'user', env: 'FIRMDROP_USERS', kind: 'list', defaultText: 'ota:libelium',
+    describe: 'account USER:PASS; repeat the flag for more (env: comma-separated)' },
+  { key: 'anonymous', flag: 'anonymous', env: 'FIRMDROP_ANONYMOUS', kind: 'boolean', defaultText: 'false',
+    describe: 'also accept anonymous logins' },
+  { key: 'checksums', flag: 'checksums', env: 'FIRMDROP_CHECKSUMS', kind: 'boolean', defaultText: 'true',
+    describe: 'add CRC32:/MD5: lines to UPGRADE.TXT (--no-checksums: plain Meshlium format)' },
+  { key: 'stabilityMs', flag: 'stability-ms', env: 'FIRMDROP_STABILITY_MS', kind: 'string', defaultText: '1000',
+    describe: 'ms a dropped binary must keep the same size before it is published' },
+  { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'FIRMDROP_IDLE_TIMEOUT_MS', kind: 'string',
+    defaultText: '300000', describe: 'ms without command or transfer before a session is closed; 0 = never' },
+  { key: 'maxConnections', flag: 'max-connections', env: 'FIRMDROP_MAX_CONNECTIONS', kind: 'string',
+    defaultText: '500', describe: 'most simultaneous FTP sessions; 0 = unlimited' },
+  { key: 'maxPerAddress', flag: 'max-per-address', env: 'FIRMDROP_MAX_PER_ADDRESS', kind: 'string',
+    defaultText: '0', describe: 'most simultaneous sessions from one IP; 0 = unlimited (carrier NAT)' },
+  { key: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'FIRMDROP_DRAIN_TIMEOUT_MS', kind: 'string',
+    defaultText: '5000', describe: 'ms running transfers may finish on shutdown' },
+  { key: 'logLevel', flag: 'log-level', env: 'FIRMDROP_LOG_LEVEL', kind: 'string', defaultText: 'info',
+    describe: `log level: ${LOG_LEVELS.join(', ')}` },
+  { key: 'logFormat', flag: 'log-format', env: 'FIRMDROP_LOG_FORMAT', kind: 'string', defaultText: 'auto',
+    describe: 'log format: auto (pretty on a terminal), json, pretty' },
+];
+
+function optionFor(key: ConfigOption['key']): ConfigOption {
+  const opt = CONFIG_OPTIONS.find((o) => o.key === key);
+  if (!opt) throw new Error(`no config option ${key}`);
+  return opt;
+}
+
+/** Raw flag values as yargs hands them over, keyed by flag name (`port`, `pasv-range`, `user`…). */
+export type ConfigFlags = Record<string, unknown>;
+
+/** The value for `opt`: the flag when given, else the environment variable when set (non-empty), else undefined. */
+function pick(opt: ConfigOption, flags: ConfigFlags, env: NodeJS.ProcessEnv): { raw: unknown; src: Source } | undefined {
+  const flag = flags[opt.flag];
+  if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0)) {
+    return { raw: flag, src: { flag: opt.flag, env: opt.env, fromEnv: false } };
+  }
+  const e = env[opt.env];
+  if (e !== undefined && e !== '') return { raw: e, src: { flag: opt.flag, env: opt.env, fromEnv: true } };
+  return undefined;
+}
+
+function parseInteger(raw: unknown, src: Source, min: number, max: number, what: string): number {
+  const s = String(raw).trim();
+  const n = /^\d+$/.test(s) ? Number(s) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${where(src, raw)}: expected ${what}, a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function parseBoolean(raw: unknown, src: Source): boolean {
+  if (typeof raw === 'boolean') return raw;
+  const s = String(raw).trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+  if (['0', 'false', 'no', 'off'].includes(s)) return false;
+  throw new ConfigError(`${where(src, raw)}: expected true or false (1/0, yes/no, on/off)`);
+}
+
+function parseUser(entry: string, src: Source): FtpUser {
+  const i = entry.indexOf(':');
+  const user = i < 0 ? entry : entry.slice(0, i);
+  const pass = i < 0 ? '' : entry.slice(i + 1);
+  if (!/^[^\s:,]+$/.test(user) || pass === '' || /[\r\n]/.test(pass)) {
+    throw new ConfigError(`${where(src, entry)}: expected USER:PASS (user without spaces, non-empty password)`);
+  }
+  return { user, pass };
+}
+
+function parseUsers(raw: unknown, src: Source): FtpUser[] {
+  // A flag may be repeated (array); the environment variable is one comma-separated list.
+  const entries = Array.isArray(raw) ? raw.map(String) : src.fromEnv ? String(raw).split(',') : [String(raw)];
+  const users = entries.map((e) => e.trim()).filter((e) => e !== '').map((e) => parseUser(e, src));
+  if (users.length === 0) throw new ConfigError(`${where(src, raw)}: expected at least one USER:PASS`);
+  const seen = new Set<string>();
+  for (const u of users) {
+    if (seen.has(u.user)) throw new ConfigError(`${where(src, raw)}: user "${u.user}" is given twice`);
+    seen.add(u.user);
+  }
+  return users;
+}
+
+function parsePasvRange(raw: unknown, src: Source): { min: number; max: number } {
+  const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(String(raw));
+  const min = m ? Number(m[1]) : NaN;
+  const max = m ? Number(m[2] ?? m[1]) : NaN;
+  if (!m || min < 1 || max > 65535 || min > max) {
+    throw new ConfigError(`${where(src, raw)}: expected a port range MIN-MAX with 1 <= MIN <= MAX <= 65535`);
+  }
+  return { min, max };
+}
+
+function parseHost(raw: unknown, src: Source): string {
+  const s = String(raw).trim();
+  if (net.isIP(s) === 0 && !/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(s)) {
+    throw new ConfigError(`${where(src, raw)}: expected an IP address or host name to listen on`);
+  }
+  return s;
+}
+
+function parsePasvAddress(raw: unknown, src: Source): string {
+  const s = String(raw).trim();
+  // ftp-srv writes pasv_url straight into the 227 reply: a host name or IPv6 address would break it
+  // (research/stack.md, ftp-srv fault 5).
+  if (!net.isIPv4(s) || s === '0.0.0.0') {
+    throw new ConfigError(`${where(src, raw)}: expected a bare IPv4 address (no host name, no port)`);
+  }
+  return s;
+}
+
+function parseChoice<T extends string>(raw: unknown, src: Source, choices: readonly T[]): T {
+  const s = String(raw).trim().toLowerCase();
+  if (!(choices as readonly string[]).includes(s)) {
+    throw new ConfigError(`${where(src, raw)}: expected one of ${choices.join(', ')}`);
+  }
+  return s as T;
+}
+
+/**
+ * Builds the Config from flags (as parsed by yargs, keyed by flag name), the environment and defaults.
+ * Precedence per setting: flag > environment variable > default. `root` is resolved against `cwd`.
+ * Pure: reads no files (whether the root exists is checked by the command that uses it).
+ * @throws ConfigError (one line) for any value that breaks its rule.
+ */
+export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
+  const get = <T>(key: ConfigOption['key'], parse: (raw: unknown, src: Source) => T, dflt: T): T => {
+    const got = pick(optionFor(key), flags, env);
+    return got === undefined ? dflt : parse(got.raw, got.src);
+  };
+  const str = (raw: unknown, src: Source): string => {
+    const s = String(raw).trim();
+    if (s === '') throw new ConfigError(`${where(src, raw)}: must not be empty`);
+    return s;
+  };
+  const ms = (max: number) => (raw: unknown, src: Source) => parseInteger(raw, src, 0, max, 'a duration in ms');
+  const count = (raw: unknown, src: Source) => parseInteger(raw, src, 0, 1_000_000, 'a count');
+
+  const range = get('pasvRange', parsePasvRange, undefined);
+  return {
+    root: path.resolve(cwd, get('root', str, DEFAULT_ROOT)),
+    host: get('host', parseHost, '0.0.0.0'),
+    port: get('port', (raw, src) => parseInteger(raw, src, 0, 65535, 'a TCP port'), DEFAULT_PORT),
+    pasvAddress: get('pasvAddress', parsePasvAddress, undefined),
+    pasvMin: range?.min,
+    pasvMax: range?.max,
+    users: get('users', parseUsers, DEFAULT_USERS.map((u) => ({ ...u }))),
+    anonymous: get('anonymous', parseBoolean, false),
+    checksums: get('checksums', parseBoolean, true),
+    stabilityMs: get('stabilityMs', ms(600_000), 1000),
+    idleTimeoutMs: get('idleTimeoutMs', ms(86_400_000), 300_000),
+    maxConnections: get('maxConnections', count, 500),
+    maxPerAddress: get('maxPerAddress', count, 0),
+    drainTimeoutMs: get('drainTimeoutMs', ms(600_000), 5000),
+    logLevel: get('logLevel', (raw, src) => parseChoice(raw, src, LOG_LEVELS), 'info'),
+    logFormat: get('logFormat', (raw, src) => parseChoice(raw, src, ['auto', 'json', 'pretty'] as const), 'auto'),
+  };
+}
+
+/** `::ffff:10.0.0.7` → `10.0.0.7` (ftp-srv reports IPv4 clients of a dual-stack socket in mapped form). */
+function plainIPv4(ip: string): string {
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+function ipv4ToInt(ip: string): number {
+  return ip.split('.').reduce((acc, part) => ((acc << 8) | Number(part)) >>> 0, 0);
+}
+
+/**
+ * The local IPv4 address a client at `clientIp` most likely reached us on: 127.0.0.1 for a loopback client, else the
+ * address of the interface whose subnet holds the client, else the first non-internal IPv4 address, else 127.0.0.1.
+ * `interfaces` defaults to `os.networkInterfaces()` (a parameter so tests can pass a fixed table).
+ */
+export function localAddressFacing(clientIp: string, interfaces = os.networkInterfaces()): string {
+  const client = plainIPv4(clientIp);
+  if (!net.isIPv4(client) || client.startsWith('127.')) return '127.0.0.1';
+  const v4 = Object.values(interfaces).flat()
+    .filter((a): a is os.NetworkInterfaceInfo => !!a && a.family === 'IPv4');
+  const c = ipv4ToInt(client);
+  const sameNet = v4.find((a) => {
+    const mask = ipv4ToInt(a.netmask);
+    return (ipv4ToInt(a.address) & mask) >>> 0 === (c & mask) >>> 0;
+  });
+  return sameNet?.address ?? v4.find((a) => !a.internal)?.address ?? '127.0.0.1';
+}
+
+/**
+ * What to hand ftp-srv as `pasv_url`. An explicit `pasvAddress` wins. Otherwise, when the server listens on one
+ * specific IPv4 address (not 0.0.0.0), that address; else a function of the client IP ({@link localAddressFacing}).
+ * Why: ftp-srv 4.6.3 with no `pasv_url` answers PASV with 502 (only EPSV works), and a fixed string is sent to every
+ * client except loopback ones; with a 0.0.0.0 bind neither works for both loopback and LAN clients.
+ */
+export function pasvUrlFor(config: Pick<Config, 'host' | 'pasvAddress'>): string | ((clientIp: string) => string) {
+  if (config.pasvAddress) return config.pasvAddress;
+  if (net.isIPv4(config.host) && config.host !== '0.0.0.0') return config.host;
+  return (clientIp: string) => localAddressFacing(clientIp);
+}
