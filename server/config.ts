@@ -6,6 +6,7 @@
  * the README's configuration reference mirrors it. Validation errors are {@link ConfigError}s whose message is one
  * line naming the flag or variable, the value and what was expected.
  */
+import { stat } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -231,7 +232,7 @@ function parseChoice<T extends string>(raw: unknown, src: Source, choices: reado
 /**
  * Builds the Config from flags (as parsed by yargs, keyed by flag name), the environment and defaults.
  * Precedence per setting: flag > environment variable > default. `root` is resolved against `cwd`.
- * Pure: reads no files (whether the root exists is checked by the command that uses it).
+ * Pure: reads no files (whether the root exists is checked by {@link assertRootDir}).
  * @throws ConfigError (one line) for any value that breaks its rule.
  */
 export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
@@ -305,4 +306,14 @@ export function pasvUrlFor(config: Pick<Config, 'host' | 'pasvAddress'>): string
   if (config.pasvAddress) return config.pasvAddress;
   if (net.isIPv4(config.host) && config.host !== '0.0.0.0') return config.host;
   return (clientIp: string) => localAddressFacing(clientIp);
+}
+
+/**
+ * Checks that `root` is an existing directory, the one thing about the root every command needs.
+ * @throws ConfigError `root /abs/path: no such directory` (or `...: not a directory`).
+ */
+export async function assertRootDir(root: string): Promise<void> {
+  const st = await stat(root).catch(() => undefined);
+  if (!st) throw new ConfigError(`root ${root}: no such directory`);
+  if (!st.isDirectory()) throw new ConfigError(`root ${root}: not a directory`);
 }
