@@ -1,0 +1,110 @@
+/**
+ * What a server process costs, read from Linux /proc: CPU time (own + reaped children) and resident memory.
+ * Used by the bench when the server is a local process whose pid we know (firmdrop, ftp-srv, vsftpd, pyftpdlib
+ * started by `--server`). vsftpd forks per connection, so memory is the sum over the process tree, sampled.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+let clockTicks: number | undefined;
+/** Kernel clock ticks per second (USER_HZ, `getconf CLK_TCK`, almost always 100); /proc/<pid>/stat counts in these. */
+export function clockTicksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try { clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; }
+    catch { clockTicks = 100; }
+  }
+  return clockTicks;
+}
+
+/** Fields of /proc/<pid>/stat after the command name; `field(n)` is the stat(5) field number n (1-based). */
+function statFields(pid: number): (n: number) => string {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');   // rest[0] is field 3 (state)
+  return (n: number) => rest[n - 3];
+}
+
+/**
+ * CPU time of process `pid` in ms: utime + stime, plus cutime + cstime (children that exited and were waited for,
+ * which is how vsftpd's per-connection processes are counted). Resolution is one clock tick (10 ms).
+ * Throws if the process does not exist.
+ */
+export function readCpuMs(pid: number): number {
+  const f = statFields(pid);
+  const ticks = Number(f(14)) + Number(f(15)) + Number(f(16)) + Number(f(17));
+  return (ticks * 1000) / clockTicksPerSecond();
+}
+
+/** VmRSS and VmHWM (peak RSS) of one process in KiB, from /proc/<pid>/status; undefined if it has gone. */
+export function readMemoryKb(pid: number): { rssKb: number; hwmKb: number } | undefined {
+  let text: string;
+  try { text = readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { return undefined; }
+  const num = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  return { rssKb: num('VmRSS'), hwmKb: num('VmHWM') };
+}
+
+/** `pid` and all its live descendants, by scanning /proc/<n>/stat parent pids once. */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const ppid = Number(statFields(Number(name))(4));
+      const list = children.get(ppid) ?? [];
+      list.push(Number(name));
+      children.set(ppid, list);
+    } catch { /* exited while scanning */ }
+  }
+  const out: number[] = [];
+  const todo = [pid];
+  while (todo.length && out.length < 100_000) {
+    const p = todo.pop()!;
+    out.push(p);
+    todo.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/** Sum of VmRSS (KiB) over `pid` and its descendants. */
+export function treeRssKb(pid: number): number {
+  let sum = 0;
+  for (const p of processTree(pid)) sum += readMemoryKb(p)?.rssKb ?? 0;
+  return sum;
+}
+
+/**
+ * Samples a server's memory while a run is in progress. `peakKb()` is the larger of the main process's VmHWM
+ * (exact, kernel-kept peak) and the largest sampled sum of RSS over its process tree (for forking servers).
+ */
+export class MemorySampler {
+  private peakTreeKb = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** @param pid server process; @param intervalMs sampling period in ms (default 100). */
+  constructor(private readonly pid: number, private readonly intervalMs = 100) {}
+  /** Starts sampling (idempotent). */
+  start(): void {
+    if (this.timer) return;
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    this.timer.unref();
+  }
+  /** Stops sampling after one last sample. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.sample();
+  }
+  private sample(): void {
+    try { this.peakTreeKb = Math.max(this.peakTreeKb, treeRssKb(this.pid)); } catch { /* gone */ }
+  }
+  /** Peak resident memory in KiB seen so far (see class doc). */
+  peakKb(): number {
+    return Math.max(this.peakTreeKb, readMemoryKb(this.pid)?.hwmKb ?? 0);
+  }
+}
+
+/** Soft limit on open files of this process ("Max open files" in /proc/self/limits); Infinity if unlimited. */
+export function openFileLimit(): number {
+  const m = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  if (!m || m[1] === 'unlimited') return Infinity;
+  return Number(m[1]);
+}

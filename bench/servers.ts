@@ -1,0 +1,208 @@
+/**
+ * Starts and stops the servers the bench measures, each as its own process on 127.0.0.1 over a temp root holding
+ * the bench binary and UPGRADE.TXT (fixture.ts), so that its CPU and memory can be read from /proc apart from the
+ * load generator's. The bench installs nothing: a missing anchor gives an error saying how to install it.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeBenchRoot } from './fixture.ts';
+import { processTree } from './proc-stats.ts';
+
+/** Servers `--server` can start. `ftp-srv-nodelay` is plain ftp-srv with TCP_NODELAY on control sockets. */
+export const SERVER_KINDS = ['firmdrop', 'ftp-srv', 'ftp-srv-nodelay', 'vsftpd', 'pyftpdlib'] as const;
+export type ServerKind = (typeof SERVER_KINDS)[number];
+
+/** A running server: its FTP URL (with credentials), process id, and root; `stop()` ends it and removes the root. */
+export interface BenchServer { kind: ServerKind; url: string; pid: number; root: string; stop(): Promise<void> }
+
+/** Options: binary size in bytes; passive port range (inclusive, default 40000–49999). */
+export interface StartOptions { size: number; pasvMin?: number; pasvMax?: number; readyTimeoutMs?: number }
+
+/** Thrown when an anchor server is not installed; the message says how to install it. */
+export class AnchorMissingError extends Error {}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..');
+const DEBIAN_PYTHON = '/usr/bin/python3';
+
+/** Why `kind` cannot be started here (not installed), or undefined if it can. */
+export function missingAnchor(kind: ServerKind): string | undefined {
+  if (kind === 'vsftpd') {
+    const found = spawnSync('sh', ['-c', 'command -v vsftpd || test -x /usr/sbin/vsftpd'], { stdio: 'ignore' }).status === 0;
+    if (!found) return 'vsftpd is not installed: run `apt-get update && apt-get install -y vsftpd` (as root)';
+    if (process.getuid?.() !== 0) return 'vsftpd anchor needs root (anonymous sessions switch to user ftp)';
+  }
+  if (kind === 'pyftpdlib') {
+    const ok = existsSync(DEBIAN_PYTHON) &&
+      spawnSync(DEBIAN_PYTHON, ['-c', 'import pyftpdlib'], { stdio: 'ignore' }).status === 0;
+    if (!ok) return `pyftpdlib is not importable by ${DEBIAN_PYTHON}: run \`apt-get update && apt-get install -y python3-pyftpdlib\``;
+  }
+  if (kind === 'firmdrop' && !existsSync(path.join(repo, 'server', 'cli.ts'))) {
+    return 'firmdrop is not there yet (server/cli.ts missing)';
+  }
+  return undefined;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves when a connection to host:port receives a "220" greeting; retries until `timeoutMs`. */
+export async function waitForGreeting(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = 'no attempt';
+  while (Date.now() < deadline) {
+    const got = await new Promise<string>((resolve) => {
+      const sock = net.connect(port, host);
+      let text = '';
+      const done = (r: string) => { sock.destroy(); clearTimeout(t); resolve(r); };
+      const t = setTimeout(() => done('timeout'), 2000);
+      sock.on('data', (d) => { text += d.toString('latin1'); if (/\r?\n/.test(text)) done(text); });
+      sock.on('error', (e) => done(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+    });
+    if (got.startsWith('220')) return;
+    lastError = got.trim().slice(0, 80);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server on ${host}:${port} gave no 220 greeting within ${timeoutMs} ms (last: ${lastError})`);
+}
+
+/** Keeps the last few KiB of a child's output, for error messages. */
+function tail(child: ChildProcess): () => string {
+  let buf = '';
+  const add = (d: Buffer) => { buf = (buf + d.toString('utf8')).slice(-4096); };
+  child.stdout?.on('data', add);
+  child.stderr?.on('data', add);
+  return () => buf.trim();
+}
+
+/** Resolves with the first "listening <port>" line a child prints (or rejects when it exits first). */
+function listeningPort(child: ChildProcess, output: () => string, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const t = setTimeout(() => reject(new Error(`no "listening" line within ${timeoutMs} ms: ${output()}`)), timeoutMs);
+    child.stdout?.on('data', (d: Buffer) => {
+      seen += d.toString('utf8');
+      const m = /listening (\d+)/.exec(seen);
+      if (m) { clearTimeout(t); resolve(Number(m[1])); }
+    });
+    child.once('exit', (code, sig) => { clearTimeout(t); reject(new Error(`exited (${code ?? sig}) before listening: ${output()}`)); });
+  });
+}
+
+/** Sends SIGTERM to a child and its descendants, waits up to `graceMs` for it to exit, then SIGKILLs what is left. */
+async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const tree = processTree(child.pid);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (const pid of tree) { try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ } }
+  const timer = new Promise<'late'>((r) => setTimeout(() => r('late'), graceMs).unref());
+  if ((await Promise.race([exited, timer])) === 'late') {
+    for (const pid of tree) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    await exited;
+  }
+}
+
+/**
+ * Starts `kind` on 127.0.0.1 over a fresh temp root with the bench binary (`size` bytes) and UPGRADE.TXT.
+ * Throws AnchorMissingError if it is not installed, or an Error with the server's output if it fails to start.
+ */
+export async function startBenchServer(kind: ServerKind, opts: StartOptions): Promise<BenchServer> {
+  const missing = missingAnchor(kind);
+  if (missing) throw new AnchorMissingError(missing);
+  const pasvMin = opts.pasvMin ?? 40000, pasvMax = opts.pasvMax ?? 49999;
+  const readyMs = opts.readyTimeoutMs ?? 20_000;
+  const root = await mkdtemp(path.join(os.tmpdir(), `firmdrop-bench-${kind}-`));
+  let child: ChildProcess | undefined;
+  let cleanup: () => Promise<void> = async () => {};
+  try {
+    let port: number;
+    let url: (port: number) => string;
+    const output = () => (child ? readTail() : '');
+    let readTail: () => string = () => '';
+    const launch = (cmd: string, args: string[]) => {
+      child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+      readTail = tail(child);
+      return child;
+    };
+    switch (kind) {
+      case 'ftp-srv':
+      case 'ftp-srv-nodelay': {
+        await writeBenchRoot(root, opts.size);
+        const args = ['--import', 'tsx', path.join(here, 'ftp-srv-server.ts'), '--root', root, '--port', '0',
+          '--pasv-min', String(pasvMin), '--pasv-max', String(pasvMax)];
+        if (kind === 'ftp-srv-nodelay') args.push('--nodelay');
+        port = await listeningPort(launch(process.execPath, args), output, readyMs);
+        url = (p) => `ftp://anonymous:bench%40@127.0.0.1:${p}`;
+        break;
+      }
+      case 'pyftpdlib': {
+        await writeBenchRoot(root, opts.size);
+        port = await listeningPort(launch(DEBIAN_PYTHON, [path.join(here, 'anchors', 'pyftpdlib_server.py'),
+          '--root', root, '--port', '0', '--pasv-min', String(pasvMin), '--pasv-max', String(pasvMax)]), output, readyMs);
+        url = (p) => `ftp://bench:bench@127.0.0.1:${p}`;
+        break;
+      }
+      case 'vsftpd': {
+        await writeBenchRoot(root, opts.size);
+        port = await freePort();
+        const c = launch('sh', [path.join(here, 'anchors', 'vsftpd.sh'), root, String(port), String(pasvMin), String(pasvMax)]);
+        const conf = await new Promise<string | undefined>((resolve) => {
+          let seen = '';
+          c.stdout?.on('data', (d: Buffer) => { seen += d; const m = /config (\S+)/.exec(seen); if (m) resolve(m[1]); });
+          c.once('exit', () => resolve(undefined));
+        });
+        if (conf) cleanup = () => rm(conf, { force: true });
+        url = (p) => `ftp://anonymous:bench@127.0.0.1:${p}`;
+        break;
+      }
+      case 'firmdrop': {
+        ({ port, url } = await launchFirmdrop(root, opts, launch));
+        break;
+      }
+    }
+    const c = child as ChildProcess | undefined;
+    if (!c?.pid) throw new Error(`${kind}: could not start`);
+    const exitedEarly = new Promise<never>((_, reject) =>
+      c.once('exit', (code, sig) => reject(new Error(`${kind} exited (${code ?? sig}): ${readTail()}`))));
+    await Promise.race([waitForGreeting('127.0.0.1', port, readyMs), exitedEarly]);
+    exitedEarly.catch(() => {});
+    const pid = c.pid;
+    return {
+      kind, url: url(port), pid, root,
+      stop: async () => { await stopChild(c); await cleanup(); await rm(root, { recursive: true, force: true }); },
+    };
+  } catch (err) {
+    const c = child as ChildProcess | undefined;
+    if (c) await stopChild(c);
+    await cleanup();
+    await rm(root, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/**
+ * firmdrop as a child process: `node --import tsx server/cli.ts serve --root ROOT --port PORT …`.
+ * Filled in when server/cli.ts exists (see missingAnchor).
+ */
+async function launchFirmdrop(root: string, opts: StartOptions, launch: (cmd: string, args: string[]) => ChildProcess):
+    Promise<{ port: number; url: (p: number) => string }> {
+  await writeBenchRoot(root, opts.size, { manifest: false });
+  const port = await freePort();
+  launch(process.execPath, ['--import', 'tsx', path.join(repo, 'server', 'cli.ts'), 'serve', '--root', root,
+    '--port', String(port), '--host', '127.0.0.1']);
+  return { port, url: (p) => `ftp://anonymous:bench@127.0.0.1:${p}` };
+}
