@@ -1,0 +1,182 @@
+/**
+ * The device-side reading of UPGRADE.TXT, per Waspmote module, quirks and all (research/waspmote-ota.md §3).
+ *
+ * Why this is not `server/manifest.ts`: the server's parser is strict and refuses anything that some device would
+ * misread; this one reproduces how each device actually reads the file (C `strstr`/`strchr` over the buffer that
+ * `SD.cat` filled), so that a desk test yields the code a real device would return. The two share nothing but the
+ * label names, on purpose (ARCHITECTURE.md); the server side never imports client-sim.
+ *
+ * Quirks reproduced exactly:
+ * - The buffer is `SD.cat`'s: at most 256 bytes, marked truncated from 255 bytes on (last bytes become `>>\n`),
+ *   and a C string (ends at the first NUL). See `catBuffer` in ./sd.ts.
+ * - Labels are found by a case-sensitive substring search over the whole buffer, first occurrence, order free.
+ * - 4G / WiFi PRO: a value runs from the first `:` after the label start to the next `\n`; its length is
+ *   pos(`\n`) − pos(`:`) − 1, so a `\r` is part of the value. FILE must be exactly 7 bytes (4G 4, WiFi 0022).
+ *   SIZE and VERSION keep at most 9 characters (`aux_str[10]`); PATH is not capped.
+ * - 3G / GPRS: the label must exist, but the FILE value is the 7 bytes after the FIRST `:` of the whole buffer,
+ *   unchecked (so `FILE:` must be the first line). PATH and VERSION as above (a `\r` stays). SIZE is not parsed.
+ * - No trimming anywhere (`FILE: ABCDEFG` is 8 bytes).
+ * - VERSION goes through `atoi` (16-bit `int` on the AVR, wraps) and then a byte: unsigned on 4G/WiFi PRO/3G
+ *   (256 → 0, 300 → 44, −1 → 255), signed on GPRS (128..255 become negative). SIZE goes through `atol` (32-bit).
+ * - NO_FILE is an exact comparison of the 7-byte name. 4G/WiFi PRO check it right after FILE (before PATH);
+ *   3G/GPRS after PATH and VERSION, so a NO_FILE file lacking them reports "no PATH"/"no VERSION".
+ * - Version rule (only when FILE equals the stored program ID): 4G rejects current ≥ new unless current = 255;
+ *   WiFi PRO rejects current ≥ new; 3G rejects unless new > current; GPRS rejects unless (signed new) > current.
+ *   A different name is always accepted.
+ *
+ * Undefined behaviour, modelled as a documented choice: a value line without a final `\n` makes `strchr` return
+ * NULL and the computed length negative. For FILE on 4G/WiFi PRO the length check then fails (→ code 4 / 0022),
+ * which is deterministic. For other values the device copies with a huge `strncpy` length (stack overrun); we model
+ * it as the value running to the end of the buffer (cut to 9 characters for SIZE/VERSION) and flag the result
+ * with `undefinedBehaviour`, so a caller can warn that a real device may instead crash.
+ */
+import { catBuffer } from './sd.ts';
+
+/** The four Waspmote OTA modules the simulator models. */
+export type WaspModule = '4g' | 'wifi-pro' | '3g' | 'gprs';
+/** All modules, in a stable order. */
+export const WASP_MODULES: readonly WaspModule[] = ['4g', 'wifi-pro', '3g', 'gprs'];
+
+/** Why a device stops after reading UPGRADE.TXT; codes.ts maps each to the module's number. */
+export type TagOutcome =
+  | 'FILE_LENGTH'   // FILE value length ≠ 7 (4G 4, WiFi PRO 0022)
+  | 'NO_FILE_LABEL' // no `FILE:` (4G 5, WiFi 0023, 3G −23, GPRS −66)
+  | 'NO_FILE'       // FILE is NO_FILE (4G 6, WiFi 0024, 3G −26, GPRS −69)
+  | 'NO_PATH'       // (4G 7, WiFi 0025, 3G −24, GPRS −67)
+  | 'NO_SIZE'       // (4G 8, WiFi 0026; not checked on 3G/GPRS)
+  | 'NO_VERSION'    // (4G 9, WiFi 0027, 3G −25, GPRS −68)
+  | 'NOT_NEWER';    // same name, version not newer (4G 10, WiFi 0028, 3G −27, GPRS −70)
+
+/** What the device took from the file. `size` is absent on 3G/GPRS (never parsed). Strings are latin1. */
+export interface DeviceManifest {
+  /** Program name as the device holds it (7 bytes on 4G/WiFi; up to 7 on 3G/GPRS, may hold `\r`/`\n`). */
+  file: string;
+  /** PATH value, `\r` kept. */
+  path: string;
+  /** SIZE after `atol` (4G/WiFi PRO only). */
+  size?: number;
+  /** VERSION after the module's byte conversion: 0..255, or −128..127 on GPRS. */
+  version: number;
+}
+
+/** The state of the device the version rule compares with. */
+export interface RunningProgram { programId: string; version: number }
+
+/** Result of reading UPGRADE.TXT: either a manifest to act on, or the outcome that stops the OTA. */
+export type DeviceParseResult =
+  | { ok: true; manifest: DeviceManifest; truncated: boolean; undefinedBehaviour: boolean }
+  | { ok: false; outcome: TagOutcome; partial: Partial<DeviceManifest>; truncated: boolean; undefinedBehaviour: boolean };
+
+/** C `atoi`/`atol` over a latin1 string: leading whitespace, optional sign, digits; wraps to `bits`. */
+export function cAtoi(s: string, bits: 16 | 32): number {
+  const m = /^[ \t\n\v\f\r]*([+-]?)(\d*)/.exec(s)!;
+  let v = 0n;
+  for (const d of m[2]) v = v * 10n + BigInt(d.charCodeAt(0) - 48);
+  if (m[1] === '-') v = -v;
+  return Number(BigInt.asIntN(bits, v));
+}
+
+/** Unsigned byte of an int (C `(uint8_t)`). */
+export function toUint8(v: number): number { return v & 0xff; }
+/** Signed byte of an int (C `(int8_t)`). */
+export function toInt8(v: number): number { return ((v & 0xff) ^ 0x80) - 0x80; }
+
+interface Value { text: string; length: number; ub: boolean }
+
+/** Value after `label` found at `at`: from the first ':' from `at` to the next '\n' (C strchr semantics). */
+function valueAt(buf: string, at: number): Value {
+  const colon = buf.indexOf(':', at);
+  const nl = buf.indexOf('\n', at);
+  if (nl < 0) {
+    // strchr(...,'\n') == NULL: negative length; see the module docstring.
+    return { text: buf.slice(colon + 1), length: -1 - colon - 1, ub: true };
+  }
+  const length = nl - 1 - colon;
+  return { text: length > 0 ? buf.slice(colon + 1, nl) : '', length, ub: false };
+}
+
+/** Cut to the `aux_str[10]` capacity (9 characters) as 4G/WiFi PRO do for SIZE and VERSION. */
+function capped(v: Value): string { return v.text.slice(0, 9); }
+
+/**
+ * Reads UPGRADE.TXT as `module` does and applies its tag checks and version rule, in the module's order.
+ * `file` is the whole file as downloaded to the SD card; the `SD.cat` cap is applied here.
+ * Never throws. Research: waspmote-ota.md §3 and §4.
+ */
+export function readUpgradeTxt(module: WaspModule, file: Uint8Array, running: RunningProgram): DeviceParseResult {
+  const { text, truncated } = catBuffer(file);
+  const buf = text.toString('latin1');
+  return module === '4g' || module === 'wifi-pro'
+    ? readSubstring(module, buf, running, truncated)
+    : readFirstColon(module, buf, running, truncated);
+}
+
+function stop(outcome: TagOutcome, partial: Partial<DeviceManifest>, truncated: boolean, ub: boolean): DeviceParseResult {
+  return { ok: false, outcome, partial, truncated, undefinedBehaviour: ub };
+}
+
+function readSubstring(module: '4g' | 'wifi-pro', buf: string, running: RunningProgram, truncated: boolean): DeviceParseResult {
+  let ub = false;
+  const partial: Partial<DeviceManifest> = {};
+  const fileAt = buf.indexOf('FILE:');
+  if (fileAt < 0) return stop('NO_FILE_LABEL', partial, truncated, ub);
+  const fv = valueAt(buf, fileAt);
+  if (fv.length !== 7) return stop('FILE_LENGTH', partial, truncated, fv.ub);
+  partial.file = fv.text.slice(0, 7);
+  if (partial.file === 'NO_FILE') return stop('NO_FILE', partial, truncated, ub);
+
+  const pathAt = buf.indexOf('PATH:');
+  if (pathAt < 0) return stop('NO_PATH', partial, truncated, ub);
+  const pv = valueAt(buf, pathAt);
+  ub ||= pv.ub;
+  partial.path = pv.text;
+
+  const sizeAt = buf.indexOf('SIZE:');
+  if (sizeAt < 0) return stop('NO_SIZE', partial, truncated, ub);
+  const sv = valueAt(buf, sizeAt);
+  ub ||= sv.ub;
+  partial.size = cAtoi(capped(sv), 32);
+
+  const verAt = buf.indexOf('VERSION:');
+  if (verAt < 0) return stop('NO_VERSION', partial, truncated, ub);
+  const vv = valueAt(buf, verAt);
+  ub ||= vv.ub;
+  partial.version = toUint8(cAtoi(capped(vv), 16));
+
+  if (running.programId === partial.file) {
+    const cur = running.version;
+    const rejected = module === '4g'
+      ? cur >= partial.version && cur !== 255
+      : cur >= partial.version;
+    if (rejected) return stop('NOT_NEWER', partial, truncated, ub);
+  }
+  return { ok: true, manifest: partial as DeviceManifest, truncated, undefinedBehaviour: ub };
+}
+
+function readFirstColon(module: '3g' | 'gprs', buf: string, running: RunningProgram, truncated: boolean): DeviceParseResult {
+  let ub = false;
+  const partial: Partial<DeviceManifest> = {};
+  if (buf.indexOf('FILE:') < 0) return stop('NO_FILE_LABEL', partial, truncated, ub);
+  // strncpy(aux_name, strchr(buffer, ':') + 1, 7): the first ':' of the whole buffer, 7 bytes, stops at the NUL.
+  const firstColon = buf.indexOf(':');
+  partial.file = buf.slice(firstColon + 1, firstColon + 8);
+
+  const pathAt = buf.indexOf('PATH:');
+  if (pathAt < 0) return stop('NO_PATH', partial, truncated, ub);
+  const pv = valueAt(buf, pathAt);
+  ub ||= pv.ub;
+  partial.path = pv.text;
+
+  const verAt = buf.indexOf('VERSION:');
+  if (verAt < 0) return stop('NO_VERSION', partial, truncated, ub);
+  const vv = valueAt(buf, verAt);
+  ub ||= vv.ub;
+  const raw = cAtoi(vv.text, 16);
+  partial.version = module === 'gprs' ? toInt8(raw) : toUint8(raw);
+
+  if (partial.file === 'NO_FILE') return stop('NO_FILE', partial, truncated, ub);
+  if (running.programId === partial.file && !(partial.version > running.version)) {
+    return stop('NOT_NEWER', partial, truncated, ub);
+  }
+  return { ok: true, manifest: partial as DeviceManifest, truncated, undefinedBehaviour: ub };
+}
