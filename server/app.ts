@@ -1,0 +1,76 @@
+/**
+ * The composition root: one running firmdrop = publisher (reconciled with the root) + watcher + FTP server.
+ * `firmdrop serve`, the end-to-end tests and the benchmark all start firmdrop through {@link startFirmdrop}.
+ */
+import type { Logger } from 'pino';
+import { type Config, assertRootDir, pasvUrlFor } from './config.ts';
+import { type FtpHandle, startFtp } from './ftp.ts';
+import { createLogger } from './log.ts';
+import { Publisher } from './publisher.ts';
+import { startWatcher } from './watcher.ts';
+
+/** A running firmdrop. `close()` is idempotent. */
+export interface Firmdrop {
+  /** The FTP server; `ftp.port` is the real port when the config asked for 0. */
+  ftp: FtpHandle;
+  /** The one writer of UPGRADE.TXT for this root. */
+  publisher: Publisher;
+  /** Stops the watcher (no more publishing), then the FTP server (running transfers get `drainTimeoutMs`). */
+  close(): Promise<void>;
+}
+
+/** The logger `startFirmdrop` uses when none is given: the config's level and format, to stdout. */
+export function loggerFor(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
+  const pretty = config.logFormat === 'auto' ? Boolean(process.stdout.isTTY) : config.logFormat === 'pretty';
+  return createLogger({ level: config.logLevel, pretty });
+}
+
+/**
+ * Starts firmdrop on `config.root`: reconciles UPGRADE.TXT with the files there (so it never advertises bytes that
+ * are not there), starts the watcher, then the FTP server. Logs one `listening` line (`host`, `port`, `root`) and
+ * one `manifest` line (the manifest being served, or `null` when the root has none).
+ * Nothing is left running when it throws.
+ * @throws ConfigError when the root is not a directory; whatever reconcile, the watcher or the FTP listener throw
+ *   (for example EADDRINUSE).
+ */
+export async function startFirmdrop(config: Config, logger: Logger = loggerFor(config)): Promise<Firmdrop> {
+  await assertRootDir(config.root);
+  const publisher = new Publisher({ root: config.root, checksums: config.checksums, logger });
+  await publisher.reconcile();
+  const watcher = await startWatcher({ root: config.root, publisher, logger, stabilityMs: config.stabilityMs });
+  let ftp: FtpHandle;
+  try {
+    ftp = await startFtp({
+      root: config.root,
+      host: config.host,
+      port: config.port,
+      pasvUrl: pasvUrlFor(config),
+      pasvMin: config.pasvMin,
+      pasvMax: config.pasvMax,
+      users: config.users,
+      anonymous: config.anonymous,
+      idleTimeoutMs: config.idleTimeoutMs,
+      maxConnections: config.maxConnections,
+      maxPerAddress: config.maxPerAddress,
+    }, logger);
+  } catch (err) {
+    await watcher.close();
+    throw err;
+  }
+  logger.info({ host: ftp.host, port: ftp.port, root: config.root }, 'listening');
+  logger.info({ manifest: (await publisher.current()) ?? null }, 'manifest');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      try {
+        await watcher.close();
+      } finally {
+        await ftp.close(config.drainTimeoutMs);
+        logger.info('stopped');
+      }
+    })();
+    return closing;
+  };
+  return { ftp, publisher, close };
+}
