@@ -1,0 +1,105 @@
+/**
+ * Smoke tests of the bench's load generator against real servers on loopback (no timing assertions):
+ * counts, bytes, failure reasons, the duration cap, and the server figures read from /proc.
+ */
+import { expect } from 'chai';
+import { runLoad, parseFtpUrl } from '../bench/loadgen.ts';
+import { measureOnce, foldRuns } from '../bench/measure.ts';
+import { startBenchServer, missingAnchor, type BenchServer } from '../bench/servers.ts';
+import { benchManifest, DEFAULT_BINARY_BYTES } from '../bench/fixture.ts';
+import { parseLinkProfile } from '../bench/link.ts';
+import { percentile, median } from '../bench/stats.ts';
+
+const SIZE = 20 * 1024;
+const SESSION_BYTES = SIZE + Buffer.byteLength(benchManifest(SIZE));
+
+describe('bench', function () {
+  this.timeout(60_000);
+
+  describe('stats', () => {
+    it('percentile is nearest-rank and median averages the middle pair', () => {
+      const v = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6];
+      expect(percentile(v, 50)).to.equal(5);
+      expect(percentile(v, 90)).to.equal(9);
+      expect(percentile(v, 99)).to.equal(10);
+      expect(percentile(v, 0)).to.equal(1);
+      expect(median(v)).to.equal(5.5);
+      expect(median([3, 1, 2])).to.equal(2);
+      expect(Number.isNaN(percentile([], 50))).to.equal(true);
+    });
+  });
+
+  describe('link profiles and URLs', () => {
+    it('reads named and custom profiles and refuses bad ones with the value named', () => {
+      expect(parseLinkProfile('gprs').downKbps).to.equal(40);
+      expect(parseLinkProfile('custom:100,20,0')).to.include({ downKbps: 100, rttMs: 20, loss: 0 });
+      expect(() => parseLinkProfile('custom:0,20,0')).to.throw(/custom:0,20,0/);
+      expect(() => parseLinkProfile('wifi')).to.throw(/"wifi"/);
+    });
+    it('parses ftp URLs with encoded credentials and defaults to anonymous', () => {
+      expect(parseFtpUrl('ftp://a%40b:p%3Aw@127.0.0.1:2121')).to.include({ host: '127.0.0.1', port: 2121, user: 'a@b', password: 'p:w' });
+      expect(parseFtpUrl('ftp://127.0.0.1')).to.include({ port: 21, user: 'anonymous' });
+      expect(() => parseFtpUrl('http://127.0.0.1')).to.throw(/ftp:\/\//);
+    });
+  });
+
+  describe('against plain ftp-srv in its own process', () => {
+    let server: BenchServer;
+    before(async () => { server = await startBenchServer('ftp-srv', { size: SIZE }); });
+    after(async () => { await server?.stop(); });
+
+    it('runs N=20 sessions at C=5 with 0 failures and every byte counted (PASV)', async () => {
+      const r = await runLoad({ target: parseFtpUrl(server.url), n: 20, c: 5, durationLimitMs: 30_000 });
+      expect(r.failures).to.deep.equal({});
+      expect(r).to.include({ started: 20, ok: 20, failed: 0, bytes: 20 * SESSION_BYTES, hitDurationLimit: false });
+      expect(r.latency.p50).to.be.greaterThan(0);
+      expect(r.retr.p99).to.be.at.least(r.retr.p50);
+    });
+
+    it('runs with EPSV and with a (fast) link profile', async () => {
+      const target = { ...parseFtpUrl(server.url), epsv: true };
+      const r = await runLoad({ target, n: 4, c: 2, durationLimitMs: 30_000, profile: parseLinkProfile('custom:20000,2,0') });
+      expect(r.failures).to.deep.equal({});
+      expect(r).to.include({ ok: 4, bytes: 4 * SESSION_BYTES });
+    });
+
+    it('counts failures by reason and keeps going', async () => {
+      const target = { ...parseFtpUrl(server.url), manifestName: 'MISSING.TXT' };
+      const r = await runLoad({ target, n: 6, c: 3, durationLimitMs: 30_000 });
+      expect(r).to.include({ started: 6, ok: 0, failed: 6 });
+      const reasons = Object.keys(r.failures);
+      expect(reasons).to.have.length(1);
+      expect(reasons[0]).to.match(/^SIZE MISSING\.TXT: 550 /);
+    });
+
+    it('stops at the duration limit: sessions in progress are aborted and counted, the rest never start', async () => {
+      // 40 kbit/s: one 20 KiB binary takes ~4 s, far beyond the 800 ms cap.
+      const r = await runLoad({ target: parseFtpUrl(server.url), n: 50, c: 3, durationLimitMs: 800,
+        profile: parseLinkProfile('custom:40,10,0') });
+      expect(r.hitDurationLimit).to.equal(true);
+      expect(r.started).to.equal(3);
+      expect(r.ok).to.equal(0);
+      expect(Object.keys(r.failures).every((k) => /aborted \(duration limit\)/.test(k))).to.equal(true);
+    });
+  });
+
+  it('measureOnce starts a server, reads its CPU and peak RSS from /proc, and stops it', async () => {
+    const r = await measureOnce({ server: 'ftp-srv', n: 10, c: 5, size: DEFAULT_BINARY_BYTES, durationLimitMs: 30_000 });
+    expect(r).to.include({ ok: 10, failed: 0 });
+    expect(r.serverCpuMs).to.be.a('number').and.be.at.least(0);
+    expect(r.peakRssMB).to.be.greaterThan(10);     // a Node process is never under 10 MB resident
+    const folded = foldRuns([r, r, r]);
+    expect(folded.median.ok).to.equal(10);
+    expect(folded.runs).to.equal(3);
+  });
+
+  for (const anchor of ['pyftpdlib', 'vsftpd'] as const) {
+    it(`runs N=10 C=5 against the ${anchor} anchor (skipped when not installed)`, async function () {
+      if (missingAnchor(anchor)) this.skip();
+      const r = await measureOnce({ server: anchor, n: 10, c: 5, size: SIZE, durationLimitMs: 30_000 });
+      expect(r.failures).to.deep.equal({});
+      expect(r).to.include({ ok: 10, bytes: 10 * SESSION_BYTES });
+      expect(r.peakRssMB).to.be.greaterThan(0);
+    });
+  }
+});
