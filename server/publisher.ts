@@ -1,0 +1,485 @@
+/**
+ * The one place that writes UPGRADE.TXT. Verifies a binary (regular file, program name, not empty, not changing),
+ * checksums it (CRC-32 and MD5 in one read), writes the manifest atomically and records the release.
+ *
+ * Crash safety. Every write is temp file in `<root>/.firmdrop/tmp` + fsync + rename + directory fsync, so each
+ * file is old or new, never torn; the steps of one publish run in this order:
+ *   1. hash the binary and re-check its size/mtime/inode (refuse if it changed: still being written);
+ *   2. decide the VERSION against the catalogue AND the current UPGRADE.TXT (its VERSION counts as published for
+ *      its FILE, so a release the catalogue missed is never reused for other bytes);
+ *   3. rename the new UPGRADE.TXT into place (devices now see it);
+ *   4. record the release in releases.json.
+ * What a crash leaves, and how reconcile() repairs it:
+ *   - during 1–3: a stale temp file in .firmdrop/tmp (removed by reconcile: its name carries a dead pid) and the old
+ *     manifest, still consistent with its binary;
+ *   - between 3 and 4: a manifest naming a release the catalogue lacks; reconcile() finds the binary matches the
+ *     manifest and records it (no new version, devices' offer unchanged);
+ *   - importBinary between its rename into the root and step 3: a new binary in the root; if it replaced the
+ *     current binary, reconcile() sees the content differ from the manifest and publishes it as a new version;
+ *     otherwise the watcher's start-up catch-up publishes it (its mtime is newer than the last catalogue write).
+ * All operations go through one promise queue: no two writers at once in this process. Other processes (the CLI
+ * while `serve` runs) are not locked out; each operation re-reads the catalogue first, and identical content is
+ * never given a second version, so the CLI and the watcher converge on the same release.
+ */
+import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import CRC32 from 'crc-32';
+import { pino, type Logger } from 'pino';
+import {
+  MANIFEST_NAME, MAX_SIZE, NO_FILE, ManifestError, explainProgramName, formatManifest, noFileManifest, parseManifest,
+  type Manifest, type ManifestIssue,
+} from './manifest.ts';
+import { Catalog, fsyncDir, tempPath, writeFileAtomic, type Release } from './catalog.ts';
+
+export type { Release } from './catalog.ts';
+
+/** Why a binary was not published. */
+export type PublishErrorCode = 'bad-name' | 'not-found' | 'not-regular' | 'empty' | 'too-large' | 'unstable';
+
+/** A binary refused by the publisher; `message` is one line naming the file and the rule. Nothing was changed. */
+export class PublishError extends Error {
+  readonly code: PublishErrorCode;
+  /** @param code the rule broken; @param message one line for the operator. */
+  constructor(code: PublishErrorCode, message: string) {
+    super(message);
+    this.name = 'PublishError';
+    this.code = code;
+  }
+}
+
+/** What the publisher knows about a binary: `size` in bytes, lowercase hex checksums, and the stat it was read at. */
+export interface BinaryInfo { size: number; crc32: string; md5: string; mtimeMs: number; ino: number }
+
+/**
+ * Reads `file` once and returns its size, CRC-32 (crc-32, unsigned, 8 hex) and MD5. Refuses a symlink, anything
+ * but a regular file, an empty file, one over 999999999 bytes (SIZE has at most 9 digits, research §3), and a file
+ * whose size, mtime or inode changed while it was read (still being written).
+ * @param label how to name the file in messages (default: its base name)
+ * @throws PublishError 'not-found' | 'not-regular' | 'empty' | 'too-large' | 'unstable'
+ */
+export async function hashBinary(file: string, label = path.basename(file)): Promise<BinaryInfo> {
+  const before = await statBinary(file, label);
+  const crcState = { crc: 0 };
+  const md5 = createHash('md5');
+  let bytes = 0;
+  const fh = await fsp.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  try {
+    for await (const chunk of fh.createReadStream({ autoClose: false }) as AsyncIterable<Buffer>) {
+      crcState.crc = CRC32.buf(chunk, crcState.crc);
+      md5.update(chunk);
+      bytes += chunk.length;
+    }
+  } finally {
+    await fh.close();
+  }
+  const info: BinaryInfo = {
+    size: before.size, crc32: (crcState.crc >>> 0).toString(16).padStart(8, '0'), md5: md5.digest('hex'),
+    mtimeMs: before.mtimeMs, ino: before.ino,
+  };
+  if (bytes !== before.size) throw unstable(label, `read ${bytes} bytes of ${before.size}`);
+  await assertUnchanged(file, info, label);
+  return info;
+}
+
+/** lstat + the binary checks of hashBinary (regular file, not empty, not too large). */
+async function statBinary(file: string, label: string): Promise<Stats> {
+  let st: Stats;
+  try {
+    st = await fsp.lstat(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new PublishError('not-found', `${label}: no such file in the root`);
+    throw e;
+  }
+  if (st.isSymbolicLink()) throw new PublishError('not-regular', `${label}: is a symbolic link; copy the binary in as a regular file`);
+  if (!st.isFile()) throw new PublishError('not-regular', `${label}: is not a regular file`);
+  if (st.size === 0) throw new PublishError('empty', `${label}: is empty (0 bytes); a 4G device fails with code 12`);
+  if (st.size > MAX_SIZE) throw new PublishError('too-large', `${label}: is ${st.size} bytes; SIZE has at most 9 digits (${MAX_SIZE})`);
+  return st;
+}
+
+function unstable(label: string, detail: string): PublishError {
+  return new PublishError('unstable', `${label}: changed while it was being checked (${detail}); still being written? not published`);
+}
+
+/** Throws PublishError 'unstable' when `file` no longer has the size, mtime and inode recorded in `info`. */
+async function assertUnchanged(file: string, info: BinaryInfo, label: string): Promise<void> {
+  let st: Stats;
+  try {
+    st = await fsp.lstat(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw unstable(label, 'it disappeared');
+    throw e;
+  }
+  if (st.size !== info.size) throw unstable(label, `size ${info.size} → ${st.size} bytes`);
+  if (st.mtimeMs !== info.mtimeMs || st.ino !== info.ino) throw unstable(label, 'modified or replaced');
+}
+
+/** True when a release and a binary have the same bytes (size, CRC-32 and MD5). */
+function sameContent(r: { size: number; crc32: string; md5: string }, b: { size: number; crc32: string; md5: string }): boolean {
+  return r.size === b.size && r.crc32 === b.crc32 && r.md5 === b.md5;
+}
+
+/** UPGRADE.TXT as found on disk. */
+type ManifestState =
+  | { state: 'missing' }
+  | { state: 'broken'; issues: ManifestIssue[]; text: string }
+  | { state: 'ok'; manifest: Manifest; text: string };
+
+/** Options of publish(). `ifChanged` (added for the watcher): when the bytes equal the latest release of that name,
+ * change nothing (do not re-offer an older binary that was merely touched or re-copied). */
+export interface PublishOptions { version?: number; force?: boolean; ifChanged?: boolean }
+
+/**
+ * The one writer of `<root>/UPGRADE.TXT` and of the release catalogue. See the module comment for the crash-safety
+ * order. Logs one info line per publish. All public methods are serialized through one queue.
+ */
+export class Publisher {
+  /** Absolute FTP root. */
+  readonly root: string;
+  private readonly checksums: boolean;
+  private readonly log: Logger;
+  private readonly catalog: Catalog;
+  private readonly manifestPath: string;
+  private queue: Promise<unknown> = Promise.resolve();
+  private opened?: { catalogWrittenAt?: Date; manifestExisted: boolean };
+
+  /**
+   * @param opts.root FTP root holding the binaries and UPGRADE.TXT
+   * @param opts.checksums write CRC32:/MD5: lines (default true; false = plain Meshlium format)
+   * @param opts.logger pino logger (silent by default)
+   */
+  constructor(opts: { root: string; checksums?: boolean; logger?: Logger }) {
+    this.root = path.resolve(opts.root);
+    this.checksums = opts.checksums !== false;
+    this.log = opts.logger ?? pino({ level: 'silent' });
+    this.catalog = new Catalog(this.root, this.log);
+    this.manifestPath = path.join(this.root, MANIFEST_NAME);
+  }
+
+  /**
+   * Publishes the binary `<root>/<name>`: devices are offered it with the next VERSION (or `opts.version`, see
+   * resolveVersion in catalog.ts). A byte-identical binary (same size, CRC-32, MD5 as the latest release of that
+   * name) keeps its VERSION (idempotent). With `ifChanged`, such a binary changes nothing at all.
+   * @throws PublishError (binary refused), CatalogError (VERSION rules); nothing is changed then
+   */
+  publish(name: string, opts: PublishOptions = {}): Promise<Release> {
+    return this.enqueue(() => this.publishNow(name, opts));
+  }
+
+  /**
+   * Copies `src` into the root as `opts.name` (default: its base name) atomically (temp in .firmdrop/tmp, fsync,
+   * rename) and publishes it. The VERSION is decided before the copy replaces anything, so a refused VERSION leaves
+   * the root untouched. The watcher sees the rename and finds nothing new (idempotent).
+   * @throws PublishError 'bad-name' (with the reason and a suggested 7-character name), 'not-found', 'not-regular',
+   *   'empty', 'too-large', 'unstable'; CatalogError
+   */
+  importBinary(src: string, opts: { name?: string; version?: number; force?: boolean } = {}): Promise<Release> {
+    return this.enqueue(async () => {
+      const name = opts.name ?? path.basename(src);
+      this.assertName(name);
+      const target = path.join(this.root, name);
+      const source = path.resolve(src);
+      if (source === target) return this.publishNow(name, opts);
+      let srcStat: Stats;
+      try {
+        srcStat = await fsp.stat(source);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new PublishError('not-found', `${src}: no such file`);
+        throw e;
+      }
+      if (!srcStat.isFile()) throw new PublishError('not-regular', `${src}: is not a regular file`);
+      await fsp.mkdir(this.catalog.tmpDir, { recursive: true });
+      const tmp = tempPath(this.catalog.tmpDir, name);
+      let moved = false;
+      try {
+        await fsp.copyFile(source, tmp);
+        const fh = await fsp.open(tmp, 'r+');
+        try { await fh.sync(); } finally { await fh.close(); }
+        const after = await fsp.stat(source);
+        if (after.size !== srcStat.size || after.mtimeMs !== srcStat.mtimeMs) {
+          throw unstable(src, `size ${srcStat.size} → ${after.size} bytes during the copy`);
+        }
+        const info = await hashBinary(tmp, name);
+        const plan = await this.plan(name, info, opts);
+        await fsp.rename(tmp, target);
+        moved = true;
+        await fsyncDir(this.root);
+        await assertUnchanged(target, info, name);
+        return await this.apply(plan);
+      } finally {
+        if (!moved) await fsp.rm(tmp, { force: true });
+      }
+    });
+  }
+
+  /**
+   * Meshlium's "existing binary": offers a binary already in the root. VERSION: `opts.version` when given (a
+   * recorded release of that name and version with the same bytes is simply re-offered; otherwise the VERSION rules
+   * apply); without it, the latest recorded VERSION when the bytes match that record, else the next one.
+   * @throws PublishError, CatalogError
+   */
+  select(name: string, opts: { version?: number } = {}): Promise<Release> {
+    return this.enqueue(() => this.publishNow(name, { version: opts.version }));
+  }
+
+  /** Offers nothing: writes the NO_FILE manifest (FILE:NO_FILE, PATH:/, SIZE:0, VERSION:0, research §6). */
+  selectNoFile(): Promise<void> {
+    return this.enqueue(async () => {
+      await this.open();
+      await this.writeNoFile();
+      this.log.info('selected NO_FILE: devices are offered no update');
+    });
+  }
+
+  /**
+   * Makes UPGRADE.TXT true to the files (on start, and when the current binary is deleted or changed):
+   * - removes stale temp files from .firmdrop/tmp;
+   * - UPGRADE.TXT missing or broken → NO_FILE (warn, with every rule it broke);
+   * - names a binary that is missing, not a regular file, or still changing → NO_FILE (warn). It never falls back to
+   *   an older, differently named binary: that would roll the whole fleet back;
+   * - names a binary whose size/checksums differ from the manifest or its recorded release (replaced) → publishes
+   *   it as a new VERSION;
+   * - otherwise, records the offered release if the catalogue lacks it (adopting an existing Meshlium/vsftpd root,
+   *   or repairing a crash between manifest and catalogue writes) without changing what devices are offered.
+   * @throws file-system errors only
+   */
+  reconcile(): Promise<void> {
+    return this.enqueue(() => this.reconcileNow());
+  }
+
+  /**
+   * The manifest devices are offered now; undefined when there is no UPGRADE.TXT.
+   * @throws ManifestError when UPGRADE.TXT breaks a rule (see lintManifest)
+   */
+  async current(): Promise<Manifest | undefined> {
+    const m = await this.readManifest();
+    if (m.state === 'missing') return undefined;
+    if (m.state === 'broken') throw new ManifestError(m.issues);
+    return m.manifest;
+  }
+
+  /** All recorded releases, oldest first (added to the contract for status and the watcher). */
+  releases(): Promise<Release[]> {
+    return this.enqueue(async () => {
+      await this.open();
+      return [...this.catalog.releases];
+    });
+  }
+
+  /**
+   * The root as this Publisher first found it, before writing anything (added for the watcher's start-up
+   * catch-up): the last catalogue write time (undefined: no catalogue) and whether UPGRADE.TXT existed.
+   */
+  initialState(): Promise<{ catalogWrittenAt?: Date; manifestExisted: boolean }> {
+    return this.enqueue(async () => {
+      await this.open();
+      return { ...this.opened! };
+    });
+  }
+
+  /** Resolves when every operation queued so far has finished (whatever its outcome). */
+  async idle(): Promise<void> {
+    await this.queue.then(() => undefined, () => undefined);
+  }
+
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /** Reloads the catalogue (another process may have written it); the first time, records the initial state. */
+  private async open(): Promise<void> {
+    if (!this.opened) {
+      const catalogWrittenAt = await this.catalog.writtenAt();
+      const manifestExisted = (await this.readManifest()).state !== 'missing';
+      this.opened = { catalogWrittenAt, manifestExisted };
+    }
+    await this.catalog.load();
+  }
+
+  private assertName(name: string): void {
+    const why = explainProgramName(name);
+    if (why) throw new PublishError('bad-name', why);
+  }
+
+  private async publishNow(name: string, opts: PublishOptions): Promise<Release> {
+    this.assertName(name);
+    const file = path.join(this.root, name);
+    const info = await hashBinary(file, name);
+    const plan = await this.plan(name, info, opts);
+    await assertUnchanged(file, info, name);
+    return this.apply(plan);
+  }
+
+  /** Decides the release for `name` with content `info` (no writes). */
+  private async plan(name: string, info: BinaryInfo, opts: PublishOptions): Promise<Plan> {
+    await this.open();
+    const m = await this.readManifest();
+    const offered = m.state === 'ok' && m.manifest.file === name ? m.manifest : undefined;
+    const known = this.knownRelease(name, info, offered);
+    const content = { name, size: info.size, crc32: info.crc32, md5: info.md5 };
+    if (known && (opts.version === undefined || opts.version === known.release.version)) {
+      const isOffered = offered !== undefined && offered.version === known.release.version;
+      if (opts.ifChanged && !isOffered) return { kind: 'unchanged', release: known.release, record: known.unrecorded };
+      return { kind: 'offer', release: known.release, record: known.unrecorded, fresh: false };
+    }
+    if (opts.version !== undefined) {
+      const recorded = this.catalog.releasesOf(name).filter((r) => r.version === opts.version && sameContent(r, info)).pop();
+      if (recorded && !opts.force) return { kind: 'offer', release: recorded, record: false, fresh: false };
+    }
+    const version = this.catalog.nextVersion(name, { version: opts.version, force: opts.force, floor: offered?.version });
+    return { kind: 'offer', release: { ...content, version, publishedAt: new Date().toISOString() }, record: true, fresh: true };
+  }
+
+  /**
+   * The release that already carries these bytes: the latest recorded release of `name` when its content matches;
+   * else the release UPGRADE.TXT offers for `name` when it matches the bytes: its record, or, when the catalogue has
+   * no record of that VERSION (crash between the manifest and catalogue writes, or an adopted root), a new record.
+   */
+  private knownRelease(name: string, info: BinaryInfo, offered: Manifest | undefined): { release: Release; unrecorded: boolean } | undefined {
+    const latest = this.catalog.latest(name);
+    if (latest && sameContent(latest, info)) return { release: latest, unrecorded: false };
+    if (!offered || !manifestMatches(offered, info)) return undefined;
+    const records = this.catalog.releasesOf(name).filter((r) => r.version === offered.version);
+    const same = records.filter((r) => sameContent(r, info)).pop();
+    if (same) return { release: same, unrecorded: false };
+    if (records.length) return undefined;
+    const release = { name, version: offered.version, size: info.size, crc32: info.crc32, md5: info.md5, publishedAt: new Date().toISOString() };
+    return { release, unrecorded: true };
+  }
+
+  /** Writes the manifest for a plan (skipped when already identical), then records it. */
+  private async apply(plan: Plan): Promise<Release> {
+    const r = plan.release;
+    if (plan.kind === 'unchanged') {
+      if (plan.record) await this.catalog.add(r, false);
+      this.log.info({ name: r.name, version: r.version }, `${r.name} unchanged (same bytes as v${r.version}): not re-offered; select it to offer it again`);
+      return r;
+    }
+    const m: Manifest = { file: r.name, path: '/', size: r.size, version: r.version, crc32: r.crc32, md5: r.md5 };
+    const text = formatManifest(m, { checksums: this.checksums });
+    const wrote = await this.writeManifest(text);
+    if (plan.record) await this.catalog.add(r);
+    else await this.catalog.setCurrent({ kind: 'release', name: r.name, version: r.version });
+    if (wrote || plan.fresh) {
+      this.log.info({ name: r.name, version: r.version, size: r.size, crc32: r.crc32, md5: r.md5 },
+        `published ${r.name} v${r.version} (${r.size} bytes, crc32 ${r.crc32})`);
+      if (r.version > 127) {
+        this.log.warn({ name: r.name, version: r.version }, `${r.name} v${r.version}: GPRS_Pro/SIM908/SIM928A devices read VERSION as a signed byte, so 128..255 is never newer for them (research §3); consider a new program name`);
+      }
+    }
+    return { ...r };
+  }
+
+  /** Writes UPGRADE.TXT atomically unless it already holds exactly `text`; true when it wrote. */
+  private async writeManifest(text: string): Promise<boolean> {
+    const now = await this.readManifest();
+    if (now.state !== 'missing' && now.text === text) return false;
+    await writeFileAtomic(this.catalog.tmpDir, this.manifestPath, text);
+    return true;
+  }
+
+  private async writeNoFile(): Promise<void> {
+    await this.writeManifest(formatManifest(noFileManifest()));
+    await this.catalog.setCurrent({ kind: 'no-file' });
+  }
+
+  private async readManifest(): Promise<ManifestState> {
+    let text: string;
+    try {
+      text = await fsp.readFile(this.manifestPath, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' };
+      throw e;
+    }
+    try {
+      return { state: 'ok', manifest: parseManifest(text), text };
+    } catch (e) {
+      if (e instanceof ManifestError) return { state: 'broken', issues: e.issues, text };
+      throw e;
+    }
+  }
+
+  private async reconcileNow(): Promise<void> {
+    await this.open();
+    await this.removeStaleTemps();
+    const m = await this.readManifest();
+    if (m.state === 'missing') {
+      this.log.warn(`${MANIFEST_NAME} missing: wrote ${NO_FILE}`);
+      return this.writeNoFile();
+    }
+    if (m.state === 'broken') {
+      this.log.warn({ issues: m.issues }, `${MANIFEST_NAME} broken (${m.issues.map((i) => i.rule).join(', ')}): replaced by ${NO_FILE}`);
+      return this.writeNoFile();
+    }
+    const offered = m.manifest;
+    if (offered.file === NO_FILE) return this.catalog.setCurrent({ kind: 'no-file' });
+    const name = offered.file;
+    let info: BinaryInfo;
+    try {
+      info = await hashBinary(path.join(this.root, name), name);
+    } catch (e) {
+      if (!(e instanceof PublishError)) throw e;
+      this.log.warn({ name, version: offered.version, reason: e.message },
+        `${MANIFEST_NAME} offered ${name} v${offered.version} but ${e.message}: now ${NO_FILE} (no fallback to an older binary, that would roll the fleet back)`);
+      return this.writeNoFile();
+    }
+    const records = this.catalog.releasesOf(name).filter((r) => r.version === offered.version);
+    const record = records[records.length - 1];
+    if (manifestMatches(offered, info) && (!record || sameContent(record, info))) {
+      if (record) return this.catalog.setCurrent({ kind: 'release', name, version: offered.version });
+      const adopted = this.catalog.releases.length === 0;
+      await this.catalog.add({ name, version: offered.version, size: info.size, crc32: info.crc32, md5: info.md5, publishedAt: new Date().toISOString() });
+      this.log.info({ name, version: offered.version }, adopted
+        ? `adopted the existing ${MANIFEST_NAME}: ${name} v${offered.version} (${info.size} bytes) recorded, offer unchanged`
+        : `recorded ${name} v${offered.version}, offered by ${MANIFEST_NAME} but missing from the catalogue`);
+      return;
+    }
+    this.log.warn({ name, version: offered.version, size: info.size, advertised: offered.size },
+      `${name} changed on disk (${offered.size} → ${info.size} bytes, crc32 ${info.crc32}): republishing it`);
+    try {
+      await this.publishNow(name, {});
+    } catch (e) {
+      this.log.error({ name, reason: (e as Error).message }, `${name} could not be republished (${(e as Error).message}): now ${NO_FILE}`);
+      await this.writeNoFile();
+    }
+  }
+
+  /** Removes temp files left by a crashed or killed writer (their name starts with a pid no longer running). */
+  private async removeStaleTemps(): Promise<void> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.catalog.tmpDir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    for (const n of names) {
+      const pid = Number(n.split('.')[0]);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isRunning(pid)) continue;
+      await fsp.rm(path.join(this.catalog.tmpDir, n), { force: true, recursive: true });
+      this.log.info({ file: n }, `removed a stale temp file left by an interrupted write: ${n}`);
+    }
+  }
+}
+
+type Plan =
+  | { kind: 'offer'; release: Release; record: boolean; fresh: boolean }
+  | { kind: 'unchanged'; release: Release; record: boolean };
+
+/** True when a manifest's SIZE and the checksums it carries describe `info`. */
+function manifestMatches(m: Manifest, info: BinaryInfo): boolean {
+  return m.size === info.size && (m.crc32 === undefined || m.crc32 === info.crc32) && (m.md5 === undefined || m.md5 === info.md5);
+}
+
+/** True when a process with this pid exists (EPERM: exists, owned by someone else). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

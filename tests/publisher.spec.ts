@@ -1,0 +1,310 @@
+import { expect } from 'chai';
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import CRC32 from 'crc-32';
+import { pino } from 'pino';
+import { Publisher, PublishError, hashBinary } from '../server/publisher.ts';
+import { Catalog, CatalogError, CATALOG_DIR } from '../server/catalog.ts';
+import { parseManifest, lintManifest } from '../server/manifest.ts';
+
+const crcOf = (b: Buffer) => (CRC32.buf(b) >>> 0).toString(16).padStart(8, '0');
+const md5Of = (b: Buffer) => createHash('md5').update(b).digest('hex');
+
+/** A pino logger writing into an array of parsed lines. */
+function captureLogger(): { logger: pino.Logger; lines: { level: number; msg: string }[] } {
+  const lines: { level: number; msg: string }[] = [];
+  const sink = new Writable({ write(chunk, _e, cb) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l)); cb(); } });
+  return { logger: pino({ level: 'debug' }, sink), lines };
+}
+
+async function expectRejects(p: Promise<unknown>, cls: Function, code: string, pattern?: RegExp): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).to.be.instanceOf(cls);
+    expect((e as PublishError).code).to.equal(code);
+    if (pattern) expect((e as Error).message).to.match(pattern);
+    return e as Error;
+  }
+  return expect.fail('not refused');
+}
+
+describe('publisher', () => {
+  let root: string;
+  let outside: string;
+  const read = (f = 'UPGRADE.TXT') => fsp.readFile(path.join(root, f), 'utf8');
+  const put = (name: string, bytes: Buffer) => fsp.writeFile(path.join(root, name), bytes);
+  const tmpEntries = async () => fsp.readdir(path.join(root, CATALOG_DIR, 'tmp')).catch(() => [] as string[]);
+
+  beforeEach(async () => {
+    root = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-pub-'));
+    outside = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-src-'));
+  });
+  afterEach(async () => {
+    await fsp.rm(root, { recursive: true, force: true });
+    await fsp.rm(outside, { recursive: true, force: true });
+  });
+
+  it('publishes a binary: exact SIZE, CRC32 and MD5 of its bytes, VERSION 1, one log line, no temp files', async () => {
+    const bytes = randomBytes(174945);
+    await put('ABCDEFG', bytes);
+    const { logger, lines } = captureLogger();
+    const p = new Publisher({ root, logger });
+    const r = await p.publish('ABCDEFG');
+    expect(r).to.include({ name: 'ABCDEFG', version: 1, size: 174945, crc32: crcOf(bytes), md5: md5Of(bytes) });
+    expect(await read()).to.equal(`FILE:ABCDEFG\nPATH:/\nSIZE:174945\nVERSION:1\nCRC32:${crcOf(bytes)}\nMD5:${md5Of(bytes)}\n`);
+    expect(lintManifest(await read(), { size: bytes.length, crc32: crcOf(bytes), md5: md5Of(bytes) })).to.deep.equal([]);
+    expect(await tmpEntries()).to.deep.equal([]);
+    expect(lines.filter((l) => l.msg.startsWith('published'))).to.have.length(1);
+    expect(lines.find((l) => l.msg.startsWith('published'))!.msg).to.equal(`published ABCDEFG v1 (174945 bytes, crc32 ${crcOf(bytes)})`);
+    const cat = await Catalog.open(root);
+    expect(cat.releases).to.have.length(1);
+    expect(cat.current).to.deep.equal({ kind: 'release', name: 'ABCDEFG', version: 1 });
+    expect(await p.current()).to.deep.equal(parseManifest(await read()));
+  });
+
+  it('writes the plain Meshlium format with checksums: false', async () => {
+    await put('ABCDEFG', Buffer.from('hello'));
+    await new Publisher({ root, checksums: false }).publish('ABCDEFG');
+    expect(await read()).to.equal('FILE:ABCDEFG\nPATH:/\nSIZE:5\nVERSION:1\n');
+  });
+
+  it('re-publishing identical bytes keeps the VERSION; new bytes get the next one', async () => {
+    const p = new Publisher({ root });
+    await put('ABCDEFG', Buffer.from('one'));
+    expect((await p.publish('ABCDEFG')).version).to.equal(1);
+    const before = await read();
+    expect((await p.publish('ABCDEFG')).version).to.equal(1);
+    expect(await read()).to.equal(before);
+    expect(await p.releases()).to.have.length(1);
+    await put('ABCDEFG', Buffer.from('two!'));
+    expect((await p.publish('ABCDEFG')).version).to.equal(2);
+    expect(parseManifest(await read())).to.include({ version: 2, size: 4 });
+    await put('ABCDEFG', Buffer.from('three'));
+    expect((await p.publish('ABCDEFG', { version: 9 })).version).to.equal(9);
+    await put('ABCDEFG', Buffer.from('four'));
+    await expectRejects(p.publish('ABCDEFG', { version: 5 }), CatalogError, 'version-not-higher');
+    expect(parseManifest(await read()).version).to.equal(9);
+    expect((await p.publish('ABCDEFG', { version: 5, force: true })).version).to.equal(5);
+  });
+
+  it('refuses bad binaries with a clear error and leaves UPGRADE.TXT untouched', async () => {
+    const p = new Publisher({ root });
+    await put('GOODONE', Buffer.from('x'));
+    await p.publish('GOODONE');
+    const before = await read();
+    await put('TOOLONGNAME', Buffer.from('x'));
+    await expectRejects(p.publish('TOOLONGNAME'), PublishError, 'bad-name', /11 characters.*TOOLONG/);
+    await put('EMPTYPG', Buffer.alloc(0));
+    await expectRejects(p.publish('EMPTYPG'), PublishError, 'empty', /0 bytes/);
+    await fsp.writeFile(path.join(outside, 'secret'), 'secret');
+    await fsp.symlink(path.join(outside, 'secret'), path.join(root, 'LINKPRG'));
+    await expectRejects(p.publish('LINKPRG'), PublishError, 'not-regular', /symbolic link/);
+    await fsp.mkdir(path.join(root, 'DIRPROG'));
+    await expectRejects(p.publish('DIRPROG'), PublishError, 'not-regular');
+    await expectRejects(p.publish('MISSING'), PublishError, 'not-found');
+    expect(await read()).to.equal(before);
+  });
+
+  it('detects a binary that changes while it is being checksummed', async () => {
+    const file = path.join(root, 'GROWING');
+    await fsp.writeFile(file, randomBytes(4 << 20));
+    let refused = false;
+    for (let attempt = 0; attempt < 20 && !refused; attempt++) {
+      let writing = true;
+      const writer = (async () => { while (writing) await fsp.appendFile(file, randomBytes(1024)); })();
+      try {
+        await hashBinary(file);
+      } catch (e) {
+        expect(e).to.be.instanceOf(PublishError);
+        expect((e as PublishError).code).to.equal('unstable');
+        expect((e as Error).message).to.match(/still being written/);
+        refused = true;
+      }
+      writing = false;
+      await writer;
+    }
+    expect(refused).to.equal(true);
+  });
+
+  it('importBinary copies atomically, names the binary, and is idempotent', async () => {
+    const bytes = randomBytes(50000);
+    const src = path.join(outside, 'ABCDEFG');
+    await fsp.writeFile(src, bytes);
+    const p = new Publisher({ root });
+    const r = await p.importBinary(src);
+    expect(r).to.include({ name: 'ABCDEFG', version: 1, size: 50000 });
+    expect(Buffer.compare(await fsp.readFile(path.join(root, 'ABCDEFG')), bytes)).to.equal(0);
+    expect((await p.importBinary(src)).version).to.equal(1);
+    const other = path.join(outside, 'prog.hex');
+    await fsp.writeFile(other, bytes);
+    expect((await p.importBinary(other, { name: 'OTHERPG', version: 4 })).version).to.equal(4);
+    expect(parseManifest(await read()).file).to.equal('OTHERPG');
+    expect(await tmpEntries()).to.deep.equal([]);
+  });
+
+  it('importBinary refuses a bad name saying why, and a refused VERSION leaves the root untouched', async () => {
+    const p = new Publisher({ root });
+    const src = path.join(outside, 'MYPROGRAM.bin');
+    await fsp.writeFile(src, 'abc');
+    await expectRejects(p.importBinary(src), PublishError, 'bad-name', /extension \('\.bin'\).*rename it to 'MYPROGR'/);
+    expect(await fsp.readdir(root)).to.deep.equal([]);
+    await p.importBinary(src, { name: 'MYPROGR', version: 5 });
+    const before = await read();
+    const newer = path.join(outside, 'newer');
+    await fsp.writeFile(newer, 'abcdef');
+    await expectRejects(p.importBinary(newer, { name: 'MYPROGR', version: 3 }), CatalogError, 'version-not-higher');
+    expect(await read()).to.equal(before);
+    expect(await fsp.readFile(path.join(root, 'MYPROGR'), 'utf8')).to.equal('abc');
+    expect(await tmpEntries()).to.deep.equal([]);
+  });
+
+  it('select offers an existing binary (rollback by name) with its recorded VERSION; selectNoFile', async () => {
+    const p = new Publisher({ root });
+    await put('OLDPROG', Buffer.from('old'));
+    await p.publish('OLDPROG', { version: 7 });
+    await put('NEWPROG', Buffer.from('new'));
+    await p.publish('NEWPROG');
+    expect(parseManifest(await read()).file).to.equal('NEWPROG');
+    expect((await p.select('OLDPROG')).version).to.equal(7);
+    expect(parseManifest(await read())).to.include({ file: 'OLDPROG', version: 7, size: 3 });
+    await p.selectNoFile();
+    expect(await read()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+    expect((await Catalog.open(root)).current).to.deep.equal({ kind: 'no-file' });
+    expect((await p.select('NEWPROG', { version: 1 })).version).to.equal(1);
+    expect((await p.select('NEWPROG', { version: 3 })).version).to.equal(3);
+    await expectRejects(p.select('NEWPROG', { version: 2 }), CatalogError, 'version-not-higher');
+    await put('UNKNOWN', Buffer.from('u'));
+    expect((await p.select('UNKNOWN')).version).to.equal(1);
+  });
+
+  it('serializes concurrent operations: every publish lands, the last queued ends current', async () => {
+    const p = new Publisher({ root });
+    const names = ['PROG_00', 'PROG_01', 'PROG_02', 'PROG_03', 'PROG_04', 'PROG_05', 'PROG_06', 'PROG_07'];
+    for (const n of names) await put(n, randomBytes(20000));
+    const same = Array.from({ length: 5 }, () => p.publish('PROG_00'));
+    const results = await Promise.all([...same, ...names.map((n) => p.publish(n))]);
+    expect(results.map((r) => r.version)).to.deep.equal(Array(5 + names.length).fill(1));
+    expect(parseManifest(await read()).file).to.equal('PROG_07');
+    const cat = await Catalog.open(root);
+    expect(cat.releases.map((r) => r.name)).to.deep.equal(names);
+    expect(await tmpEntries()).to.deep.equal([]);
+  });
+
+  describe('reconcile', () => {
+    it('missing UPGRADE.TXT → NO_FILE, with a warning', async () => {
+      const { logger, lines } = captureLogger();
+      await new Publisher({ root, logger }).reconcile();
+      expect(await read()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+      expect(lines.some((l) => l.level === 40 && /missing/.test(l.msg))).to.equal(true);
+    });
+
+    it('broken UPGRADE.TXT (CRLF) → NO_FILE, naming the rules', async () => {
+      await put('ABCDEFG', Buffer.from('x'));
+      await put('UPGRADE.TXT', Buffer.from('FILE:ABCDEFG\r\nPATH:/\r\nSIZE:1\r\nVERSION:1\r\n'));
+      const { logger, lines } = captureLogger();
+      const p = new Publisher({ root, logger });
+      await p.reconcile();
+      expect(await read()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+      expect(lines.find((l) => l.level === 40)!.msg).to.match(/broken \(crlf, .*file-length/);
+    });
+
+    it('a deleted current binary → NO_FILE, never an older binary of another name', async () => {
+      const { logger, lines } = captureLogger();
+      const p = new Publisher({ root, logger });
+      await put('OLDPROG', Buffer.from('old'));
+      await p.publish('OLDPROG');
+      await put('NEWPROG', Buffer.from('new'));
+      await p.publish('NEWPROG');
+      await fsp.rm(path.join(root, 'NEWPROG'));
+      await p.reconcile();
+      expect(await read()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+      expect(lines.find((l) => l.level === 40)!.msg).to.match(/NEWPROG v1.*no such file.*NO_FILE.*roll the fleet back/);
+    });
+
+    it('a replaced current binary is republished as a new VERSION', async () => {
+      const p = new Publisher({ root });
+      await put('ABCDEFG', Buffer.from('first'));
+      await p.publish('ABCDEFG', { version: 3 });
+      const bytes = Buffer.from('second version, longer');
+      await put('ABCDEFG', bytes);
+      await p.reconcile();
+      expect(parseManifest(await read())).to.include({ file: 'ABCDEFG', version: 4, size: bytes.length, crc32: crcOf(bytes) });
+    });
+
+    it('same size, other bytes, checksum lines off: the catalogue record still catches the replacement', async () => {
+      const p = new Publisher({ root, checksums: false });
+      await put('ABCDEFG', Buffer.from('aaaa'));
+      await p.publish('ABCDEFG');
+      await put('ABCDEFG', Buffer.from('bbbb'));
+      await p.reconcile();
+      expect(await read()).to.equal('FILE:ABCDEFG\nPATH:/\nSIZE:4\nVERSION:2\n');
+    });
+
+    it('adopts an existing Meshlium root: records the release, UPGRADE.TXT byte-identical', async () => {
+      const bytes = randomBytes(1234);
+      await put('MESHPRG', bytes);
+      await put('OLDERPG', randomBytes(10));
+      const text = 'FILE:MESHPRG\nPATH:/\nSIZE:1234\nVERSION:12\n';
+      await put('UPGRADE.TXT', Buffer.from(text));
+      const p = new Publisher({ root });
+      await p.reconcile();
+      expect(await read()).to.equal(text);
+      const cat = await Catalog.open(root);
+      expect(cat.releases).to.have.length(1);
+      expect(cat.releases[0]).to.include({ name: 'MESHPRG', version: 12, size: 1234, crc32: crcOf(bytes) });
+      expect((await p.publish('MESHPRG')).version).to.equal(12);
+      await put('MESHPRG', randomBytes(1234));
+      expect((await p.publish('MESHPRG')).version).to.equal(13);
+    });
+
+    it('repairs a crash between the manifest rename and the catalogue write', async () => {
+      const p = new Publisher({ root });
+      await put('ABCDEFG', Buffer.from('v1'));
+      await p.publish('ABCDEFG');
+      const catalogV1 = await fsp.readFile(path.join(root, CATALOG_DIR, 'releases.json'));
+      await put('ABCDEFG', Buffer.from('v2 bytes'));
+      await p.publish('ABCDEFG');
+      const manifestV2 = await read();
+      // simulate the crash: the catalogue write of v2 never happened
+      await fsp.writeFile(path.join(root, CATALOG_DIR, 'releases.json'), catalogV1);
+      // a stale temp file from the dead writer
+      await fsp.writeFile(path.join(root, CATALOG_DIR, 'tmp', '999999999.abcdef.UPGRADE.TXT'), 'FILE:');
+      const fresh = new Publisher({ root });
+      await fresh.reconcile();
+      expect(await read()).to.equal(manifestV2);
+      expect((await Catalog.open(root)).releases.map((r) => r.version)).to.deep.equal([1, 2]);
+      expect(await tmpEntries()).to.deep.equal([]);
+      // and the next release of that name is 3, not 2 again
+      await put('ABCDEFG', Buffer.from('v3 bytes!'));
+      expect((await fresh.publish('ABCDEFG')).version).to.equal(3);
+    });
+
+    it('a crash before the catalogue write never lets a VERSION be reused for other bytes', async () => {
+      const p = new Publisher({ root });
+      await put('ABCDEFG', Buffer.from('v1'));
+      await p.publish('ABCDEFG');
+      const catalogV1 = await fsp.readFile(path.join(root, CATALOG_DIR, 'releases.json'));
+      await put('ABCDEFG', Buffer.from('v2 bytes'));
+      await p.publish('ABCDEFG');
+      await fsp.writeFile(path.join(root, CATALOG_DIR, 'releases.json'), catalogV1);
+      await put('ABCDEFG', Buffer.from('v3 other bytes'));
+      expect((await new Publisher({ root }).publish('ABCDEFG')).version).to.equal(3);
+    });
+
+    it('current() throws a ManifestError on a broken manifest and is undefined without one', async () => {
+      const p = new Publisher({ root });
+      expect(await p.current()).to.equal(undefined);
+      await put('UPGRADE.TXT', Buffer.from('FILE: ABCDEFG\n'));
+      try {
+        await p.current();
+        expect.fail('no error');
+      } catch (e) {
+        expect((e as Error).name).to.equal('ManifestError');
+      }
+    });
+  });
+});
