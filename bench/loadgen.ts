@@ -3,6 +3,7 @@
  * bounded in count (N) and time (`durationLimitMs`, after which sessions in progress are aborted and counted as
  * failures "aborted (duration limit)").
  */
+import { setMaxListeners } from 'node:events';
 import { runOtaSession, type SessionResult, type SessionTarget } from './session.ts';
 import { summarizeLatency, type LatencySummary } from './stats.ts';
 import type { LinkProfile } from './link.ts';
@@ -62,6 +63,7 @@ export function parseFtpUrl(url: string): SessionTarget {
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   if (!(opts.n >= 1 && opts.c >= 1)) throw new Error(`bench: -n and -c must be ≥ 1 (got n=${opts.n}, c=${opts.c})`);
   const limit = new AbortController();
+  setMaxListeners(opts.c + 16, limit.signal);     // one abort listener per session in progress (removed after it)
   const limitTimer = setTimeout(() => limit.abort(new Error('duration limit')), opts.durationLimitMs);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();

@@ -64,16 +64,32 @@ export function processTree(pid: number): number[] {
   return out;
 }
 
-/** Sum of VmRSS (KiB) over `pid` and its descendants. */
-export function treeRssKb(pid: number): number {
+/**
+ * Proportional set size of one process in KiB (/proc/<pid>/smaps_rollup `Pss`: each shared page divided among the
+ * processes that map it), falling back to VmRSS where smaps_rollup is unavailable; 0 if the process has gone.
+ */
+export function readPssKb(pid: number): number {
+  try {
+    const m = /^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    if (m) return Number(m[1]);
+  } catch { /* no smaps_rollup, or gone */ }
+  return readMemoryKb(pid)?.rssKb ?? 0;
+}
+
+/**
+ * Memory of `pid` and its descendants in KiB: the sum of their PSS, so that pages a forking server's processes share
+ * (binary, libc) are counted once, not once per connection.
+ */
+export function treePssKb(pid: number): number {
   let sum = 0;
-  for (const p of processTree(pid)) sum += readMemoryKb(p)?.rssKb ?? 0;
+  for (const p of processTree(pid)) sum += readPssKb(p);
   return sum;
 }
 
 /**
  * Samples a server's memory while a run is in progress. `peakKb()` is the larger of the main process's VmHWM
- * (exact, kernel-kept peak) and the largest sampled sum of RSS over its process tree (for forking servers).
+ * (exact, kernel-kept peak RSS) and the largest sampled sum of PSS over its process tree (for forking servers such
+ * as vsftpd, whose per-connection processes come and go between samples: their figure is a lower bound).
  */
 export class MemorySampler {
   private peakTreeKb = 0;
@@ -94,7 +110,7 @@ export class MemorySampler {
     this.sample();
   }
   private sample(): void {
-    try { this.peakTreeKb = Math.max(this.peakTreeKb, treeRssKb(this.pid)); } catch { /* gone */ }
+    try { this.peakTreeKb = Math.max(this.peakTreeKb, treePssKb(this.pid)); } catch { /* gone */ }
   }
   /** Peak resident memory in KiB seen so far (see class doc). */
   peakKb(): number {

@@ -13,8 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { writeBenchRoot } from './fixture.ts';
 import { processTree } from './proc-stats.ts';
 
-/** Servers `--server` can start. `ftp-srv-nodelay` is plain ftp-srv with TCP_NODELAY on control sockets. */
-export const SERVER_KINDS = ['firmdrop', 'ftp-srv', 'ftp-srv-nodelay', 'vsftpd', 'pyftpdlib'] as const;
+/**
+ * Servers `--server` can start. `ftp-srv-nodelay` is plain ftp-srv with TCP_NODELAY on control sockets;
+ * `pyftpdlib-tuned` is pyftpdlib without its 512-connection cap and with a listen backlog of 2048.
+ */
+export const SERVER_KINDS = ['firmdrop', 'ftp-srv', 'ftp-srv-nodelay', 'vsftpd', 'pyftpdlib', 'pyftpdlib-tuned'] as const;
 export type ServerKind = (typeof SERVER_KINDS)[number];
 
 /** A running server: its FTP URL (with credentials), process id, and root; `stop()` ends it and removes the root. */
@@ -37,7 +40,7 @@ export function missingAnchor(kind: ServerKind): string | undefined {
     if (!found) return 'vsftpd is not installed: run `apt-get update && apt-get install -y vsftpd` (as root)';
     if (process.getuid?.() !== 0) return 'vsftpd anchor needs root (anonymous sessions switch to user ftp)';
   }
-  if (kind === 'pyftpdlib') {
+  if (kind === 'pyftpdlib' || kind === 'pyftpdlib-tuned') {
     const ok = existsSync(DEBIAN_PYTHON) &&
       spawnSync(DEBIAN_PYTHON, ['-c', 'import pyftpdlib'], { stdio: 'ignore' }).status === 0;
     if (!ok) return `pyftpdlib is not importable by ${DEBIAN_PYTHON}: run \`apt-get update && apt-get install -y python3-pyftpdlib\``;
@@ -149,10 +152,13 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
         url = (p) => `ftp://anonymous:bench%40@127.0.0.1:${p}`;
         break;
       }
-      case 'pyftpdlib': {
+      case 'pyftpdlib':
+      case 'pyftpdlib-tuned': {
         await writeBenchRoot(root, opts.size);
-        port = await listeningPort(launch(DEBIAN_PYTHON, [path.join(here, 'anchors', 'pyftpdlib_server.py'),
-          '--root', root, '--port', '0', '--pasv-min', String(pasvMin), '--pasv-max', String(pasvMax)]), output, readyMs);
+        const args = [path.join(here, 'anchors', 'pyftpdlib_server.py'),
+          '--root', root, '--port', '0', '--pasv-min', String(pasvMin), '--pasv-max', String(pasvMax)];
+        if (kind === 'pyftpdlib-tuned') args.push('--tuned');
+        port = await listeningPort(launch(DEBIAN_PYTHON, args), output, readyMs);
         url = (p) => `ftp://bench:bench@127.0.0.1:${p}`;
         break;
       }

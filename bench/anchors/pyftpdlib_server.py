@@ -3,8 +3,10 @@
 
 Run with Debian's interpreter (apt-get install -y python3-pyftpdlib; `python3` on PATH may be another one):
   /usr/bin/python3 bench/anchors/pyftpdlib_server.py --root DIR --port PORT --pasv-min 40000 --pasv-max 49999
-Defaults of pyftpdlib are kept (max_cons=512, max_cons_per_ip=0, epoll IOLoop) except logging, which is
-silenced to warnings so that per-command log lines do not count against it. Prints "listening <port>" when ready.
+Defaults of pyftpdlib are kept (max_cons=512, max_cons_per_ip=0, listen backlog 100, epoll IOLoop) except logging,
+which is silenced to warnings so that per-command log lines do not count against it. `--tuned` lifts the connection
+cap (max_cons=0: unlimited) and uses a listen backlog of 2048, for a run that measures pyftpdlib's capacity rather
+than its default limits. Prints "listening <port>" when ready.
 """
 import argparse
 import logging
@@ -25,6 +27,7 @@ def main():
     ap.add_argument('--pasv-max', type=int, default=49999)
     ap.add_argument('--user', default='bench')
     ap.add_argument('--password', default='bench')
+    ap.add_argument('--tuned', action='store_true', help='max_cons=0 (unlimited), backlog 2048')
     args = ap.parse_args()
 
     logging.basicConfig(level=logging.WARNING)
@@ -33,7 +36,11 @@ def main():
     handler = FTPHandler
     handler.authorizer = authorizer
     handler.passive_ports = range(args.pasv_min, args.pasv_max + 1)
-    server = FTPServer((args.host, args.port), handler)
+    if args.tuned:
+        server = FTPServer((args.host, args.port), handler, backlog=2048)
+        server.max_cons = 0
+    else:
+        server = FTPServer((args.host, args.port), handler)
     signal.signal(signal.SIGTERM, lambda *_: server.close_all() or sys.exit(0))
     print('listening %d' % server.address[1], flush=True)
     server.serve_forever(handle_exit=True)

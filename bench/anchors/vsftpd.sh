@@ -32,6 +32,8 @@ isolate_network=NO
 xferlog_enable=NO
 dirmessage_enable=NO
 connect_from_port_20=NO
+max_clients=0
+max_per_ip=0
 secure_chroot_dir=/var/run/vsftpd/empty
 CONF
 mkdir -p /var/run/vsftpd/empty
