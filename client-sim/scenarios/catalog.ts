@@ -1,0 +1,23 @@
+/**
+ * The scenario catalogue: every documented requestOTA code of research/waspmote-ota.md §4 that the simulator can
+ * reproduce, as data (types.ts). One file per module; this one joins them and looks scenarios up.
+ */
+import { SCENARIOS_4G } from './catalog-4g.ts';
+import type { Scenario } from './types.ts';
+import type { WaspModule } from '../waspmote/upgrade-txt.ts';
+
+/** Every scenario, in module order. */
+export const SCENARIOS: readonly Scenario[] = [...SCENARIOS_4G];
+
+/** The scenario with this id; throws Error listing close ids when there is none. */
+export function findScenario(id: string): Scenario {
+  const s = SCENARIOS.find((x) => x.id === id);
+  if (s) return s;
+  const near = SCENARIOS.filter((x) => x.id.startsWith(id.split('-')[0] ?? '')).map((x) => x.id).slice(0, 8);
+  throw new Error(`no scenario "${id}"${near.length ? ` (e.g. ${near.join(', ')})` : ''}; list them with: client-sim scenarios`);
+}
+
+/** Scenarios of one module. */
+export function scenariosFor(module: WaspModule): Scenario[] {
+  return SCENARIOS.filter((s) => s.module === module);
+}
