@@ -117,6 +117,11 @@ export abstract class AtModem extends Duplex {
   private running = false;
   private readWaiters: (() => void)[] = [];
   private closedFlag = false;
+  private outChain: Promise<void> = Promise.resolve();
+  private outLocked = false;
+  private deferredUrcs: string[] = [];
+  /** Put a space after the colon of `+NAME:` replies built with {@link kv} (SIM900 firmware: no space). */
+  protected colonSpace = true;
 
   /** The family's error table (errors.ts); overrides from `options.errorCodes` are applied by {@link errorCode}. */
   protected abstract readonly errorTable: ErrorCodeTable;
@@ -195,10 +200,59 @@ export abstract class AtModem extends Duplex {
     this.out(Buffer.from(this.frame(text), 'latin1'));
   }
 
-  /** Write an unsolicited result code. */
+  /**
+   * Write an unsolicited result code. While a command response or a multi-part frame is being written
+   * (see {@link withOutput}), the URC is held back and written right after it, so a URC never lands
+   * inside a counted payload.
+   */
   protected urc(text: string): void {
+    if (this.outLocked) { this.deferredUrcs.push(text); return; }
     this.trace('urc', text);
     this.out(Buffer.from(this.frame(text), 'latin1'));
+  }
+
+  /**
+   * Run `fn` with exclusive use of the output (command responses run inside it; background emitters of
+   * multi-part output such as `+CFTPGET: DATA,<n>` + bytes must use it too). URCs raised meanwhile are
+   * written when `fn` ends. Never await another `withOutput` inside `fn` (it would deadlock).
+   */
+  protected async withOutput<T>(fn: () => Promise<T> | T): Promise<T> {
+    const prev = this.outChain;
+    let release!: () => void;
+    this.outChain = new Promise<void>((r) => { release = r; });
+    await prev;
+    this.outLocked = true;
+    try {
+      return await fn();
+    } finally {
+      this.outLocked = false;
+      const urcs = this.deferredUrcs;
+      this.deferredUrcs = [];
+      for (const u of urcs) this.urc(u);
+      release();
+    }
+  }
+
+  /** `<name>: <rest>` or `<name>:<rest>` per {@link colonSpace}. */
+  protected kv(name: string, rest: string | number): string {
+    return `${name}:${this.colonSpace ? ' ' : ''}${rest}`;
+  }
+
+  /**
+   * Register a local configuration parameter command (`AT<name>=<v>` → OK, `AT<name>?` → `<name>: <v>`),
+   * e.g. SIMCom `+FTPSERV`. `set` returns false for a bad value (→ ERROR). Strings are shown quoted.
+   */
+  protected registerParam(name: string, p: { get: () => string | number; set: (v: string) => boolean }): void {
+    this.register(name, (args) => {
+      if (args === '?') {
+        const v = p.get();
+        this.info(this.kv(name, typeof v === 'string' ? `"${v}"` : v));
+        return this.ok();
+      }
+      const a = args.startsWith('=') ? splitArgs(args.slice(1)) : undefined;
+      if (!a || a.length !== 1 || !p.set(a[0]!)) return this.syntaxError();
+      this.ok();
+    });
   }
 
   /** Write bytes exactly as given (binary payload or pre-framed text); resolves when the reader can take more. */
@@ -297,21 +351,23 @@ export abstract class AtModem extends Duplex {
   private async dispatch(rawLine: string): Promise<void> {
     const line = rawLine.trim();
     if (line === '') return;
-    if (this.echo) this.out(Buffer.from(`${rawLine}\r`, 'latin1'));
-    this.trace('cmd', line);
-    if (!/^AT/i.test(line)) { this.syntaxError(); return; }
-    const rest = line.slice(2);
-    if (this.timing.responseDelayMs > 0) await sleep(this.timing.responseDelayMs);
-    if (rest === '') { this.ok(); return; }
-    const up = rest.toUpperCase();
-    const h = this.handlers.find((x) => up.startsWith(x.name) && this.argsStart(rest.slice(x.name.length)));
-    if (!h) { this.syntaxError(); return; }
-    try {
-      await h.fn(rest.slice(h.name.length), line);
-    } catch (err) {
-      this.trace('reply', `(emulator error: ${(err as Error).message})`);
-      this.info('ERROR');
-    }
+    await this.withOutput(async () => {
+      if (this.echo) this.out(Buffer.from(`${rawLine}\r`, 'latin1'));
+      this.trace('cmd', line);
+      if (!/^AT/i.test(line)) { this.syntaxError(); return; }
+      const rest = line.slice(2);
+      if (this.timing.responseDelayMs > 0) await sleep(this.timing.responseDelayMs);
+      if (rest === '') { this.ok(); return; }
+      const up = rest.toUpperCase();
+      const h = this.handlers.find((x) => up.startsWith(x.name) && this.argsStart(rest.slice(x.name.length)));
+      if (!h) { this.syntaxError(); return; }
+      try {
+        await h.fn(rest.slice(h.name.length), line);
+      } catch (err) {
+        this.trace('reply', `(emulator error: ${(err as Error).message})`);
+        this.info('ERROR');
+      }
+    });
   }
 
   /** The text after a command name must start its arguments (or be empty), so `+FTPGET` never matches `+FTPGETNAME`. */

@@ -4,6 +4,7 @@
  * ichip. Helper B adds `import './ublox.ts'` and `import './quectel.ts'` below.
  */
 import './telit.ts';
+import './simcom900.ts';
 
 export { createModem, registerFamily, modemFamilies, type ModemFactory } from './registry.ts';
 export * from './core.ts';
