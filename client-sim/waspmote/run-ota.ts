@@ -50,6 +50,8 @@ export interface RunOtaOptions extends OtaOptions {
   profile?: string;
   /** Receives one formatted line per AT command, reply, URC, payload and FTP wire line. */
   trace?: (line: string) => void;
+  /** Aborting closes the AT link and the modem: the procedure then ends quickly with whatever code follows. */
+  signal?: AbortSignal;
 }
 
 /** The outcome, as the device would report it. */
@@ -111,6 +113,8 @@ export async function runOta(opts: RunOtaOptions): Promise<{ result: OtaResult; 
   const tap = opts.atFaults && opts.atFaults.length > 0 ? new AtFaultTap(modem, opts.atFaults) : undefined;
   const at = new AtHost(tap ?? modem, { defaultTimeoutMs: 10_000, ...proc.host });
   const env = makeEnv(device, at, server, opts);
+  const onAbort = (): void => { at.close(); (tap ?? modem).destroy(); };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   let code: number | null = null;
   let hung = false;
   try {
@@ -120,6 +124,7 @@ export async function runOta(opts: RunOtaOptions): Promise<{ result: OtaResult; 
     hung = true;
     env.stats.notes.push(err.message);
   } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
     at.close();
     (tap ?? modem).destroy();
     await proxy?.close();
