@@ -4,13 +4,13 @@
  * load generator's. The bench installs nothing: a missing anchor gives an error saying how to install it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeBenchRoot } from './fixture.ts';
+import { BENCH_PROGRAM, BENCH_VERSION, writeBenchRoot } from './fixture.ts';
 import { processTree } from './proc-stats.ts';
 
 /**
@@ -176,7 +176,7 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
         break;
       }
       case 'firmdrop': {
-        ({ port, url } = await launchFirmdrop(root, opts, launch));
+        ({ port, url } = await launchFirmdrop(root, opts, [pasvMin, pasvMax], launch));
         break;
       }
     }
@@ -201,14 +201,26 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
 }
 
 /**
- * firmdrop as a child process: `node --import tsx server/cli.ts serve --root ROOT --port PORT …`.
- * Filled in when server/cli.ts exists (see missingAnchor).
+ * firmdrop as a child process, started as the README says: the bench binary is published first with firmdrop's own
+ * Publisher (in this process: it writes UPGRADE.TXT and the catalogue), then
+ * `node --import tsx server/cli.ts serve --root ROOT --host 127.0.0.1 --port PORT --pasv-range MIN-MAX --user bench:bench`
+ * runs with its default log level (info, JSON lines to a pipe the bench drains), as deployed.
  */
-async function launchFirmdrop(root: string, opts: StartOptions, launch: (cmd: string, args: string[]) => ChildProcess):
+async function launchFirmdrop(root: string, opts: StartOptions, pasv: [number, number],
+                              launch: (cmd: string, args: string[]) => ChildProcess):
     Promise<{ port: number; url: (p: number) => string }> {
-  await writeBenchRoot(root, opts.size, { manifest: false });
+  const src = await mkdtemp(path.join(os.tmpdir(), 'firmdrop-bench-src-'));
+  try {
+    await writeBenchRoot(src, opts.size, { manifest: false });
+    const { Publisher } = await import('../server/publisher.ts');
+    await new Publisher({ root }).importBinary(path.join(src, BENCH_PROGRAM), { name: BENCH_PROGRAM, version: BENCH_VERSION });
+  } finally {
+    await rm(src, { recursive: true, force: true });
+  }
+  await chmod(root, 0o755);
   const port = await freePort();
   launch(process.execPath, ['--import', 'tsx', path.join(repo, 'server', 'cli.ts'), 'serve', '--root', root,
-    '--port', String(port), '--host', '127.0.0.1']);
-  return { port, url: (p) => `ftp://anonymous:bench@127.0.0.1:${p}` };
+    '--host', '127.0.0.1', '--port', String(port), '--pasv-range', `${pasv[0]}-${pasv[1]}`,
+    '--user', 'bench:bench', '--log-format', 'json']);
+  return { port, url: (p) => `ftp://bench:bench@127.0.0.1:${p}` };
 }
