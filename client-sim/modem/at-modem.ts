@@ -114,7 +114,7 @@ export abstract class AtModem extends Duplex {
   private handlers: { name: string; fn: AtHandler }[] = [];
   private inbuf = '';
   private queue: string[] = [];
-  private running = false;
+  private pumping = false;
   private readWaiters: (() => void)[] = [];
   private closedFlag = false;
   private outChain: Promise<void> = Promise.resolve();
@@ -336,15 +336,15 @@ export abstract class AtModem extends Duplex {
   }
 
   private async pump(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
+    if (this.pumping) return;
+    this.pumping = true;
     try {
       while (this.queue.length > 0 && !this.closedFlag) {
         const line = this.queue.shift()!;
         await this.dispatch(line);
       }
     } finally {
-      this.running = false;
+      this.pumping = false;
     }
   }
 

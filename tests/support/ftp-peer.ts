@@ -12,7 +12,7 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { FtpSrv, FileSystem } from 'ftp-srv';
 
 /** A running test FTP server. */
@@ -133,4 +133,13 @@ export function trickyBinary(size: number): Buffer {
     pos += t.length + 97 + (k * 31) % 200;
   }
   return b;
+}
+
+/** A loopback TCP port that was free a moment ago and has nothing listening (connect → ECONNREFUSED). */
+export async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', () => res()));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((res) => srv.close(() => res()));
+  return port;
 }

@@ -1,0 +1,215 @@
+/**
+ * SIMCom SIM5215 / SIM5320 FTP dialect (Waspmote 3G), research/modem-at-ftp.md §4.2 and
+ * research/waspmote-ota.md §2 "3G".
+ *
+ * Profile (local, OK at once; `?` reads back): `+CFTPSERV="host"`, `+CFTPPORT=<n>`, `+CFTPMODE=<0|1>`,
+ * `+CFTPTYPE=<I|A>`, `+CFTPUN="u"`, `+CFTPPW="p"`. No login command: every operation logs in and out
+ * (research §4.2, §6.1).
+ * - `+CFTPLIST="<path>"` → `OK`, then `+CFTPLIST: DATA,<len>\r\n<len bytes of the server's LIST output>`
+ *   (one or more frames) and `+CFTPLIST: 0`, or `+CFTPLIST: <err>`.
+ * - `+CFTPGETFILE="<path>",<dir 0-8>[,<rest_size>]` → `OK`, then `+CFTPGETFILE: 0` with the file stored in
+ *   the module file system under the path's last component, or `+CFTPGETFILE: <err>`. With `<rest_size>`
+ *   the stored file is cut to that size and the rest appended (resume). On failure the bytes received so
+ *   far are kept (so a resume can continue) and the error is reported — never `0`.
+ * - `+CFTPGET="<path>"[,<rest_size>]` → `OK`, then `+CFTPGET: DATA,<len>\r\n<len bytes>` frames (at most
+ *   `frameBytes`, default 1024, per frame — SIM7600 uses 1024, research §4.2), then `+CFTPGET: 0` or
+ *   `+CFTPGET: <err>` (after any frames already sent: short data is never followed by 0).
+ * - Module file system reads. **Simulator-specific stand-ins** for the XMODEM transfer Waspmote uses to
+ *   copy the file to its SD card (the research documents no SIM5215 read command):
+ *   `AT+SIMFSSIZE="<name>"` → `+SIMFSSIZE: <bytes>`; `AT+SIMFSREAD="<name>",<offset>,<len>` →
+ *   `+SIMFSREAD: <n>\r\n<n bytes>\r\nOK`; `AT+SIMFSDEL="<name>"` → `OK`; `AT+SIMFSLS` → one
+ *   `+SIMFSLS: "<name>",<bytes>` line per file. Missing file → ERROR.
+ * - One operation at a time: a second one while one runs → ERROR.
+ *
+ * Codes: notFound 213 and timeout/connect 219 are observed (research §4.2 [W3G; CFTPJP]); dns 219 too.
+ * The other kinds (login, dataConnection, dropped, busy, notConnected, unexpected) have **no public
+ * evidence** (research §6.4 "?"): this emulator answers 201 for them as a placeholder — override with the
+ * `errorCodes` option when the real table is known.
+ */
+import { AtModem, intArg, splitArgs, type AtModemOptions } from './at-modem.ts';
+import type { ErrorCodeTable, FtpFailure } from './errors.ts';
+import { withSession, type FtpSession } from './ftp-session.ts';
+import { ModuleFsError } from './module-fs.ts';
+import { registerFamily } from './registry.ts';
+import { sleep } from './timing.ts';
+
+/** Placeholder for kinds the research has no code for (see module docstring). */
+export const SIM5215_UNKNOWN_CODE = 201;
+
+/** SIM5215 `+CFTPGET`/`+CFTPGETFILE`/`+CFTPLIST` codes per failure kind. */
+export const SIM5215_ERRORS: ErrorCodeTable = {
+  codes: {
+    dns: 219, connect: 219, timeout: 219, notFound: 213,
+    login: SIM5215_UNKNOWN_CODE, dataConnection: SIM5215_UNKNOWN_CODE, dropped: SIM5215_UNKNOWN_CODE,
+    busy: SIM5215_UNKNOWN_CODE, notConnected: SIM5215_UNKNOWN_CODE, unexpected: SIM5215_UNKNOWN_CODE,
+  },
+};
+
+/** SIM5215 options. */
+export interface Simcom5215Options extends AtModemOptions {
+  /** Maximum bytes per `DATA,<len>` frame (default 1024). */
+  frameBytes?: number;
+}
+
+/** SIM5215/SIM5320 emulator. */
+export class Simcom5215Modem extends AtModem {
+  protected readonly errorTable = SIM5215_ERRORS;
+  private readonly frameBytes: number;
+  private cfg = { serv: '', port: 21, mode: 0, type: 'I', un: '', pw: '' };
+  private busy = false;
+  private current?: FtpSession;
+
+  constructor(options: Simcom5215Options = {}) {
+    super('simcom5215', options);
+    this.frameBytes = options.frameBytes ?? 1024;
+    const str = (k: 'serv' | 'un' | 'pw') => ({ get: () => this.cfg[k], set: (v: string) => { this.cfg[k] = v; return true; } });
+    this.registerParam('+CFTPSERV', str('serv'));
+    this.registerParam('+CFTPUN', str('un'));
+    this.registerParam('+CFTPPW', str('pw'));
+    this.registerParam('+CFTPPORT', { get: () => this.cfg.port, set: (v) => { const n = intArg(v); if (n === undefined || n < 1 || n > 65535) return false; this.cfg.port = n; return true; } });
+    this.registerParam('+CFTPMODE', { get: () => this.cfg.mode, set: (v) => { const n = intArg(v); if (n !== 0 && n !== 1) return false; this.cfg.mode = n; return true; } });
+    this.registerParam('+CFTPTYPE', { get: () => this.cfg.type, set: (v) => { const t = v.toUpperCase(); if (t !== 'I' && t !== 'A') return false; this.cfg.type = t; return true; } });
+    this.register('+CFTPLIST', (a) => this.list(a));
+    this.register('+CFTPGETFILE', (a) => this.getFile(a));
+    this.register('+CFTPGET', (a) => this.get(a));
+    this.register('+SIMFSSIZE', (a) => this.fsSize(a));
+    this.register('+SIMFSREAD', (a) => this.fsRead(a));
+    this.register('+SIMFSDEL', (a) => this.fsDel(a));
+    this.register('+SIMFSLS', () => { for (const n of this.fs.list()) this.info(`+SIMFSLS: "${n}",${this.fs.size(n)}`); this.ok(); });
+  }
+
+  protected override identity(): string[] {
+    return ['SIMCOM INCORPORATED', 'SIMCOM_SIM5215 (firmdrop emulator)'];
+  }
+
+  protected override async shutdown(): Promise<void> {
+    this.current?.destroy();
+  }
+
+  /**
+   * Answer OK and run `op` inside a per-operation FTP session in the background; `op` returns the
+   * final URC text; a failure becomes `<name>: <code>`.
+   */
+  private background(name: string, op: (s: FtpSession) => Promise<string>): void {
+    if (this.busy) return this.syntaxError();
+    this.busy = true;
+    this.ok();
+    void (async () => {
+      let final: string;
+      try {
+        final = await withSession(this.ftpOptions({ host: this.cfg.serv, port: this.cfg.port, user: this.cfg.un, pass: this.cfg.pw, passive: this.cfg.mode === 1 }), async (s) => {
+          this.current = s;
+          if (this.timing.loginDelayMs > 0) await sleep(this.timing.loginDelayMs);
+          await s.type(this.cfg.type === 'I');
+          return op(s);
+        });
+      } catch (err) {
+        final = `${name}: ${this.errorCode(err as FtpFailure)}`;
+      }
+      this.current = undefined;
+      this.busy = false;
+      this.urc(final);
+    })();
+  }
+
+  /** Emit one `<name>: DATA,<len>\r\n<bytes>` frame, atomically with respect to other output. */
+  private dataFrame(name: string, bytes: Buffer): Promise<void> {
+    return this.withOutput(async () => {
+      this.info(`${name}: DATA,${bytes.length}`);
+      await this.raw(bytes);
+    });
+  }
+
+  private async frames(name: string, data: Buffer): Promise<void> {
+    for (let o = 0; o < data.length; o += this.frameBytes) {
+      if (this.timing.urcDelayMs > 0) await sleep(this.timing.urcDelayMs);
+      await this.dataFrame(name, data.subarray(o, o + this.frameBytes));
+    }
+  }
+
+  private list(a: string): void {
+    const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
+    if (!p || p.length !== 1) return this.syntaxError();
+    this.background('+CFTPLIST', async (s) => {
+      const raw = await s.listRaw(p[0]!);
+      await this.frames('+CFTPLIST', raw);
+      return '+CFTPLIST: 0';
+    });
+  }
+
+  private getFile(a: string): void {
+    const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
+    const dir = intArg(p?.[1]);
+    const rest = p?.[2] === undefined ? 0 : intArg(p[2]);
+    if (!p || !p[0] || dir === undefined || dir > 8 || rest === undefined || p.length > 3) return this.syntaxError();
+    const remote = p[0];
+    const name = remote.split('/').filter(Boolean).pop() ?? remote;
+    this.background('+CFTPGETFILE', async (s) => {
+      if (rest > 0) this.fs.truncate(name, rest);
+      else this.fs.write(name, Buffer.alloc(0));
+      const dl = await s.startDownload(remote, { offset: rest, capacity: this.bufferBytes, verifySize: this.verifySize });
+      for (;;) {
+        if (dl.available > 0) this.fs.append(name, dl.read(dl.available));
+        else if (dl.settled) break;
+        else await dl.waitChange(1000);
+      }
+      if (dl.failure) throw dl.failure;
+      return '+CFTPGETFILE: 0';
+    });
+  }
+
+  private get(a: string): void {
+    const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
+    const rest = p?.[1] === undefined ? 0 : intArg(p[1]);
+    if (!p || !p[0] || rest === undefined || p.length > 2) return this.syntaxError();
+    this.background('+CFTPGET', async (s) => {
+      const dl = await s.startDownload(p[0]!, { offset: rest, capacity: this.bufferBytes, verifySize: this.verifySize });
+      for (;;) {
+        if (dl.available > 0) {
+          if (this.timing.urcDelayMs > 0) await sleep(this.timing.urcDelayMs);
+          await this.dataFrame('+CFTPGET', dl.read(this.frameBytes));
+        } else if (dl.settled) break;
+        else await dl.waitChange(1000);
+      }
+      if (dl.failure) throw dl.failure;
+      return '+CFTPGET: 0';
+    });
+  }
+
+  private fsName(a: string): string | undefined {
+    const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
+    return p && p.length === 1 && p[0] ? p[0] : undefined;
+  }
+
+  private fsSize(a: string): void {
+    const name = this.fsName(a);
+    if (!name || !this.fs.has(name)) return this.syntaxError();
+    this.info(`+SIMFSSIZE: ${this.fs.size(name)}`);
+    this.ok();
+  }
+
+  private async fsRead(a: string): Promise<void> {
+    const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
+    const off = intArg(p?.[1]);
+    const len = intArg(p?.[2]);
+    if (!p || p.length !== 3 || !p[0] || off === undefined || len === undefined || !this.fs.has(p[0])) return this.syntaxError();
+    const bytes = this.fs.read(p[0], off, len);
+    this.info(`+SIMFSREAD: ${bytes.length}`);
+    if (bytes.length) await this.raw(bytes);
+    this.ok();
+  }
+
+  private fsDel(a: string): void {
+    const name = this.fsName(a);
+    try {
+      if (!name) return this.syntaxError();
+      this.fs.delete(name);
+      this.ok();
+    } catch (err) {
+      if (err instanceof ModuleFsError) return this.syntaxError();
+      throw err;
+    }
+  }
+}
+
+registerFamily('simcom5215', (o) => new Simcom5215Modem(o as Simcom5215Options));
