@@ -196,7 +196,7 @@ export class DeviceFileSystem extends FileSystem {
 
   /**
    * Opens a visible regular file for RETR from byte `start` (the REST offset; an offset past the end gives an
-   * empty stream, a bad one starts at 0). The file is opened by its real path with O_NOFOLLOW, so a symlink
+   * empty stream, a negative or non-numeric one starts at 0). The file is opened by its real path with O_NOFOLLOW, so a symlink
    * swapped in after the check is refused. Returns `{ stream, clientPath }` as ftp-srv expects.
    */
   override async read(fileName: string, { start }: { start?: unknown } = {}): Promise<{ stream: Readable; clientPath: string }> {
@@ -217,8 +217,9 @@ export class DeviceFileSystem extends FileSystem {
       await handle.close().catch(() => undefined);
       throw notFound();
     }
-    const wanted = typeof start === 'number' && Number.isSafeInteger(start) && start > 0 ? start : 0;
-    const offset = Math.min(wanted, size);
+    // REST past 2^53 arrives as an imprecise or infinite number: still past the end, so still an empty stream.
+    const wanted = typeof start === 'number' && start > 0 ? start : 0;
+    const offset = Math.min(Math.floor(wanted), size);
     const source: Readable = handle.createReadStream({ start: offset, autoClose: true });
     const stream = this.#onRead?.({ file: virtual, offset, size, stream: source }) ?? source;
     return { stream, clientPath: virtual };

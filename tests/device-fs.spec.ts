@@ -99,6 +99,9 @@ describe('device-fs: read-only jailed file system', () => {
     expect(part.equals(t.binary.subarray(1000))).to.equal(true);
     const none = await readAll((await dfs.read('ABCDEFG', { start: t.binary.length + 50 })).stream);
     expect(none.length).to.equal(0);
+    for (const huge of [2 ** 53 + 1, 1e21, Infinity]) {
+      expect((await readAll((await dfs.read('ABCDEFG', { start: huge })).stream)).length, String(huge)).to.equal(0);
+    }
   });
 
   it('tells its owner about each read and uses the stream it returns', async () => {

@@ -244,16 +244,15 @@ export class RawFtp {
    * reply. Returns the data and both replies (preliminary and final).
    */
   async pasvTransfer(command: string): Promise<{ data: Buffer; first: Reply; last?: Reply }> {
-    const pasv = await this.cmd('PASV');
-    if (pasv.code !== 227) return { data: Buffer.alloc(0), first: pasv };
-    const m = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(pasv.text)!;
-    const port = Number(m[5]) * 256 + Number(m[6]);
-    const data = net.connect(port, `${m[1]}.${m[2]}.${m[3]}.${m[4]}`);
-    data.on('error', () => undefined);
+    let data: net.Socket;
+    try {
+      data = await this.pasvData();
+    } catch (err) {
+      return { data: Buffer.alloc(0), first: (err as Error & { reply: Reply }).reply };
+    }
     const chunks: Buffer[] = [];
     data.on('data', (d: Buffer) => chunks.push(d));
     const dataDone = new Promise<void>((resolve) => data.once('close', () => resolve()));
-    await new Promise<void>((resolve) => data.once('connect', () => resolve()));
     const first = await this.cmd(command);
     if (first.code >= 300) {
       data.destroy();
@@ -262,6 +261,23 @@ export class RawFtp {
     await dataDone;
     const last = await this.reply();
     return { data: Buffer.concat(chunks), first, last };
+  }
+
+  /**
+   * Sends PASV and returns the connected data socket (errors ignored). Rejects with an Error carrying `reply`
+   * when the server does not answer 227.
+   */
+  async pasvData(): Promise<net.Socket> {
+    const pasv = await this.cmd('PASV');
+    const m = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(pasv.text);
+    if (pasv.code !== 227 || !m) throw Object.assign(new Error(`PASV: ${pasv.text}`), { reply: pasv });
+    const data = net.connect(Number(m[5]) * 256 + Number(m[6]), `${m[1]}.${m[2]}.${m[3]}.${m[4]}`);
+    data.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      data.once('connect', () => resolve());
+      data.once('error', reject);
+    });
+    return data;
   }
 
   close(): void {

@@ -1,0 +1,948 @@
+/**
+ * The FTP server devices talk to: ftp-srv 4.6.3 wired to the read-only DeviceFileSystem, with every fix for
+ * ftp-srv's known faults in this one file. Each fix cites its item in research/stack.md ("stack.md #N").
+ *
+ * How the pieces fit: ftp-srv accepts the socket and runs most commands. In front of it firmdrop puts
+ *  - a connection gate on the listening socket (limits → 421, TCP_NODELAY, keep-alive),
+ *  - a line buffer that replaces ftp-srv's `data` handler (split commands, long lines, one command at a time,
+ *    idle time measured between commands),
+ *  - a few command overrides (FEAT, PASV, EPSV, RETR pre-check, SIZE, MDTM, ABOR, USER, and refusal of every
+ *    write command),
+ *  - its own passive data connector (a port pool over the configured range; listener closed at accept),
+ *  - its own close(): drain, deadline, no timers left behind.
+ */
+import { EventEmitter } from 'node:events';
+import * as fsp from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import net, { type AddressInfo } from 'node:net';
+import { pipeline, Transform, type Readable } from 'node:stream';
+import * as ftpSrvModule from 'ftp-srv';
+import { DeviceFileSystem, formatListLine, MSG_DENIED, MSG_NOT_FOUND, type ReadInfo } from './device-fs.ts';
+import { SessionLog, type FetchLog, type Logger } from './log.ts';
+import { checkLogin, type FtpUser } from './users.ts';
+
+/** Options of startFtp (ARCHITECTURE.md contract; `maxCommandBytes` and `passiveWaitMs` are compatible extensions). */
+export interface FtpOptions {
+  /** The OTA root served read-only. */
+  root: string;
+  /** Address to listen on, e.g. `0.0.0.0` or `127.0.0.1`. */
+  host: string;
+  /** Control port; 0 = ephemeral (the handle tells the real one). */
+  port: number;
+  /**
+   * Address put in 227 replies: a bare IPv4 address, or a function of the client's IP returning one
+   * (stack.md #5: a host name would break the 227 reply). Unset: the address the client reached us on.
+   * Loopback clients always get the local address when a fixed string is configured.
+   */
+  pasvUrl?: string | ((clientIp: string) => string);
+  /** Passive port range, inclusive. Both or neither; unset = any ephemeral port. */
+  pasvMin?: number;
+  pasvMax?: number;
+  /** Accounts; config.ts supplies the default `ota` / `libelium`. */
+  users: FtpUser[];
+  /** Allow `anonymous` / `ftp` with any password. Default false. */
+  anonymous?: boolean;
+  /**
+   * Close a control connection that sent no command and moved no transfer byte for this long, ms. A transfer that
+   * keeps moving is never cut. Default 300000.
+   */
+  idleTimeoutMs?: number;
+  /** Connections at once, all clients; the next one gets `421 Too many connections`. Default 10000. */
+  maxConnections?: number;
+  /** Connections at once from one IP address (carrier NAT puts many devices behind one). Default unlimited. */
+  maxPerAddress?: number;
+  /** Longest command line accepted, bytes (longer: `500`, line dropped). Default 4096. */
+  maxCommandBytes?: number;
+  /** How long a passive listener waits for the client's data connection, ms. Default 30000 (ftp-srv's). */
+  passiveWaitMs?: number;
+}
+
+/** A running FTP server. */
+export interface FtpHandle {
+  /** The address and the real port listened on. */
+  host: string;
+  port: number;
+  /**
+   * Stops accepting, lets commands and transfers in progress finish until `deadlineMs` (default 10000), tells
+   * idle clients `421`, then destroys what is left. Resolves when every socket and listener is closed; leaves no
+   * timer behind (stack.md #7). Idempotent.
+   */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ftp-srv internals firmdrop relies on (4.6.3). checkFtpSrvInternals() fails loudly if they change.
+
+// ftp-srv's .d.ts lacks parts that exist at run time (stack.md #13): cast narrowly.
+const { FtpSrv } = ftpSrvModule as unknown as { FtpSrv: new (options: Record<string, unknown>) => FtpServerInternals };
+const requireHere = createRequire(import.meta.url);
+const requireFtpSrv = createRequire(requireHere.resolve('ftp-srv'));
+const FtpConnectionClass = requireFtpSrv('./src/connection.js') as { prototype: Record<string, unknown>; toString(): string };
+const BaseConnector = requireFtpSrv('./src/connector/base.js') as new (connection: unknown) => ConnectorInternals;
+const COMMAND_REGISTRY = requireFtpSrv('./src/commands/registry.js') as Record<string, unknown>;
+// The same bluebird ftp-srv uses: its RETR/LIST handlers call `.tap()` on waitForConnection()'s promise and catch
+// `Promise.TimeoutError` by class to answer 425.
+const Bluebird = requireFtpSrv('bluebird') as BluebirdLike;
+
+interface BluebirdLike {
+  new <T>(executor: (resolve: (v: T) => void, reject: (e: unknown) => void) => void): PromiseLike<T>;
+  resolve(): PromiseLike<void>;
+  TimeoutError: new (message?: string) => Error;
+}
+
+interface ConnectorInternals {
+  type: string | false;
+  dataSocket: (net.Socket & { connected?: boolean }) | null;
+  dataServer: net.Server | null;
+  readonly socket: net.Socket | null;
+  connection: FtpConnectionInternals;
+  end(): void;
+  closeServer(): void;
+  closeSocket(): void;
+}
+
+interface FtpConnectionInternals extends EventEmitter {
+  id: string;
+  commandSocket: net.Socket;
+  authenticated?: boolean;
+  username?: string;
+  fs?: DeviceFileSystem;
+  connector: ConnectorInternals;
+  restByteCount?: number;
+  commands: {
+    handle(line: string): PromiseLike<unknown>;
+    parse(line: string): { directive: string; arg: string | null };
+  };
+  reply(options: number | Record<string, unknown>, ...letters: unknown[]): PromiseLike<unknown>;
+  close(code?: number, message?: string): PromiseLike<unknown>;
+}
+
+interface FtpServerInternals extends EventEmitter {
+  server: net.Server;
+  connections: Record<string, FtpConnectionInternals>;
+  disconnectClient(id: string): PromiseLike<unknown>;
+  listen(): PromiseLike<unknown>;
+}
+
+/**
+ * Checks that ftp-srv still has the internals firmdrop hooks into (the connection's `data` handler, the
+ * connector base class, bluebird's TimeoutError). Throws an Error naming what changed. Called by startFtp, and
+ * by tests so a library upgrade that moves them fails the suite instead of silently losing a fix.
+ */
+export function checkFtpSrvInternals(): void {
+  const problems: string[] = [];
+  if (typeof FtpConnectionClass.prototype._handleData !== 'function') problems.push('FtpConnection.prototype._handleData missing');
+  if (!FtpConnectionClass.toString().includes("this.commandSocket.on('data', this._handleData.bind(this))")) {
+    problems.push("FtpConnection no longer attaches `commandSocket.on('data', this._handleData.bind(this))`");
+  }
+  for (const m of ['end', 'closeServer', 'closeSocket']) {
+    if (typeof (BaseConnector.prototype as unknown as Record<string, unknown>)[m] !== 'function') problems.push(`connector/base.js lacks ${m}()`);
+  }
+  if (typeof Bluebird.TimeoutError !== 'function') problems.push('bluebird TimeoutError missing');
+  for (const d of ['RETR', 'LIST', 'SIZE', 'USER', 'PASS', 'PORT', 'EPRT', 'REST', 'TYPE', 'QUIT']) {
+    if (!Object.hasOwn(COMMAND_REGISTRY, d)) problems.push(`commands/registry.js lacks ${d}`);
+  }
+  if (problems.length) throw new Error(`ftp-srv internals changed (firmdrop's fixes in server/ftp.ts need review): ${problems.join('; ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Longest command line by default, bytes. */
+export const MAX_COMMAND_BYTES = 4096;
+/** Commands a client may pipeline ahead of the one running before it is disconnected. */
+const MAX_QUEUED_COMMANDS = 64;
+const KEEPALIVE_MS = 60_000;
+/** How long a socket we closed may take to finish its FIN handshake before it is destroyed, ms. */
+const CLOSE_GRACE_MS = 2_000;
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
+/** FEAT lines (stack.md #11: ftp-srv lists neither EPSV nor REST). Same set as vsftpd's, without TVFS. */
+export const FEATURES: readonly string[] = ['EPRT', 'EPSV', 'MDTM', 'PASV', 'REST STREAM', 'SIZE', 'UTF8'];
+/** Failed logins on one connection before it is closed (brute force, issue 5 item 4). */
+export const MAX_LOGIN_FAILURES = 3;
+/** Pause before each 530 for a bad password, ms (vsftpd's delay_failed_login is 1 s). */
+const LOGIN_FAILURE_DELAY_MS = 500;
+/** Control characters have no place in a command line; a CR or NUL inside one could forge reply lines. */
+const CONTROL_CHARS = /[\x00-\x1f\x7f]/;
+/** Commands that would change the root: refused with 550 once logged in (issue 2 item 5). */
+const WRITE_COMMANDS = new Set(['STOR', 'APPE', 'STOU', 'DELE', 'RNFR', 'RNTO', 'MKD', 'XMKD', 'RMD', 'XRMD', 'SITE']);
+
+/** An IP without the IPv4-mapped IPv6 prefix (`::ffff:1.2.3.4` → `1.2.3.4`). */
+function plainIp(address: string | undefined): string {
+  if (!address) return '';
+  return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
+}
+
+function isLoopback(ip: string): boolean {
+  return ip === '::1' || ip.startsWith('127.');
+}
+
+/** Sets TCP_NODELAY and keep-alive on a socket, connected or not (stack.md: Nagle made a session 92 ms → 7 ms). */
+function tuneSocket(socket: net.Socket): void {
+  try {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, KEEPALIVE_MS);
+  } catch {
+    // a socket already destroyed: nothing to tune
+  }
+}
+
+/** Ends a socket politely, then destroys it if the peer does not finish closing within CLOSE_GRACE_MS. */
+function endSocket(socket: net.Socket, lastLine?: string): void {
+  if (socket.destroyed) return;
+  const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  try {
+    if (lastLine !== undefined) socket.end(`${lastLine}\r\n`);
+    else socket.end();
+  } catch {
+    socket.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Passive data connections (stack.md #2, #4)
+
+/** A port taken from the pool; `release` is idempotent. */
+interface PortLease {
+  port: number;
+  release(): void;
+}
+
+/**
+ * Passive ports: listens a server on a free port of [min, max], trying every port of the range at most once per
+ * request from a rotating start (ftp-srv tries 5 and then answers `400 Unable to find valid port`, stack.md #2),
+ * and never handing out a port one of our own listeners holds. A port returns to the pool as soon as its listener
+ * closes, which happens when the client's data connection arrives (the accepted socket keeps working).
+ */
+class PassivePortPool {
+  readonly #held = new Set<number>();
+  #next = 0;
+
+  constructor(
+    private readonly host: string,
+    private readonly min?: number,
+    private readonly max?: number,
+  ) {}
+
+  /** Listens `server` on a free port; rejects when none is free. */
+  async listen(server: net.Server): Promise<PortLease> {
+    if (this.min === undefined || this.max === undefined) {
+      await listenOn(server, 0, this.host);
+      return { port: (server.address() as AddressInfo).port, release() {} };
+    }
+    const span = this.max - this.min + 1;
+    for (let i = 0; i < span && this.#held.size < span; i++) {
+      const port = this.min + ((this.#next + i) % span);
+      if (this.#held.has(port)) continue;
+      try {
+        await listenOn(server, port, this.host);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES') continue;
+        throw err;
+      }
+      this.#held.add(port);
+      this.#next = (port - this.min + 1) % span;
+      let released = false;
+      return {
+        port,
+        release: () => {
+          if (released) return;
+          released = true;
+          this.#held.delete(port);
+        },
+      };
+    }
+    throw new Error('no free passive port');
+  }
+
+  /** Ports held by open listeners (for tests and status). */
+  get held(): number {
+    return this.#held.size;
+  }
+}
+
+function listenOn(server: net.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      server.off('listening', onListening);
+      reject(err);
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+/**
+ * ftp-srv connector for PASV/EPSV that replaces its Passive connector (stack.md #2): the listener comes from the
+ * port pool, closes the moment the data connection arrives (or after `waitMs` without one, ftp-srv keeps it
+ * 30 s whatever happens), refuses a data connection from an address other than the control connection's
+ * (stack.md #4), and waitForConnection() is event-driven instead of polling every 50 ms for 5 s.
+ */
+class FirmdropPassive extends BaseConnector {
+  #lease: PortLease | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #waiters: Array<{ resolve: (s: net.Socket) => void; reject: (e: unknown) => void }> = [];
+
+  constructor(
+    connection: FtpConnectionInternals,
+    private readonly ctx: { pool: PassivePortPool; waitMs: number; onDataSocket: (s: net.Socket) => void; log: Logger },
+  ) {
+    super(connection);
+    this.type = 'passive';
+  }
+
+  /** Opens the listener; resolves with its port. */
+  async listen(): Promise<number> {
+    const server = net.createServer({ pauseOnConnect: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
+    server.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'passive listener error'));
+    server.on('connection', (socket) => this.#accept(socket));
+    this.dataServer = server;
+    try {
+      this.#lease = await this.ctx.pool.listen(server);
+    } catch (err) {
+      this.dataServer = null;
+      throw err;
+    }
+    if (this.dataServer !== server) {
+      // ended while we were finding a port
+      server.close();
+      this.#lease.release();
+      throw new Error('data connector ended');
+    }
+    this.#timer = setTimeout(() => this.closeServer(), this.ctx.waitMs);
+    this.#timer.unref();
+    return this.#lease.port;
+  }
+
+  #accept(socket: net.Socket & { connected?: boolean }): void {
+    socket.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'data socket error'));
+    const expected = plainIp(this.connection.commandSocket.remoteAddress);
+    if (this.dataSocket || plainIp(socket.remoteAddress) !== expected) {
+      this.ctx.log.warn({ from: plainIp(socket.remoteAddress) }, 'data connection from another address refused');
+      socket.destroy();
+      return;
+    }
+    this.dataSocket = socket;
+    socket.connected = true;
+    this.ctx.onDataSocket(socket);
+    this.closeServer(); // the port goes back to the pool now; the accepted socket lives on
+    for (const w of this.#waiters.splice(0)) w.resolve(socket);
+  }
+
+  /** Resolves with the data socket once connected; rejects with bluebird's TimeoutError after `timeout` ms (→ 425). */
+  waitForConnection({ timeout = this.ctx.waitMs }: { timeout?: number } = {}): PromiseLike<net.Socket> {
+    return new Bluebird<net.Socket>((resolve, reject) => {
+      const ds = this.dataSocket;
+      if (ds && ds.connected && !ds.destroyed) return resolve(ds);
+      if (!this.dataServer) return reject(new Bluebird.TimeoutError('No data connection'));
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(new Bluebird.TimeoutError('Data connection timed out'));
+      }, timeout);
+      timer.unref();
+      const waiter = {
+        resolve: (s: net.Socket) => {
+          clearTimeout(timer);
+          resolve(s);
+        },
+        reject: (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  override closeServer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.dataServer) {
+      this.dataServer.close();
+      this.dataServer = null;
+    }
+    this.#lease?.release();
+    if (!this.dataSocket) for (const w of this.#waiters.splice(0)) w.reject(new Bluebird.TimeoutError('No data connection'));
+  }
+
+  override end(): void {
+    for (const w of this.#waiters.splice(0)) w.reject(new Bluebird.TimeoutError('Data connection closed'));
+    super.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sessions
+
+const TOO_LONG = Symbol('too long');
+type QueueItem = string | typeof TOO_LONG;
+
+interface Session {
+  conn: FtpConnectionInternals;
+  socket: net.Socket;
+  address: string;
+  log: SessionLog;
+  partial: Buffer[];
+  partialBytes: number;
+  discarding: boolean;
+  queue: QueueItem[];
+  busy: boolean;
+  gone: boolean;
+  closing: boolean;
+  endReason?: string;
+  idle: NodeJS.Timeout;
+  fetch?: FetchLog;
+  stream?: Readable;
+  dataSockets: Set<net.Socket>;
+  failedLogins: number;
+  /** ABOR arrived during a RETR: the RETR's failure reply becomes 426, ABOR's reply 226. */
+  aborting: boolean;
+}
+
+/**
+ * Removes telnet commands (RFC 854 IAC sequences, e.g. the IAC IP IAC DM some clients send before ABOR) from a
+ * command line; `IAC IAC` stays as one 0xFF byte.
+ */
+function stripTelnet(line: Buffer): Buffer {
+  if (!line.includes(0xff)) return line;
+  const out: number[] = [];
+  for (let i = 0; i < line.length; i++) {
+    const b = line[i]!;
+    if (b !== 0xff) {
+      out.push(b);
+      continue;
+    }
+    const cmd = line[i + 1];
+    if (cmd === 0xff) out.push(0xff);
+    i += cmd !== undefined && cmd >= 0xfb && cmd <= 0xfe ? 2 : 1; // WILL/WONT/DO/DONT carry an option byte
+  }
+  return Buffer.from(out);
+}
+
+/**
+ * Starts the FTP server. Resolves once listening; rejects when the root is not a readable folder, an option is
+ * invalid (message names it), or the port cannot be bound.
+ */
+export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHandle> {
+  checkFtpSrvInternals();
+  validateOptions(opts);
+  const rootStat = await fsp.stat(opts.root).catch(() => undefined);
+  if (!rootStat?.isDirectory()) throw new Error(`FTP root is not a folder: ${opts.root}`);
+
+  const idleMs = opts.idleTimeoutMs ?? 300_000;
+  const maxConnections = opts.maxConnections ?? 10_000;
+  const maxPerAddress = opts.maxPerAddress ?? Infinity;
+  const maxLine = opts.maxCommandBytes ?? MAX_COMMAND_BYTES;
+  const passiveWaitMs = opts.passiveWaitMs ?? 30_000;
+  const pool = new PassivePortPool(opts.host, opts.pasvMin, opts.pasvMax);
+  const log = logger.child({ component: 'ftp' });
+
+  // stack.md #6: every `new FtpSrv()` adds SIGINT/SIGTERM/SIGQUIT listeners that call process.exit(0). Remove
+  // exactly the ones the constructor added; shutting down on signals is the CLI's job (it calls close()).
+  const before = new Map(SIGNALS.map((sig) => [sig, new Set(process.listeners(sig))]));
+  const urlHost = net.isIPv6(opts.host) ? `[${opts.host}]` : opts.host;
+  const srv = new FtpSrv({
+    url: `ftp://${urlHost}:${opts.port}`,
+    anonymous: false, // anonymous logins go through the 'login' listener like every other (users.ts)
+    file_format: formatListLine, // stack.md #11 / waspmote-ota.md §2: the 5th field is the size
+    timeout: 0, // stack.md #3: ftp-srv's timeout would cut slow transfers; firmdrop measures idleness itself
+    log: logger.child({ component: 'ftp-srv' }, { level: logger.isLevelEnabled('trace') ? 'trace' : 'silent' }),
+  });
+  for (const sig of SIGNALS) {
+    for (const l of process.listeners(sig)) if (!before.get(sig)!.has(l)) process.removeListener(sig, l as (...a: unknown[]) => void);
+  }
+
+  // stack.md #7: ftp-srv's disconnectClient() arms a 1 s timer per disconnect that is never cleared and keeps the
+  // process alive. Same job without the timer.
+  srv.disconnectClient = (id: string) => {
+    const c = srv.connections[id];
+    delete srv.connections[id];
+    if (c) {
+      try {
+        void c.close(0);
+      } catch {
+        // already closed
+      }
+    }
+    return Bluebird.resolve();
+  };
+
+  const sessions = new Set<Session>();
+  const byConnection = new WeakMap<object, Session>();
+  const perAddress = new Map<string, number>();
+  let accepted = 0;
+  let closing = false;
+  let onSessionGone: (() => void) | undefined;
+
+  srv.on('server-error', ({ error }: { error: Error }) => log.error({ err: error.message }, 'FTP server error'));
+  // The server never crashes on what a client sends: socket errors are expected (resets, timeouts).
+  srv.on('client-error', ({ context, error }: { context: string; error: Error }) =>
+    log.debug({ context, err: error?.message }, 'client socket error'),
+  );
+
+  // ---- connection gate: limits (issue 5 item 3), TCP_NODELAY and keep-alive (stack.md: Nagle; #3 vanished devices)
+  const netServer = srv.server;
+  const ftpSrvAccept = netServer.listeners('connection');
+  if (ftpSrvAccept.length !== 1) throw new Error('ftp-srv internals changed: expected one connection listener');
+  netServer.removeAllListeners('connection');
+  // stack.md #11: ftp-srv sets no limit. Our own checks answer 421; this is only a hard backstop.
+  netServer.maxConnections = maxConnections + 64;
+  netServer.on('connection', (socket: net.Socket) => {
+    socket.on('error', () => undefined); // errors before ftp-srv attaches its own handler
+    const address = plainIp(socket.remoteAddress);
+    if (closing || !address) {
+      socket.destroy();
+      return;
+    }
+    const fromAddress = perAddress.get(address) ?? 0;
+    if (accepted >= maxConnections || fromAddress >= maxPerAddress) {
+      log.warn({ address, connections: accepted, fromAddress }, 'connection refused: too many connections');
+      endSocket(socket, '421 Too many connections');
+      return;
+    }
+    accepted++;
+    perAddress.set(address, fromAddress + 1);
+    socket.once('close', () => {
+      accepted--;
+      const n = (perAddress.get(address) ?? 1) - 1;
+      if (n > 0) perAddress.set(address, n);
+      else perAddress.delete(address);
+    });
+    tuneSocket(socket);
+    (ftpSrvAccept[0] as (s: net.Socket) => void).call(netServer, socket); // → ftp-srv emits 'connect' → attach()
+  });
+
+  srv.on('connect', ({ connection }: { connection: FtpConnectionInternals }) => attach(connection));
+
+  srv.on(
+    'login',
+    (
+      { connection, username, password }: { connection: FtpConnectionInternals; username: string; password: string },
+      resolve: (r: { fs: DeviceFileSystem }) => void,
+      reject: (e: Error) => void,
+    ) => {
+      const s = byConnection.get(connection);
+      const who = checkLogin({ users: opts.users, anonymous: opts.anonymous }, String(username ?? ''), String(password ?? ''));
+      if (!s || !who) {
+        s?.log.loginRefused(String(username ?? ''));
+        if (s) s.failedLogins++;
+        // PASS answers 530 with this text, after a pause that slows down password guessing
+        setTimeout(() => reject(new Error('Login incorrect')), LOGIN_FAILURE_DELAY_MS).unref();
+        return;
+      }
+      s.log.login(who.user, who.anonymous);
+      resolve({ fs: new DeviceFileSystem(connection, { root: opts.root, onRead: (info) => onRead(s, info) }) });
+    },
+  );
+
+  /** Takes over a new ftp-srv connection: line buffer, idle timer, session log. */
+  function attach(conn: FtpConnectionInternals): void {
+    const socket = conn.commandSocket;
+    // stack.md #1: ftp-srv's `_handleData` splits each TCP chunk on CRLF and runs the pieces, so a command split
+    // across segments (`SI` + `ZE f\r\n`) becomes two bad commands. Replace that handler with a line buffer.
+    const hooks = socket.listeners('data').filter((l) => l.name === 'bound _handleData');
+    if (hooks.length !== 1) {
+      log.error('ftp-srv internals changed: no _handleData listener; closing connection');
+      endSocket(socket, '421 Service not available');
+      return;
+    }
+    socket.removeListener('data', hooks[0] as (...a: unknown[]) => void);
+    const address = plainIp(socket.remoteAddress);
+    const idle = setTimeout(() => onIdle(s), idleMs);
+    idle.unref();
+    const s: Session = {
+      conn,
+      socket,
+      address,
+      log: new SessionLog(logger, conn.id, address),
+      partial: [],
+      partialBytes: 0,
+      discarding: false,
+      queue: [],
+      busy: false,
+      gone: false,
+      closing,
+      idle,
+      dataSockets: new Set(),
+      failedLogins: 0,
+      aborting: false,
+    };
+    sessions.add(s);
+    byConnection.set(conn, s);
+    // ftp-srv pauses the control socket during RETR/LIST/STOR, so ABOR is never read (stack.md #8). Commands are
+    // queued and run one at a time here anyway, so keep reading: ABOR can then stop a transfer.
+    socket.pause = () => socket;
+    const reply = conn.reply.bind(conn);
+    conn.reply = (options, ...letters) => {
+      // ftp-srv answers a RETR whose stream failed with 551; after ABOR, RFC 959 wants 426.
+      if (s.aborting && options === 551) return reply(426, 'Connection closed; transfer aborted');
+      return reply(options, ...letters);
+    };
+    socket.on('data', (chunk: Buffer) => onData(s, chunk));
+    socket.once('close', () => detach(s));
+  }
+
+  /** Splits received bytes into command lines (LF or CRLF); caps a line at `maxLine` bytes. */
+  function onData(s: Session, chunk: Buffer): void {
+    if (s.gone) return;
+    s.idle.refresh();
+    let start = 0;
+    while (start <= chunk.length) {
+      const nl = chunk.indexOf(0x0a, start);
+      const piece = chunk.subarray(start, nl < 0 ? chunk.length : nl);
+      if (nl < 0) {
+        if (!s.discarding && piece.length) {
+          s.partial.push(piece);
+          s.partialBytes += piece.length;
+          if (s.partialBytes > maxLine) {
+            // Never buffer without bound: answer 500 now, drop the rest of the line up to its LF.
+            s.partial = [];
+            s.partialBytes = 0;
+            s.discarding = true;
+            enqueue(s, TOO_LONG);
+          }
+        }
+        break;
+      }
+      start = nl + 1;
+      if (s.discarding) {
+        s.discarding = false;
+        continue;
+      }
+      const raw = s.partial.length ? Buffer.concat([...s.partial, piece]) : piece;
+      s.partial = [];
+      s.partialBytes = 0;
+      if (raw.length > maxLine) {
+        enqueue(s, TOO_LONG);
+        continue;
+      }
+      let end = raw.length;
+      if (end > 0 && raw[end - 1] === 0x0d) end--;
+      const line = stripTelnet(raw.subarray(0, end)).toString('utf8');
+      if (line.trim() === '') continue; // ftp-srv ignored empty lines too
+      if (s.busy && s.stream && /^\s*ABOR\s*$/i.test(line)) {
+        // ABOR during a RETR: stop it now; ABOR is answered right after the RETR's 426.
+        s.aborting = true;
+        s.stream.destroy(new Error('Transfer aborted'));
+        s.queue.unshift(line);
+        continue;
+      }
+      enqueue(s, line);
+    }
+    pump(s);
+  }
+
+  function enqueue(s: Session, item: QueueItem): void {
+    if (s.queue.length >= MAX_QUEUED_COMMANDS) {
+      s.endReason = 'too many pipelined commands';
+      closeSession(s, '421 Too many commands at once');
+      return;
+    }
+    s.queue.push(item);
+  }
+
+  /** Runs queued commands one at a time, in order (ftp-srv ran the lines of different TCP chunks concurrently). */
+  function pump(s: Session): void {
+    if (s.busy || s.gone) return;
+    if (s.closing) {
+      s.endReason ??= 'server shutdown';
+      closeSession(s, '421 Server shutting down');
+      return;
+    }
+    const item = s.queue.shift();
+    if (item === undefined) return;
+    s.busy = true;
+    Promise.resolve()
+      .then(() => runCommand(s, item))
+      .catch((err: unknown) => s.log.log.debug({ err: (err as Error)?.message }, 'command failed'))
+      .finally(() => {
+        s.busy = false;
+        if (!s.gone) s.idle.refresh();
+        pump(s);
+      });
+  }
+
+  /** stack.md #3: idle = no command received and no transfer byte moved for idleMs. */
+  function onIdle(s: Session): void {
+    if (s.gone) return;
+    s.endReason = 'idle timeout';
+    closeSession(s, '421 Idle timeout, closing control connection');
+  }
+
+  /** Sends a last reply and closes the control connection. */
+  function closeSession(s: Session, lastLine: string): void {
+    if (s.gone) return;
+    s.queue = [];
+    endSocket(s.socket, lastLine);
+  }
+
+  /** The control connection closed: end the fetch and the log, release everything the session held. */
+  function detach(s: Session): void {
+    if (s.gone) return;
+    s.gone = true;
+    clearTimeout(s.idle);
+    s.queue = [];
+    const transferring = s.stream !== undefined;
+    s.fetch?.end('cut short', 'control connection closed');
+    s.stream?.destroy();
+    for (const d of s.dataSockets) {
+      if (transferring) {
+        d.destroy(); // the device is gone: stop sending
+        continue;
+      }
+      // A data socket still flushing a completed transfer may finish; one that never drains is destroyed later.
+      const t = setTimeout(() => d.destroy(), idleMs);
+      t.unref();
+      d.once('close', () => clearTimeout(t));
+    }
+    sessions.delete(s);
+    s.log.end(s.endReason ?? 'client closed');
+    onSessionGone?.();
+  }
+
+  function trackDataSocket(s: Session, d: net.Socket): void {
+    if (s.dataSockets.has(d)) return;
+    tuneSocket(d);
+    d.on('error', () => undefined);
+    s.dataSockets.add(d);
+    d.once('close', () => s.dataSockets.delete(d));
+  }
+
+  /** RETR opened a file: log it, count bytes, refresh the idle timer on progress, end on data socket loss. */
+  function onRead(s: Session, info: ReadInfo): Readable {
+    const fetch = s.log.fetch(info.file, info.offset, info.size);
+    s.fetch = fetch;
+    const data = s.conn.connector?.socket ?? null;
+    if (data) trackDataSocket(s, data);
+    let ended = false;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        fetch.addBytes(chunk.length);
+        if (!s.gone) s.idle.refresh();
+        done(null, chunk);
+      },
+    });
+    counter.once('end', () => (ended = true));
+    counter.on('error', () => undefined); // an error before ftp-srv attaches its listener must not crash the process
+    pipeline(info.stream, counter, () => undefined); // errors surface on `counter`, which ftp-srv listens to
+    // ftp-srv 4.6.3 RETR waits forever for a write callback when the data socket closes without an error;
+    // destroying the stream with an error makes it answer and move on.
+    const onDataClose = () => {
+      if (!ended) counter.destroy(new Error('Data connection closed'));
+    };
+    data?.once('close', onDataClose);
+    s.conn.once('RETR', (err: Error | null) => {
+      data?.off('close', onDataClose);
+      fetch.end(err ? 'cut short' : 'completed', err ? err.message : undefined);
+      if (s.fetch === fetch) s.fetch = undefined;
+      if (s.stream === counter) s.stream = undefined;
+    });
+    s.stream = counter;
+    return counter;
+  }
+
+  function replyAuthFirst(s: Session): PromiseLike<unknown> {
+    return s.conn.reply(530, 'Please login with USER and PASS');
+  }
+
+  /** The address for a 227 reply, or undefined when none can be given (IPv6 client without pasvUrl). */
+  function pasvAddress(s: Session): string | undefined {
+    const local = plainIp(s.socket.localAddress);
+    const p = opts.pasvUrl;
+    let address: string | undefined;
+    if (typeof p === 'function') {
+      try {
+        address = p(s.address);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'pasvUrl function failed');
+      }
+    } else if (p && !isLoopback(s.address)) address = p;
+    address ??= local;
+    return net.isIPv4(address) ? address : undefined;
+  }
+
+  async function openPassive(s: Session, extended: boolean): Promise<unknown> {
+    if (!s.conn.authenticated) return replyAuthFirst(s);
+    const address = extended ? '' : pasvAddress(s);
+    if (address === undefined) return s.conn.reply(425, 'Use EPSV');
+    if (s.conn.connector?.type) s.conn.connector.end(); // one pending data connection per session
+    const connector = new FirmdropPassive(s.conn, {
+      pool,
+      waitMs: passiveWaitMs,
+      onDataSocket: (d) => trackDataSocket(s, d),
+      log: s.log.log,
+    });
+    s.conn.connector = connector;
+    let port: number;
+    try {
+      port = await connector.listen();
+    } catch (err) {
+      s.log.log.warn({ err: (err as Error).message }, 'no passive port');
+      if (s.conn.connector === connector) connector.end();
+      return s.conn.reply(425, 'Can not open data connection');
+    }
+    if (extended) return s.conn.reply(229, `Entering Extended Passive Mode (|||${port}|)`);
+    // stack.md #11: ftp-srv words it `227 PASV OK (...)`; the RFC 959 wording is what modem firmware expects.
+    return s.conn.reply(227, `Entering Passive Mode (${address.replace(/\./g, ',')},${port >> 8},${port & 255})`);
+  }
+
+  /** Stat of a visible regular file, or undefined. */
+  async function regularFile(s: Session, arg: string | null): Promise<{ size: number; mtime: Date } | undefined> {
+    try {
+      const st = await s.conn.fs!.get(arg ?? '');
+      return st.isFile() ? st : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Dispatches one command line: firmdrop's overrides first, ftp-srv's handlers for the rest. */
+  async function runCommand(s: Session, item: QueueItem): Promise<unknown> {
+    const conn = s.conn;
+    if (item === TOO_LONG) return conn.reply(500, 'Command line too long');
+    // Never echo client bytes that could break reply framing (reply injection, issue 5 item 4).
+    if (CONTROL_CHARS.test(item)) return conn.reply(500, 'Syntax error in command line');
+    const cmd = conn.commands.parse(item);
+    const directive = cmd.directive;
+    // ftp-srv answers `502 Command not allowed: <what the client sent>`; answer without the echo.
+    if (!Object.hasOwn(COMMAND_REGISTRY, directive)) return conn.reply(502, 'Command not implemented');
+    if (WRITE_COMMANDS.has(directive)) {
+      // Read-only server (issue 2 item 5). ftp-srv would first wait for a data connection on STOR (→ 425).
+      return conn.authenticated ? conn.reply(550, MSG_DENIED) : replyAuthFirst(s);
+    }
+    switch (directive) {
+      case 'FEAT': // stack.md #11
+        return conn.reply(211, 'Extensions supported', ...FEATURES.map((f) => ({ message: ` ${f}`, raw: true })), 'End');
+      case 'USER':
+        // ftp-srv keeps the first USER forever: after a failed PASS every new USER got `530 Username already set`.
+        if (!conn.authenticated) delete conn.username;
+        return conn.commands.handle(item);
+      case 'QUIT':
+        s.endReason = 'quit';
+        return conn.commands.handle(item);
+      case 'PASS': {
+        const r = await conn.commands.handle(item);
+        if (!conn.authenticated && s.failedLogins >= MAX_LOGIN_FAILURES) {
+          s.endReason = 'too many failed logins';
+          closeSession(s, '421 Too many failed logins');
+        }
+        return r;
+      }
+      case 'PASV':
+        return openPassive(s, false);
+      case 'EPSV':
+        if (cmd.arg && cmd.arg.toUpperCase() === 'ALL') return conn.reply(200, 'EPSV ALL ok');
+        return openPassive(s, true);
+      case 'ABOR':
+        // stack.md #8: ftp-srv ignored ABOR during RETR. onData() stopped the transfer when ABOR arrived; here
+        // the RETR has already answered 426.
+        if (conn.connector?.type) conn.connector.end();
+        if (s.aborting) {
+          s.aborting = false;
+          return conn.reply(226, 'Abort successful');
+        }
+        return conn.reply(225, 'No transfer to abort');
+      case 'SIZE': {
+        if (!conn.authenticated) return replyAuthFirst(s);
+        const st = await regularFile(s, cmd.arg);
+        return st ? conn.reply(213, String(st.size)) : conn.reply(550, MSG_NOT_FOUND);
+      }
+      case 'MDTM': {
+        // stack.md #11: ftp-srv adds fractional seconds; RFC 3659 clients expect YYYYMMDDHHMMSS.
+        if (!conn.authenticated) return replyAuthFirst(s);
+        const st = await regularFile(s, cmd.arg);
+        if (!st) return conn.reply(550, MSG_NOT_FOUND);
+        return conn.reply(213, st.mtime.toISOString().replace(/[-:T]/g, '').slice(0, 14));
+      }
+      case 'RETR': {
+        if (!conn.authenticated) return replyAuthFirst(s);
+        // Answer a missing file with 550 before any data connection is used (ftp-srv answers 551 after it).
+        if (!(await regularFile(s, cmd.arg))) {
+          conn.restByteCount = 0;
+          if (conn.connector?.type) conn.connector.end();
+          return conn.reply(550, MSG_NOT_FOUND);
+        }
+        if (!conn.connector?.type) return conn.reply(425, 'Use PASV, EPSV, PORT or EPRT first');
+        return conn.commands.handle(item);
+      }
+      case 'PORT':
+      case 'EPRT': {
+        const r = await conn.commands.handle(item);
+        const d = conn.connector?.dataSocket;
+        if (d) trackDataSocket(s, d);
+        return r;
+      }
+      default:
+        return conn.commands.handle(item);
+    }
+  }
+
+  await srv.listen();
+  const address = netServer.address() as AddressInfo;
+  log.info({ host: opts.host, port: address.port, root: opts.root }, 'FTP server listening');
+
+  let closed: Promise<void> | undefined;
+  async function shutdown(deadlineMs: number): Promise<void> {
+    closing = true;
+    const listenerClosed = new Promise<void>((resolve) => netServer.close(() => resolve()));
+    for (const s of sessions) {
+      s.closing = true;
+      if (!s.busy) pump(s); // idle sessions get 421 now; busy ones when their command ends
+    }
+    if (sessions.size) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadlineMs);
+        onSessionGone = () => {
+          if (sessions.size === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+      });
+    }
+    onSessionGone = undefined;
+    for (const s of [...sessions]) {
+      s.endReason ??= 'shutdown deadline';
+      s.stream?.destroy();
+      s.socket.destroy();
+    }
+    for (const s of sessions) for (const d of s.dataSockets) d.destroy();
+    await listenerClosed;
+    srv.removeAllListeners();
+    log.info('FTP server closed');
+  }
+
+  return {
+    host: opts.host,
+    port: address.port,
+    close(deadlineMs = 10_000) {
+      closed ??= shutdown(deadlineMs);
+      return closed;
+    },
+  };
+}
+
+/** Throws an Error naming the first invalid option. */
+function validateOptions(opts: FtpOptions): void {
+  const isPort = (n: unknown, min: number) => Number.isInteger(n) && (n as number) >= min && (n as number) <= 65535;
+  if (!isPort(opts.port, 0)) throw new Error(`FTP port must be 0..65535, got ${opts.port}`);
+  if ((opts.pasvMin === undefined) !== (opts.pasvMax === undefined)) throw new Error('pasvMin and pasvMax go together');
+  if (opts.pasvMin !== undefined) {
+    if (!isPort(opts.pasvMin, 1) || !isPort(opts.pasvMax, 1) || opts.pasvMin > opts.pasvMax!) {
+      throw new Error(`passive port range must be 1..65535 with min <= max, got ${opts.pasvMin}-${opts.pasvMax}`);
+    }
+  }
+  if (typeof opts.pasvUrl === 'string' && !net.isIPv4(opts.pasvUrl)) {
+    throw new Error(`pasvUrl must be a bare IPv4 address (stack.md #5), got ${JSON.stringify(opts.pasvUrl)}`);
+  }
+  for (const [name, v] of [['idleTimeoutMs', opts.idleTimeoutMs], ['maxConnections', opts.maxConnections], ['maxPerAddress', opts.maxPerAddress], ['maxCommandBytes', opts.maxCommandBytes], ['passiveWaitMs', opts.passiveWaitMs]] as const) {
+    if (v !== undefined && !(typeof v === 'number' && v > 0)) throw new Error(`${name} must be a positive number, got ${v}`);
+  }
+}

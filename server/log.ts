@@ -1,0 +1,129 @@
+/**
+ * Logging: pino setup, and the device-session log lines (issue 2 item 7): one line per event of an FTP session:
+ * login (user, client address), a file fetch started (file, full or resumed at a REST offset), the fetch completed
+ * or cut short (bytes sent, duration), and the session's end (how long it lasted, why it ended).
+ * Passwords are never logged.
+ */
+import { pino, type Logger as PinoLogger } from 'pino';
+import pretty from 'pino-pretty';
+
+/** The logger type every server module takes. */
+export type Logger = PinoLogger;
+
+/** Options of createLogger. */
+export interface LoggerOptions {
+  /** pino level (`trace`…`fatal`, `silent`). Default `info`. */
+  level?: string;
+  /** Human-readable lines (pino-pretty). Default: when stdout is a TTY and no destination is given. */
+  pretty?: boolean;
+  /** Where lines go. Default stdout. */
+  destination?: NodeJS.WritableStream;
+}
+
+/**
+ * Creates the application logger: JSON lines (one object per line, `time` in ms since the epoch), or
+ * pino-pretty's human-readable form on a TTY or with `pretty: true`. Writes synchronously (no worker thread).
+ */
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const level = opts.level ?? 'info';
+  const usePretty = opts.pretty ?? (!opts.destination && process.stdout.isTTY === true);
+  if (usePretty) {
+    const stream = pretty({
+      destination: opts.destination ?? 1,
+      colorize: !opts.destination && process.stdout.isTTY === true,
+      translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+      ignore: 'pid,hostname',
+      sync: true,
+    });
+    return pino({ level }, stream);
+  }
+  return opts.destination ? pino({ level }, opts.destination) : pino({ level });
+}
+
+/** How a fetch ended: every byte handed to the data connection and RETR acknowledged, or not. */
+export type FetchOutcome = 'completed' | 'cut short';
+
+/** One RETR being logged; `end` logs its final line once (later calls are ignored). */
+export interface FetchLog {
+  /** Adds bytes handed to the data connection. */
+  addBytes(n: number): void;
+  /** Bytes handed to the data connection so far. */
+  readonly bytes: number;
+  /** Logs the end line: outcome, bytes sent, duration in ms, and a short reason when cut short. */
+  end(outcome: FetchOutcome, reason?: string): void;
+  readonly ended: boolean;
+}
+
+/**
+ * The log of one device's FTP session (one control connection). Every line carries `session` (an id) and
+ * `address` (the client's IP), so one device's lines can be grepped together.
+ */
+export class SessionLog {
+  readonly log: Logger;
+  readonly startedAt = Date.now();
+  #user: string | undefined;
+  #fetches = 0;
+  #ended = false;
+
+  /** @param logger parent logger; @param session connection id; @param address client IP */
+  constructor(logger: Logger, session: string, address: string) {
+    this.log = logger.child({ session, address });
+  }
+
+  /** A login was accepted (user name only; the password is never logged). */
+  login(user: string, anonymous: boolean): void {
+    this.#user = user;
+    this.log.info({ event: 'login', user, anonymous }, `login ${user}`);
+  }
+
+  /** A login was refused (530). */
+  loginRefused(user: string): void {
+    this.log.warn({ event: 'login-refused', user }, `login refused for ${JSON.stringify(user)}`);
+  }
+
+  /**
+   * A RETR started: `file` is the virtual path, `offset` the REST offset in bytes (0 = a full fetch, otherwise
+   * "resumed"), `size` the file size in bytes.
+   */
+  fetch(file: string, offset: number, size: number): FetchLog {
+    this.#fetches++;
+    const mode = offset > 0 ? 'resumed' : 'full';
+    const startedAt = Date.now();
+    const log = this.log;
+    const user = this.#user;
+    log.info({ event: 'fetch', user, file, mode, offset, size }, `fetch ${file} ${mode}${offset > 0 ? ` at ${offset}` : ''}`);
+    let bytes = 0;
+    let ended = false;
+    return {
+      addBytes(n: number) {
+        bytes += n;
+      },
+      get bytes() {
+        return bytes;
+      },
+      get ended() {
+        return ended;
+      },
+      end(outcome: FetchOutcome, reason?: string) {
+        if (ended) return;
+        ended = true;
+        const durationMs = Date.now() - startedAt;
+        const line = { event: 'fetch-end', user, file, mode, offset, size, outcome, bytes, durationMs, ...(reason ? { reason } : {}) };
+        const msg = `${file} ${outcome}: ${bytes} bytes in ${durationMs} ms`;
+        if (outcome === 'completed') log.info(line, msg);
+        else log.warn(line, msg);
+      },
+    };
+  }
+
+  /** The control connection closed; `reason` says why (quit, client closed, idle timeout, shutdown...). */
+  end(reason: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const durationMs = Date.now() - this.startedAt;
+    this.log.info(
+      { event: 'logout', user: this.#user, reason, fetches: this.#fetches, durationMs },
+      `session ended (${reason}) after ${durationMs} ms`,
+    );
+  }
+}
