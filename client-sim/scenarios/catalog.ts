@@ -3,11 +3,12 @@
  * reproduce, as data (types.ts). One file per module; this one joins them and looks scenarios up.
  */
 import { SCENARIOS_4G } from './catalog-4g.ts';
+import { SCENARIOS_GPRS } from './catalog-gprs.ts';
 import type { Scenario } from './types.ts';
 import type { WaspModule } from '../waspmote/upgrade-txt.ts';
 
 /** Every scenario, in module order. */
-export const SCENARIOS: readonly Scenario[] = [...SCENARIOS_4G];
+export const SCENARIOS: readonly Scenario[] = [...SCENARIOS_4G, ...SCENARIOS_GPRS];
 
 /** The scenario with this id; throws Error listing close ids when there is none. */
 export function findScenario(id: string): Scenario {

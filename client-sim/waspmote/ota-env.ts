@@ -38,6 +38,8 @@ export interface OtaOptions {
    * instead of a code. Default 600.
    */
   maxIdlePolls?: number;
+  /** GPRS only: send the library's literal `.gprs` FTPGETPATH prefix (see ota-gprs.ts). Default false. */
+  gprsLiteralPrefix?: boolean;
   /** Called as download bytes arrive. */
   onProgress?: (p: OtaProgress) => void;
   /** Called with one line per step, like the library's debug prints. */
@@ -56,6 +58,8 @@ export interface OtaEnv {
   server: OtaServer;
   stats: OtaStats;
   maxIdlePolls: number;
+  /** See {@link OtaOptions.gprsLiteralPrefix}. */
+  gprsLiteralPrefix: boolean;
   /** Sleeps a library delay (scaled). */
   pause(ms: number): Promise<void>;
   /** A library timeout, scaled and floored, in ms. */
@@ -73,6 +77,7 @@ export function makeEnv(device: WaspmoteDevice, at: AtHost, server: OtaServer, o
     device, at, server,
     stats: { bytes: 0, sessions: 0, notes: [] },
     maxIdlePolls: opts.maxIdlePolls ?? 600,
+    gprsLiteralPrefix: opts.gprsLiteralPrefix ?? false,
     pause: (ms) => new Promise((r) => setTimeout(r, Math.round(ms * scale))),
     timeout: (ms) => Math.max(Math.round(ms * scale), floor),
     progress: (p) => opts.onProgress?.(p),

@@ -16,9 +16,13 @@
  * (ERROR −17/−51; SD write −18; `+FTPGET:1,<err>` during the transfer −19/−52), `+FTPGET:1,0` ends the file.
  * All attempts used: −1; 300 s passed: −58.
  *
- * Every server path is prefixed with the literal `.gprs` (research §2): UPGRADE.TXT is asked as name
- * `/UPGRADE.TXT` with path `.gprs`; the binary as name `/<FILE>` with path `.gprs<PATH>`. How a SIM900 joins
- * them on the wire is unresolved (research §8); the emulator decides.
+ * Every server path is prefixed with the literal `.gprs` by the library (research §2): UPGRADE.TXT is asked as
+ * name `/UPGRADE.TXT` with path `.gprs`; the binary as name `/<FILE>` with path `.gprs<PATH>`. How the SIM900
+ * ST_ENHANCE firmware joins them on the wire is unresolved (research §8), but real devices work against Meshlium's
+ * plain vsftpd root, so `.gprs` cannot reach the server as a folder. The SIM900 emulator (helper A) sends
+ * `CWD <FTPGETPATH>` unless the path is empty or `/`, so by default this procedure sends the path without the
+ * `.gprs` prefix (`/` for UPGRADE.TXT, PATH for the binary) — a documented choice; `gprsLiteralPrefix: true`
+ * sends the library's literal `.gprs` paths instead (then the emulator asks the server for a `.gprs` folder).
  */
 import { readUpgradeTxt } from './upgrade-txt.ts';
 import { gprsDownloadCode, tagCode } from './codes.ts';
@@ -161,7 +165,8 @@ export async function requestOtaGprs(env: OtaEnv): Promise<number> {
     if (!isOk(await tryCommand(env, cmd, 10_000))) return code;
   }
   sd.del('UPGRADE.TXT');
-  const u = await downloadFileGprs(env, '/UPGRADE.TXT', '.gprs', 'UPGRADE.TXT');
+  const prefix = env.gprsLiteralPrefix ? '.gprs' : '';
+  const u = await downloadFileGprs(env, '/UPGRADE.TXT', prefix || '/', 'UPGRADE.TXT');
   if (u !== 1) return gprsDownloadCode(u, 'upgrade');
 
   const text = sd.read('UPGRADE.TXT') ?? Buffer.from('error opening UPGRADE.TXT', 'latin1');
@@ -171,7 +176,7 @@ export async function requestOtaGprs(env: OtaEnv): Promise<number> {
   const m = parsed.manifest;
   env.log(`FILE:${JSON.stringify(m.file)} PATH:${JSON.stringify(m.path)} VERSION:${m.version}`);
 
-  const bin = await downloadFileGprs(env, `/${m.file}`, `.gprs${m.path}`, m.file);
+  const bin = await downloadFileGprs(env, `/${m.file}`, `${prefix}${m.path}`, m.file);
   if (bin !== 1) return gprsDownloadCode(bin, 'binary');
   device.loadOTA(m.file, m.version);
   return 1;
