@@ -6,6 +6,7 @@
 import './telit.ts';
 import './simcom900.ts';
 import './simcom5215.ts';
+import './ichip.ts';
 
 export { createModem, registerFamily, modemFamilies, type ModemFactory } from './registry.ts';
 export * from './core.ts';
