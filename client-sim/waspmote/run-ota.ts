@@ -18,6 +18,7 @@ import { makeEnv, OtaHangError, type OtaEnv, type OtaOptions, type OtaServer } f
 import type { WaspModule } from './upgrade-txt.ts';
 import { requestOta4g } from './ota-4g.ts';
 import { requestOtaGprs, HOST_OPTIONS_GPRS } from './ota-gprs.ts';
+import { requestOta3g, HOST_OPTIONS_3G } from './ota-3g.ts';
 import type { AtHostOptions } from '../at/host.ts';
 
 /** The emulator family each module drives. */
@@ -28,6 +29,7 @@ export const MODEM_FAMILY: Record<WaspModule, string> = {
 /** Each module's requestOTA and the AtHost options its modem link needs (URC patterns). */
 const PROCEDURES: Partial<Record<WaspModule, { run: (env: OtaEnv) => Promise<number>; host?: AtHostOptions }>> = {
   '4g': { run: requestOta4g },
+  '3g': { run: requestOta3g, host: HOST_OPTIONS_3G },
   gprs: { run: requestOtaGprs, host: HOST_OPTIONS_GPRS },
 };
 
