@@ -5,7 +5,8 @@
  * read-only file system (every write command is refused). Fault hooks for the tests, applied to the
  * next file reads (RETR): `stallAfterBytes` (send that many bytes, then nothing, never end — a stalled
  * data connection) and `cutAfterBytes` (send that many bytes, then fail the stream: ftp-srv destroys
- * the data connection and replies 551). `close()` stops the server and drops every connection
+ * the data connection and replies 551) and `truncateAfterBytes` (end the stream early: the server
+ * replies 226 after a short transfer, as when a proxy drops the tail). `close()` stops the server and drops every connection
  * (ftp-srv drops in-flight transfers). Tests only; client-sim code never imports this.
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
@@ -23,7 +24,7 @@ export interface FtpPeer {
   user: string;
   pass: string;
   /** Mutable fault settings for subsequent RETRs. */
-  faults: { stallAfterBytes?: number; cutAfterBytes?: number };
+  faults: { stallAfterBytes?: number; cutAfterBytes?: number; truncateAfterBytes?: number };
   /** Stop the server (drops live connections) and remove the root. Idempotent. */
   close(): Promise<void>;
   /** Stop the server but keep the root (e.g. to cut a transfer in the middle). */
@@ -36,7 +37,7 @@ const quietLog = {
 };
 
 /** Wrap a file stream so it stalls or fails after `n` bytes. */
-function faulty(src: Readable, n: number, mode: 'stall' | 'cut'): Readable {
+function faulty(src: Readable, n: number, mode: 'stall' | 'cut' | 'truncate'): Readable {
   let sent = 0;
   const out = new Readable({ read() { src.resume(); } });
   src.on('data', (chunk: Buffer) => {
@@ -47,6 +48,7 @@ function faulty(src: Readable, n: number, mode: 'stall' | 'cut'): Readable {
     if (sent >= n) {
       src.destroy();
       if (mode === 'cut') setTimeout(() => out.destroy(new Error('fault injected: stream cut')), 20);
+      if (mode === 'truncate') out.push(null);
       // 'stall': never push more, never end
     } else src.pause();
   });
@@ -75,6 +77,7 @@ export async function startFtpPeer(files: Record<string, Buffer | string>, opts:
       return r.then(({ stream, clientPath }) => {
         if (faults.stallAfterBytes !== undefined) return { stream: faulty(stream, faults.stallAfterBytes, 'stall'), clientPath };
         if (faults.cutAfterBytes !== undefined) return { stream: faulty(stream, faults.cutAfterBytes, 'cut'), clientPath };
+        if (faults.truncateAfterBytes !== undefined) return { stream: faulty(stream, faults.truncateAfterBytes, 'truncate'), clientPath };
         return { stream, clientPath };
       });
     }
