@@ -46,7 +46,8 @@ async function main(): Promise<void> {
     .option('c', { alias: 'C', type: 'number', default: 10, describe: 'sessions in progress at once' })
     .option('size', { type: 'string', default: String(DEFAULT_BINARY_BYTES), describe: 'binary size (bytes, or 200KiB, 3MiB)' })
     .option('repeat', { type: 'number', default: 1, describe: 'runs per configuration; figures are medians' })
-    .option('profile', { type: 'string', describe: 'cellular link per device: gprs, nbiot, ltem, or custom:<kbit/s>,<rtt ms>,<loss>' })
+    .option('profile', { type: 'string', describe: 'cellular link per device: gprs, 3g, catm1, nbiot, cat1 (client-sim/net/profiles.ts) or custom:<down kbit/s>,<rtt ms>' })
+    .option('link', { choices: ['client', 'proxy'], default: 'client', describe: 'apply --profile at each device (cheap) or through client-sim\'s fault proxy' })
     .option('epsv', { type: 'boolean', default: false, describe: 'EPSV instead of PASV for data connections' })
     .option('duration-limit', { type: 'number', default: 120, describe: 'hard cap per run, seconds' })
     .option('session-timeout', { type: 'number', default: 30, describe: 'client socket idle timeout, seconds' })
@@ -105,12 +106,13 @@ async function main(): Promise<void> {
 }
 
 /** Options shared by both commands, from parsed arguments. */
-function common(argv: { n: number; c: number; size: string; profile?: string; epsv: boolean;
+function common(argv: { n: number; c: number; size: string; profile?: string; epsv: boolean; link: string;
                         'duration-limit': number; 'session-timeout': number }): MeasureOptions {
   return {
     n: Math.floor(argv.n), c: Math.floor(argv.c), size: parseSize(argv.size),
     profile: argv.profile ? parseLinkProfile(argv.profile) : undefined,
     epsv: argv.epsv,
+    link: argv.link === 'proxy' ? 'proxy' : 'client',
     durationLimitMs: argv['duration-limit'] * 1000,
     sessionTimeoutMs: argv['session-timeout'] * 1000,
   };

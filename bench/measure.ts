@@ -7,6 +7,7 @@ import { MemorySampler, readCpuMs } from './proc-stats.ts';
 import { startBenchServer, type ServerKind } from './servers.ts';
 import { median } from './stats.ts';
 import type { LinkProfile } from './link.ts';
+import { startFaultProxy, type FaultProxy } from '../client-sim/net/fault-proxy.ts';
 
 /** Figures of one run: the load's, plus server CPU (ms, own + reaped children) and peak RSS (MB = 2^20 bytes). */
 export interface RunFigures extends LoadResult {
@@ -21,6 +22,8 @@ export interface MeasureOptions {
   server?: ServerKind; url?: string; pid?: number;
   n: number; c: number; size: number; durationLimitMs: number; sessionTimeoutMs?: number;
   epsv?: boolean; profile?: LinkProfile;
+  /** How the profile is applied (link.ts): at each device's reading end (default) or by client-sim's fault proxy. */
+  link?: 'client' | 'proxy';
   pasvMin?: number; pasvMax?: number;
   onSession?: LoadOptions['onSession'];
 }
@@ -29,20 +32,28 @@ const SETTLE_MS = 300;   // lets forking servers reap their per-connection proce
 
 /**
  * Runs the load once. With `server`, starts it on a fresh temp root first and stops it after; with `url` (+ `pid`),
- * targets a running server. Server figures are present only when a pid is known. Always stops what it started.
+ * targets a running server. Server figures are present only when a pid is known. With a profile and
+ * `link: 'proxy'`, the sessions go through client-sim's fault proxy (in this process). Always stops what it started.
  */
 export async function measureOnce(opts: MeasureOptions): Promise<RunFigures> {
   const started = opts.server ? await startBenchServer(opts.server, opts) : undefined;
+  let proxy: FaultProxy | undefined;
   try {
     const url = started?.url ?? opts.url;
     if (!url) throw new Error('bench: give --server or --url');
     const pid = started?.pid ?? opts.pid;
-    const target = { ...parseFtpUrl(url), epsv: opts.epsv };
+    let target = { ...parseFtpUrl(url), epsv: opts.epsv };
+    let profile = opts.profile;
+    if (profile && opts.link === 'proxy') {
+      proxy = await startFaultProxy({ target: { host: target.host, port: target.port }, profile });
+      target = { ...target, host: proxy.host, port: proxy.port };
+      profile = undefined;     // the proxy shapes; the devices do not add their own delays
+    }
     const sampler = pid ? new MemorySampler(pid) : undefined;
     const cpu0 = pid ? readCpuMs(pid) : 0;
     sampler?.start();
     const load = await runLoad({ target, n: opts.n, c: opts.c, durationLimitMs: opts.durationLimitMs,
-      sessionTimeoutMs: opts.sessionTimeoutMs, profile: opts.profile, onSession: opts.onSession });
+      sessionTimeoutMs: opts.sessionTimeoutMs, profile, onSession: opts.onSession });
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     sampler?.stop();
     const figures: RunFigures = { ...load, server: opts.server ?? url.replace(/\/\/[^@]*@/, '//') };
@@ -53,6 +64,7 @@ export async function measureOnce(opts: MeasureOptions): Promise<RunFigures> {
     }
     return figures;
   } finally {
+    await proxy?.close();
     await started?.stop();
   }
 }

@@ -32,8 +32,8 @@ describe('bench', function () {
   describe('link profiles and URLs', () => {
     it('reads named and custom profiles and refuses bad ones with the value named', () => {
       expect(parseLinkProfile('gprs').downKbps).to.equal(40);
-      expect(parseLinkProfile('custom:100,20,0')).to.include({ downKbps: 100, rttMs: 20, loss: 0 });
-      expect(() => parseLinkProfile('custom:0,20,0')).to.throw(/custom:0,20,0/);
+      expect(parseLinkProfile('custom:100,20')).to.include({ downKbps: 100, rttMs: 20 });
+      expect(() => parseLinkProfile('custom:0,20')).to.throw(/custom:0,20/);
       expect(() => parseLinkProfile('wifi')).to.throw(/"wifi"/);
     });
     it('parses ftp URLs with encoded credentials and defaults to anonymous', () => {
@@ -58,7 +58,14 @@ describe('bench', function () {
 
     it('runs with EPSV and with a (fast) link profile', async () => {
       const target = { ...parseFtpUrl(server.url), epsv: true };
-      const r = await runLoad({ target, n: 4, c: 2, durationLimitMs: 30_000, profile: parseLinkProfile('custom:20000,2,0') });
+      const r = await runLoad({ target, n: 4, c: 2, durationLimitMs: 30_000, profile: parseLinkProfile('custom:20000,2') });
+      expect(r.failures).to.deep.equal({});
+      expect(r).to.include({ ok: 4, bytes: 4 * SESSION_BYTES });
+    });
+
+    it('shapes through client-sim\'s fault proxy with --link proxy', async () => {
+      const r = await measureOnce({ url: server.url, n: 4, c: 2, size: SIZE, durationLimitMs: 30_000,
+        profile: parseLinkProfile('custom:20000,2'), link: 'proxy' });
       expect(r.failures).to.deep.equal({});
       expect(r).to.include({ ok: 4, bytes: 4 * SESSION_BYTES });
     });
@@ -75,7 +82,7 @@ describe('bench', function () {
     it('stops at the duration limit: sessions in progress are aborted and counted, the rest never start', async () => {
       // 40 kbit/s: one 20 KiB binary takes ~4 s, far beyond the 800 ms cap.
       const r = await runLoad({ target: parseFtpUrl(server.url), n: 50, c: 3, durationLimitMs: 800,
-        profile: parseLinkProfile('custom:40,10,0') });
+        profile: parseLinkProfile('custom:40,10') });
       expect(r.hitDurationLimit).to.equal(true);
       expect(r.started).to.equal(3);
       expect(r.ok).to.equal(0);
@@ -93,12 +100,15 @@ describe('bench', function () {
     expect(folded.runs).to.equal(3);
   });
 
-  for (const anchor of ['pyftpdlib', 'vsftpd'] as const) {
-    it(`runs N=10 C=5 against the ${anchor} anchor (skipped when not installed)`, async function () {
+  for (const anchor of ['firmdrop', 'pyftpdlib', 'vsftpd'] as const) {
+    it(`runs N=10 C=5 against ${anchor} started by the bench (skipped when not installed)`, async function () {
       if (missingAnchor(anchor)) this.skip();
       const r = await measureOnce({ server: anchor, n: 10, c: 5, size: SIZE, durationLimitMs: 30_000 });
       expect(r.failures).to.deep.equal({});
-      expect(r).to.include({ ok: 10, bytes: 10 * SESSION_BYTES });
+      expect(r).to.include({ ok: 10 });
+      // Each session read the whole binary plus one UPGRADE.TXT (firmdrop's carries checksums, so it is longer).
+      const manifestBytes = (r.bytes - 10 * SIZE) / 10;
+      expect(Number.isInteger(manifestBytes) && manifestBytes >= 30 && manifestBytes <= 254, `manifest ${manifestBytes} B`).to.equal(true);
       expect(r.peakRssMB).to.be.greaterThan(0);
     });
   }
