@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { UbloxModem, type UbloxOptions } from '../client-sim/modem/ublox.ts';
-import { startFaultProxy, type FaultProxy, type Faults } from '../client-sim/net/fault-proxy.ts';
+import type { Faults } from '../client-sim/net/fault-proxy.ts';
 import { AtSerial } from './support/at-serial.ts';
-import { startPlainFtp, type PlainFtp } from './support/plain-ftp-server.ts';
+import { useModemRig } from './support/modem-rig.ts';
 
 const SIZE = 100_000;
 /** Firmware-like bytes with u-blox result text inside, which a scanning parser would stop at. */
@@ -13,27 +13,13 @@ for (let i = 0; i < SIZE; i++) FW[i] = (i * 167 + 11) & 0xff;
 
 describe('u-blox SARA-R4/U2 FTP dialect (client-sim/modem/ublox.ts)', function () {
   this.timeout(20_000);
-  let ftp: PlainFtp;
-  let proxy: FaultProxy | undefined;
+  const rig = useModemRig({ 'FW.bin': FW, 'fw/SMALL.bin': FW.subarray(0, 1234) });
   let modem: UbloxModem | undefined;
-
-  before(async () => { ftp = await startPlainFtp({ 'FW.bin': FW, 'fw/SMALL.bin': FW.subarray(0, 1234) }); });
-  after(async () => { await ftp.close(); });
-  afterEach(async () => {
-    modem?.destroy();
-    modem = undefined;
-    await proxy?.close();
-    proxy = undefined;
-  });
 
   /** A modem with its profile pointed at the server (through a fault proxy when `faults` are given), logged in. */
   async function loggedIn(opts: UbloxOptions = {}, faults?: Faults): Promise<AtSerial> {
-    let port = ftp.port;
-    if (faults) {
-      proxy = await startFaultProxy({ target: { host: ftp.host, port: ftp.port }, faults });
-      port = proxy.port;
-    }
-    modem = new UbloxModem({ cmee: 1, ...opts });
+    const port = await rig.port(faults);
+    modem = rig.adopt(new UbloxModem({ cmee: 1, ...opts }));
     const at = new AtSerial(modem);
     for (const c of ['AT+UFTP=0,"127.0.0.1"', `AT+UFTP=7,${port}`, 'AT+UFTP=2,"anonymous"', 'AT+UFTP=3,"x"', 'AT+UFTP=6,1']) {
       expect((await at.command(c)).final, c).to.equal('OK');
@@ -99,7 +85,7 @@ describe('u-blox SARA-R4/U2 FTP dialect (client-sim/modem/ublox.ts)', function (
     await at.until(/^\r\n\+UUFTPCR: 4,1\r\n/);
     expect((await at.command('AT+ULSTFILE=2,"fw"')).lines).to.deep.equal([`+ULSTFILE: ${SIZE}`]);
     expect(modem!.fs.read('fw').equals(FW)).to.equal(true);
-    const data = proxy!.stats.connections.filter((c) => c.kind === 'data');
+    const data = rig.proxy!.stats.connections.filter((c) => c.kind === 'data');
     expect(data.map((c) => c.down.received)).to.deep.equal([SIZE, SIZE - 30_000]); // REST 30000 on the resume
   });
 
@@ -161,7 +147,7 @@ describe('u-blox SARA-R4/U2 FTP dialect (client-sim/modem/ublox.ts)', function (
   });
 
   it('profile reads, resets, test command, busy and not-logged-in answers', async () => {
-    modem = new UbloxModem({ cmee: 1 });
+    modem = rig.adopt(new UbloxModem({ cmee: 1 }));
     const at = new AtSerial(modem);
     await at.command('AT+UFTP=1,"ftp.example"');
     await at.command('AT+UFTP=7,2121');
