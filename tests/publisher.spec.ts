@@ -3,22 +3,14 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import CRC32 from 'crc-32';
-import { pino } from 'pino';
+import { captureLogger } from './support/publisher-log.ts';
 import { Publisher, PublishError, hashBinary } from '../server/publisher.ts';
 import { Catalog, CatalogError, CATALOG_DIR } from '../server/catalog.ts';
 import { parseManifest, lintManifest } from '../server/manifest.ts';
 
 const crcOf = (b: Buffer) => (CRC32.buf(b) >>> 0).toString(16).padStart(8, '0');
 const md5Of = (b: Buffer) => createHash('md5').update(b).digest('hex');
-
-/** A pino logger writing into an array of parsed lines. */
-function captureLogger(): { logger: pino.Logger; lines: { level: number; msg: string }[] } {
-  const lines: { level: number; msg: string }[] = [];
-  const sink = new Writable({ write(chunk, _e, cb) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l)); cb(); } });
-  return { logger: pino({ level: 'debug' }, sink), lines };
-}
 
 async function expectRejects(p: Promise<unknown>, cls: Function, code: string, pattern?: RegExp): Promise<Error> {
   try {

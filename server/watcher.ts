@@ -1,0 +1,163 @@
+/**
+ * The watcher: chokidar 5 events in the root → the publisher. Decides what counts as a binary.
+ *
+ * A binary is a regular file directly in the root whose name is a program name (7 letters, digits or `_`, no
+ * extension; research/waspmote-ota.md §3, §5). chokidar's awaitWriteFinish holds each add/change until the size has
+ * been stable for `stabilityMs`; the publisher then checksums the file and refuses it if it changed while being read
+ * (the second guard), so a device never sees a manifest naming a half-copied binary. A writer that pauses longer
+ * than `stabilityMs` can still get a partial file published; its next write fires `change` and republishes the
+ * complete file as the next VERSION (copy with `firmdrop publish`, which renames a finished file into place, to
+ * avoid that).
+ *
+ * Start-up (decided here): the watcher starts first (nothing lands unseen), then `publisher.reconcile()`, then a
+ * catch-up for binaries that landed while the server was down: a binary whose mtime is newer than the last
+ * catalogue write (as the publisher first found it) is published unless its bytes equal the latest release of its
+ * name, oldest first, so the newest ends current, as if the watcher had been running. A root without a catalogue
+ * but with an UPGRADE.TXT (an adopted Meshlium/vsftpd root) gets no catch-up: what devices are offered stays as it
+ * was. A root with neither (fresh) publishes every binary in it. Known limit: a copy that keeps an old mtime
+ * (`cp -p`, `rsync -t`) is not caught up; `firmdrop select NAME` offers it.
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { watch } from 'chokidar';
+import type { Logger } from 'pino';
+import { MANIFEST_NAME, explainProgramName, isProgramName } from './manifest.ts';
+import { CATALOG_DIR } from './catalog.ts';
+import { PublishError, type Publisher } from './publisher.ts';
+
+/** Extensions of files that look like an attempt to drop a firmware binary (Waspmote IDE exports, hex dumps). */
+export const BINARY_LIKE_EXTENSIONS = ['.hex', '.bin', '.elf', '.ota', '.img', '.fw'];
+
+/** How the watcher treats a file name in the root. */
+export type EntryKind =
+  | { kind: 'binary' }
+  | { kind: 'bad-name'; reason: string }
+  | { kind: 'ignored' };
+
+/**
+ * Classifies a file name found directly in the root:
+ * - `binary`: a program name (published);
+ * - `bad-name`: looks like an attempted binary but cannot be fetched by a device: a binary-like extension
+ *   (BINARY_LIKE_EXTENSIONS, e.g. `MYPROGRAM.bin`, `ABCDEFG.hex`), or no extension with the wrong length or bad
+ *   characters (`TOOLONGNAME`, `AB-DEFG`), or the reserved `NO_FILE`; `reason` says why and suggests a name;
+ * - `ignored`: UPGRADE.TXT and its temp variants (Meshlium's `UPGRADE.TXT.new`), dotfiles (the catalogue folder),
+ *   and files with other extensions (`.txt`, `.part`, `.tmp`, …).
+ */
+export function classifyEntry(name: string): EntryKind {
+  if (name.startsWith('.') || name.toUpperCase().startsWith(MANIFEST_NAME)) return { kind: 'ignored' };
+  if (isProgramName(name)) return { kind: 'binary' };
+  const ext = path.extname(name).toLowerCase();
+  if (ext === '' || BINARY_LIKE_EXTENSIONS.includes(ext)) {
+    return { kind: 'bad-name', reason: explainProgramName(name) ?? `'${name}' is not a program name` };
+  }
+  return { kind: 'ignored' };
+}
+
+/** A running watcher. */
+export interface WatcherHandle {
+  /** Stops watching, then waits for any publish the watcher started (errors were already logged). */
+  close(): Promise<void>;
+}
+
+/**
+ * Watches `root` (depth 0) and publishes binaries as they land (see the module comment).
+ * @param opts.stabilityMs how long a file's size must stay unchanged before it is considered (ms, default 1000)
+ * @throws whatever chokidar or the start-up reconcile throw (file-system errors); the watcher is closed then
+ */
+export async function startWatcher(opts: { root: string; publisher: Publisher; logger: Logger; stabilityMs?: number }): Promise<WatcherHandle> {
+  const root = path.resolve(opts.root);
+  const { publisher, logger: log } = opts;
+  const inflight = new Set<Promise<void>>();
+  let closed = false;
+
+  /** Runs a publisher call in the background; its errors are logged, never thrown out. */
+  const track = (what: string, fn: () => Promise<unknown>) => {
+    const p: Promise<void> = fn().then(() => undefined, (e: unknown) => {
+      if (e instanceof PublishError && e.code === 'unstable') log.info({ reason: e.message }, `${what}: ${e.message}; waiting for the next change`);
+      else log.warn({ err: e }, `${what}: ${(e as Error).message}; UPGRADE.TXT unchanged`);
+    }).finally(() => inflight.delete(p));
+    inflight.add(p);
+  };
+
+  const inRoot = (p: string) => path.dirname(path.resolve(root, p)) === root;
+
+  const onWrite = (p: string) => {
+    if (closed || !inRoot(p)) return;
+    const name = path.basename(p);
+    const entry = classifyEntry(name);
+    if (entry.kind === 'binary') track(`publish ${name}`, () => publisher.publish(name, { ifChanged: true }));
+    else if (entry.kind === 'bad-name') log.warn({ file: name }, `${entry.reason}: not published, ${MANIFEST_NAME} unchanged`);
+    else log.debug({ file: name }, `ignored ${name}`);
+  };
+
+  const onUnlink = (p: string) => {
+    if (closed || !inRoot(p)) return;
+    const name = path.basename(p);
+    if (classifyEntry(name).kind !== 'binary') return;
+    track(`removal of ${name}`, async () => {
+      const offered = await publisher.current().catch(() => undefined);
+      if (offered === undefined || offered.file === name) await publisher.reconcile();
+    });
+  };
+
+  const watcher = watch(root, {
+    ignoreInitial: true,
+    depth: 0,
+    ignored: (p: string) => {
+      const abs = path.resolve(root, p);
+      if (abs === root) return false;
+      const base = path.basename(abs);
+      return base === CATALOG_DIR || base.startsWith('.') || base.toUpperCase().startsWith(MANIFEST_NAME);
+    },
+    awaitWriteFinish: { stabilityThreshold: opts.stabilityMs ?? 1000, pollInterval: 100 },
+  });
+  watcher.on('error', (e: unknown) => log.error({ err: e }, `watcher error on ${root}: ${(e as Error).message}`));
+  watcher.on('add', onWrite);
+  watcher.on('change', onWrite);
+  watcher.on('unlink', onUnlink);
+
+  const close = async () => {
+    closed = true;
+    await watcher.close();
+    while (inflight.size) await Promise.allSettled([...inflight]);
+  };
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      watcher.once('ready', resolve);
+      watcher.once('error', reject);
+    });
+    const initial = await publisher.initialState();
+    await publisher.reconcile();
+    await catchUp(root, publisher, log, initial, track);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  log.debug({ root }, 'watching the root for binaries');
+  return { close };
+}
+
+/** Publishes binaries that landed while the server was down (rules in the module comment). */
+async function catchUp(
+  root: string, publisher: Publisher, log: Logger,
+  initial: { catalogWrittenAt?: Date; manifestExisted: boolean },
+  track: (what: string, fn: () => Promise<unknown>) => void,
+): Promise<void> {
+  if (!initial.catalogWrittenAt && initial.manifestExisted) return;
+  const since = initial.catalogWrittenAt?.getTime() ?? -Infinity;
+  const found: { name: string; mtimeMs: number }[] = [];
+  for (const d of await fsp.readdir(root, { withFileTypes: true })) {
+    if (!d.isFile()) continue;
+    const kind = classifyEntry(d.name);
+    if (kind.kind === 'bad-name') log.warn({ file: d.name }, `${kind.reason}: not published`);
+    if (kind.kind !== 'binary') continue;
+    const st = await fsp.lstat(path.join(root, d.name)).catch(() => undefined);
+    if (st && st.mtimeMs > since) found.push({ name: d.name, mtimeMs: st.mtimeMs });
+  }
+  found.sort((a, b) => a.mtimeMs - b.mtimeMs);
+  for (const f of found) {
+    log.info({ name: f.name }, `${f.name} arrived while firmdrop was not running: publishing it`);
+    track(`publish ${f.name}`, () => publisher.publish(f.name, { ifChanged: true }));
+  }
+}

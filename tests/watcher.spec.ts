@@ -1,0 +1,212 @@
+import { expect } from 'chai';
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import CRC32 from 'crc-32';
+import { Publisher } from '../server/publisher.ts';
+import { startWatcher, classifyEntry, type WatcherHandle } from '../server/watcher.ts';
+import { Catalog } from '../server/catalog.ts';
+import { parseManifest, type Manifest } from '../server/manifest.ts';
+import { captureLogger, waitFor, type LogLine } from './support/publisher-log.ts';
+
+const crcOf = (b: Buffer) => (CRC32.buf(b) >>> 0).toString(16).padStart(8, '0');
+const NO_FILE_TEXT = 'FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n';
+const STABILITY_MS = 200;
+
+describe('watcher: what counts as a binary', () => {
+  it('classifies names in the root', () => {
+    expect(classifyEntry('ABCDEFG')).to.deep.equal({ kind: 'binary' });
+    expect(classifyEntry('_4G_20_')).to.deep.equal({ kind: 'binary' });
+    for (const n of ['UPGRADE.TXT', 'UPGRADE.TXT.new', '.firmdrop', '.hidden', 'notes.txt', 'ABCDEFG.part']) {
+      expect(classifyEntry(n), n).to.deep.equal({ kind: 'ignored' });
+    }
+    for (const [n, why] of [['MYPROGRAM.bin', /extension/], ['ABCDEFG.hex', /rename it to 'ABCDEFG'/], ['TOOLONGNAME', /11 characters/],
+      ['AB-DEFG', /'-'/], ['SHORT', /5 characters/], ['NO_FILE', /reserved/]] as const) {
+      const k = classifyEntry(n);
+      expect(k.kind, n).to.equal('bad-name');
+      expect((k as { reason: string }).reason, n).to.match(why);
+    }
+  });
+});
+
+describe('watcher', function () {
+  this.timeout(30_000);
+  let root: string;
+  let watcher: WatcherHandle | undefined;
+  let publisher: Publisher;
+  let lines: LogLine[];
+
+  const manifestText = () => fsp.readFile(path.join(root, 'UPGRADE.TXT'), 'utf8').catch(() => undefined);
+  const manifest = async (): Promise<Manifest | undefined> => {
+    const t = await manifestText();
+    return t === undefined ? undefined : parseManifest(t);
+  };
+  const start = async (stabilityMs = STABILITY_MS) => {
+    const cap = captureLogger();
+    lines = cap.lines;
+    publisher = new Publisher({ root, logger: cap.logger });
+    watcher = await startWatcher({ root, publisher, logger: cap.logger, stabilityMs });
+  };
+  /** Waits until UPGRADE.TXT names `name` (and `pred` holds), then until the publisher has also recorded it. */
+  const advertised = async (name: string, pred: (m: Manifest) => boolean = () => true) => {
+    const found = await waitFor(`UPGRADE.TXT naming ${name}`, async () => {
+      const m = await manifest();
+      return m && m.file === name && pred(m) ? m : undefined;
+    });
+    await publisher.idle();
+    return found;
+  };
+
+  beforeEach(async () => { root = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-watch-')); });
+  afterEach(async () => {
+    await watcher?.close();
+    watcher = undefined;
+    await fsp.rm(root, { recursive: true, force: true });
+  });
+
+  it('a dropped binary is advertised with its exact SIZE, its CRC-32 and a higher VERSION', async () => {
+    await start();
+    expect(await manifestText()).to.equal(NO_FILE_TEXT);
+    const first = randomBytes(3000);
+    await fsp.writeFile(path.join(root, 'ABCDEFG'), first);
+    const m1 = await advertised('ABCDEFG');
+    expect(m1).to.include({ size: 3000, crc32: crcOf(first), version: 1 });
+    const second = randomBytes(174945);
+    await fsp.writeFile(path.join(root, 'ABCDEFG'), second);
+    const m2 = await advertised('ABCDEFG', (m) => m.version > m1.version);
+    expect(m2).to.include({ size: 174945, crc32: crcOf(second), version: 2 });
+    expect(lines.some((l) => l.msg === `published ABCDEFG v2 (174945 bytes, crc32 ${crcOf(second)})`)).to.equal(true);
+  });
+
+  it('a binary written slowly in chunks is never advertised before it is complete', async () => {
+    await start(500);
+    const file = path.join(root, 'SLOWBIN');
+    const chunks = 24;
+    const chunk = 32 * 1024;
+    const all = randomBytes(chunks * chunk);
+    let reads = 0;
+    // Reads UPGRADE.TXT in a loop until it advertises the complete binary; every read that names SLOWBIN must
+    // match the size SLOWBIN has at that moment.
+    const poller = (async () => {
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        const m = await manifest();
+        reads++;
+        if (m?.file === 'SLOWBIN') {
+          const size = (await fsp.stat(file)).size;
+          expect(size, 'size of SLOWBIN while UPGRADE.TXT names it').to.equal(m.size);
+          if (size === all.length) return m;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      throw new Error('SLOWBIN not advertised within 20 s');
+    })();
+    const fh = await fsp.open(file, 'w');
+    try {
+      for (let i = 0; i < chunks; i++) {
+        await fh.write(all.subarray(i * chunk, (i + 1) * chunk));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await fh.close();
+    }
+    const m = await poller;
+    expect(m).to.include({ size: all.length, crc32: crcOf(all), version: 1 });
+    expect(reads).to.be.greaterThan(chunks);
+  });
+
+  it('badly named files leave UPGRADE.TXT byte-identical and log why', async () => {
+    await fsp.writeFile(path.join(root, 'GOODONE'), 'good');
+    await start();
+    await advertised('GOODONE');
+    const before = await manifestText();
+    const catalogBefore = (await Catalog.open(root)).releases.length;
+    const bad = ['MYPROGRAM.bin', 'TOOLONGNAME', 'ABCDEFG.hex', 'AB-DEFG'];
+    for (const n of bad) await fsp.writeFile(path.join(root, n), randomBytes(100));
+    await fsp.writeFile(path.join(root, 'readme.txt'), 'not a binary');
+    for (const n of bad) {
+      await waitFor(`warning for ${n}`, () => lines.some((l) => l.level === 40 && l.msg.includes(`'${n}' is not a program name`)));
+    }
+    expect(lines.find((l) => l.msg.includes("'MYPROGRAM.bin'"))!.msg).to.match(/extension.*rename it to 'MYPROGR'.*UPGRADE\.TXT unchanged/);
+    expect(await manifestText()).to.equal(before);
+    expect((await Catalog.open(root)).releases.length).to.equal(catalogBefore);
+    expect(lines.some((l) => l.level >= 40 && l.msg.includes('readme.txt'))).to.equal(false);
+  });
+
+  it('deleting the current binary → NO_FILE, not the older binary still in the root', async () => {
+    await start();
+    await fsp.writeFile(path.join(root, 'OLDPROG'), 'old');
+    await advertised('OLDPROG');
+    await fsp.writeFile(path.join(root, 'NEXTONE'), 'next');
+    await advertised('NEXTONE');
+    await fsp.rm(path.join(root, 'NEXTONE'));
+    await waitFor('NO_FILE', async () => (await manifestText()) === NO_FILE_TEXT);
+    expect(lines.some((l) => l.level === 40 && /NEXTONE v1.*NO_FILE/.test(l.msg))).to.equal(true);
+  });
+
+  it('a binary imported by the publisher is not bumped again when the watcher sees it land', async () => {
+    await start();
+    const src = path.join(root, '..', `${path.basename(root)}-src`);
+    await fsp.writeFile(src, randomBytes(5000));
+    try {
+      expect((await publisher.importBinary(src, { name: 'IMPORTD' })).version).to.equal(1);
+      // give the watcher time to see the rename (awaitWriteFinish), then let the publisher finish what it queued
+      await new Promise((r) => setTimeout(r, STABILITY_MS * 3));
+      await publisher.idle();
+      expect((await publisher.releases()).map((r) => `${r.name}v${r.version}`)).to.deep.equal(['IMPORTDv1']);
+      expect((await manifest())!.version).to.equal(1);
+    } finally {
+      await fsp.rm(src, { force: true });
+    }
+  });
+
+  it('on start, publishes binaries that landed while it was down (newest last), not older ones', async () => {
+    await start();
+    await fsp.writeFile(path.join(root, 'FIRSTPG'), 'first');
+    await advertised('FIRSTPG');
+    await watcher!.close();
+    watcher = undefined;
+    const written = (await new Catalog(root).writtenAt())!.getTime() / 1000;
+    for (const [name, offset] of [['LATERPG', 20], ['OLDERPG', -20], ['NEWESTP', 40], ['MIDDLEP', 30]] as const) {
+      const f = path.join(root, name);
+      await fsp.writeFile(f, `${name} bytes`);
+      await fsp.utimes(f, written + offset, written + offset);
+    }
+    await start();
+    await advertised('NEWESTP');
+    await publisher.idle();
+    expect((await publisher.releases()).map((r) => r.name)).to.deep.equal(['FIRSTPG', 'LATERPG', 'MIDDLEP', 'NEWESTP']);
+    expect((await manifest())!.file).to.equal('NEWESTP');
+  });
+
+  it('adopting an existing root (UPGRADE.TXT, no catalogue) changes nothing devices are offered', async () => {
+    await fsp.writeFile(path.join(root, 'MESHPRG'), 'meshlium binary');
+    await fsp.writeFile(path.join(root, 'ANOTHER'), 'another binary, newer');
+    const text = 'FILE:MESHPRG\nPATH:/\nSIZE:15\nVERSION:4\n';
+    await fsp.writeFile(path.join(root, 'UPGRADE.TXT'), text);
+    await start();
+    await publisher.idle();
+    expect(await manifestText()).to.equal(text);
+    expect((await publisher.releases()).map((r) => `${r.name}v${r.version}`)).to.deep.equal(['MESHPRGv4']);
+  });
+
+  it('a fresh root (no UPGRADE.TXT, no catalogue) publishes the binaries already there', async () => {
+    await fsp.writeFile(path.join(root, 'ABCDEFG'), 'waiting for the first start');
+    await start();
+    const m = await advertised('ABCDEFG');
+    expect(m).to.include({ version: 1, size: 27 });
+  });
+
+  it('close() waits for a publish in flight and stops publishing', async () => {
+    await start();
+    await fsp.writeFile(path.join(root, 'ABCDEFG'), randomBytes(1000));
+    await advertised('ABCDEFG');
+    await watcher!.close();
+    watcher = undefined;
+    const before = await manifestText();
+    await fsp.writeFile(path.join(root, 'AFTERPG'), 'after close');
+    await new Promise((r) => setTimeout(r, STABILITY_MS * 3));
+    expect(await manifestText()).to.equal(before);
+  });
+});
