@@ -5,11 +5,12 @@
 import { SCENARIOS_4G } from './catalog-4g.ts';
 import { SCENARIOS_GPRS } from './catalog-gprs.ts';
 import { SCENARIOS_3G } from './catalog-3g.ts';
+import { SCENARIOS_WIFI_PRO } from './catalog-wifi-pro.ts';
 import type { Scenario } from './types.ts';
 import type { WaspModule } from '../waspmote/upgrade-txt.ts';
 
 /** Every scenario, in module order. */
-export const SCENARIOS: readonly Scenario[] = [...SCENARIOS_4G, ...SCENARIOS_3G, ...SCENARIOS_GPRS];
+export const SCENARIOS: readonly Scenario[] = [...SCENARIOS_4G, ...SCENARIOS_WIFI_PRO, ...SCENARIOS_3G, ...SCENARIOS_GPRS];
 
 /** The scenario with this id; throws Error listing close ids when there is none. */
 export function findScenario(id: string): Scenario {

@@ -19,6 +19,7 @@ import type { WaspModule } from './upgrade-txt.ts';
 import { requestOta4g } from './ota-4g.ts';
 import { requestOtaGprs, HOST_OPTIONS_GPRS } from './ota-gprs.ts';
 import { requestOta3g, HOST_OPTIONS_3G } from './ota-3g.ts';
+import { requestOtaWifiPro, HOST_OPTIONS_WIFI } from './ota-wifi-pro.ts';
 import type { AtHostOptions } from '../at/host.ts';
 
 /** The emulator family each module drives. */
@@ -27,8 +28,9 @@ export const MODEM_FAMILY: Record<WaspModule, string> = {
 };
 
 /** Each module's requestOTA and the AtHost options its modem link needs (URC patterns). */
-const PROCEDURES: Partial<Record<WaspModule, { run: (env: OtaEnv) => Promise<number>; host?: AtHostOptions }>> = {
+const PROCEDURES: Record<WaspModule, { run: (env: OtaEnv) => Promise<number>; host?: AtHostOptions }> = {
   '4g': { run: requestOta4g },
+  'wifi-pro': { run: requestOtaWifiPro, host: HOST_OPTIONS_WIFI },
   '3g': { run: requestOta3g, host: HOST_OPTIONS_3G },
   gprs: { run: requestOtaGprs, host: HOST_OPTIONS_GPRS },
 };
@@ -97,7 +99,7 @@ export interface OtaResult {
  */
 export async function runOta(opts: RunOtaOptions): Promise<{ result: OtaResult; device: WaspmoteDevice }> {
   const proc = PROCEDURES[opts.module];
-  if (!proc) throw new Error(`module ${opts.module}: requestOTA is not available in this build`);
+  if (!proc) throw new Error(`unknown module "${opts.module}"`);
   const device = opts.device instanceof WaspmoteDevice ? opts.device : new WaspmoteDevice(opts.device);
   const t0 = Date.now();
   const rebootsBefore = device.reboots;
