@@ -136,6 +136,24 @@ describe('Telit LE910 emulator (#FTP commands)', () => {
     expect((await host.command('AT#FTPGETPKT?')).lines[0]).to.match(/,0$/);
   });
 
+  it('lost tail bytes (data connection closed early, server replied 226) → +CME ERROR: 621, not eof', async () => {
+    await host.command('AT+CMEE=1');
+    peer.faults.truncateAfterBytes = 12_000;
+    await open();
+    await host.command('AT#FTPGETPKT="FW00001"');
+    let got = 0;
+    let final = '';
+    for (let i = 0; i < 5000 && !final; i++) {
+      const r = await host.command('AT#FTPRECV=490', { payload: recvFraming });
+      if (r.final !== 'OK') final = r.final;
+      got += r.data.length;
+      if (r.data.length === 0) await new Promise((res) => setTimeout(res, 5));
+    }
+    expect(final).to.equal('+CME ERROR: 621');
+    expect(got).to.equal(12_000);
+    expect((await host.command('AT#FTPGETPKT?')).lines[0]).to.equal('#FTPGETPKT: FW00001,0,0');
+  });
+
   it('a stalled data connection surfaces as +CME ERROR: 633 once #FTPTO passes', async () => {
     await host.command('AT+CMEE=1');
     peer.faults.stallAfterBytes = 3000;
@@ -156,6 +174,7 @@ describe('Telit LE910 emulator (#FTP commands)', () => {
 
   it('the server going away mid-download is an error, not a hang', async () => {
     await host.command('AT+CMEE=1');
+    peer.faults.stallAfterBytes = 5000; // keep the transfer in flight until the server is gone
     await open();
     expect((await host.command('AT#FTPGETPKT="FW00001"')).final).to.equal('OK');
     const first = await host.command('AT#FTPRECV=100', { payload: recvFraming });
@@ -167,6 +186,6 @@ describe('Telit LE910 emulator (#FTP commands)', () => {
       if (r.final !== 'OK') final = r.final;
       if (r.data.length === 0) await new Promise((res) => setTimeout(res, 5));
     }
-    expect(final).to.match(/^\+CME ERROR: (621|616)$/);
+    expect(final).to.equal('+CME ERROR: 621');
   });
 });

@@ -1,59 +1,49 @@
 /**
- * A real FTP server on 127.0.0.1 (ephemeral port) over a temporary root, for the modem emulator specs.
+ * A real firmdrop FTP server (server/ftp.ts `startFtp`) on 127.0.0.1 (ephemeral port) over a temporary
+ * root, reached through the project's fault proxy (client-sim/net/fault-proxy.ts), for the modem
+ * emulator specs. Tests only: client-sim code never imports server/.
  *
- * Until the project's own `startFtp` (server/ftp.ts) lands, this uses ftp-srv's `FtpSrv` directly with a
- * read-only file system (every write command is refused). Fault hooks for the tests, applied to the
- * next file reads (RETR): `stallAfterBytes` (send that many bytes, then nothing, never end — a stalled
- * data connection) and `cutAfterBytes` (send that many bytes, then fail the stream: ftp-srv destroys
- * the data connection and replies 551) and `truncateAfterBytes` (end the stream early: the server
- * replies 226 after a short transfer, as when a proxy drops the tail). `close()` stops the server and drops every connection
- * (ftp-srv drops in-flight transfers). Tests only; client-sim code never imports this.
+ * Fault hooks (set before the operation; they apply to data connections opened afterwards):
+ * - `stallAfterBytes`: the proxy forwards that many bytes of a data connection, then nothing (forever).
+ * - `cutAfterBytes`: the proxy forwards that many bytes, then resets both sides (ECONNRESET / aborted).
+ * - `truncateAfterBytes`: the proxy forwards that many bytes, then closes toward the modem with a FIN and
+ *   discards the rest, so the server believes it sent everything and replies 226 (seed 000's lost tail).
+ * `stop()` closes the server at once (in-flight transfers dropped), `close()` also removes the root.
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
 import { createServer, type AddressInfo } from 'node:net';
-import { FtpSrv, FileSystem } from 'ftp-srv';
+import { pino } from 'pino';
+import { startFtp } from '../../server/ftp.ts';
+import { startFaultProxy, type Fault } from '../../client-sim/net/fault-proxy.ts';
 
-/** A running test FTP server. */
+/** Fault settings; assigning one re-arms the proxy for new connections. */
+export interface PeerFaults { stallAfterBytes?: number; cutAfterBytes?: number; truncateAfterBytes?: number }
+
+/** A running test FTP server behind a fault proxy. */
 export interface FtpPeer {
+  /** Address the modem connects to (the proxy). */
   host: string;
   port: number;
+  /** The server's own port (no proxy). */
+  directPort: number;
   root: string;
   user: string;
   pass: string;
-  /** Mutable fault settings for subsequent RETRs. */
-  faults: { stallAfterBytes?: number; cutAfterBytes?: number; truncateAfterBytes?: number };
-  /** Stop the server (drops live connections) and remove the root. Idempotent. */
-  close(): Promise<void>;
-  /** Stop the server but keep the root (e.g. to cut a transfer in the middle). */
+  /** Mutable fault settings for subsequent data connections. */
+  faults: PeerFaults;
+  /** Stop the server at once (drops live connections); the proxy stays up. Idempotent. */
   stop(): Promise<void>;
+  /** Stop server and proxy and remove the root. Idempotent. */
+  close(): Promise<void>;
 }
 
-const quietLog = {
-  child() { return quietLog; },
-  trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {},
-};
-
-/** Wrap a file stream so it stalls or fails after `n` bytes. */
-function faulty(src: Readable, n: number, mode: 'stall' | 'cut' | 'truncate'): Readable {
-  let sent = 0;
-  const out = new Readable({ read() { src.resume(); } });
-  src.on('data', (chunk: Buffer) => {
-    if (sent >= n) return;
-    const take = chunk.subarray(0, Math.max(0, n - sent));
-    sent += take.length;
-    if (take.length) out.push(take);
-    if (sent >= n) {
-      src.destroy();
-      if (mode === 'cut') setTimeout(() => out.destroy(new Error('fault injected: stream cut')), 20);
-      if (mode === 'truncate') out.push(null);
-      // 'stall': never push more, never end
-    } else src.pause();
-  });
-  src.on('end', () => { if (sent < n) out.push(null); });
-  src.on('error', (e) => out.destroy(e));
+function toFaults(f: PeerFaults): Fault[] {
+  const out: Fault[] = [];
+  if (f.stallAfterBytes !== undefined) out.push({ kind: 'stall', on: 'data', direction: 'down', afterBytes: f.stallAfterBytes });
+  if (f.cutAfterBytes !== undefined) out.push({ kind: 'cut', on: 'data', direction: 'down', afterBytes: f.cutAfterBytes, mode: 'reset' });
+  if (f.truncateAfterBytes !== undefined) out.push({ kind: 'cut', on: 'data', direction: 'down', afterBytes: f.truncateAfterBytes, mode: 'fin' });
   return out;
 }
 
@@ -69,49 +59,31 @@ export async function startFtpPeer(files: Record<string, Buffer | string>, opts:
   }
   const user = opts.user ?? 'dev';
   const pass = opts.pass ?? 'secret';
-  const faults: FtpPeer['faults'] = {};
-
-  class ReadOnlyFs extends FileSystem {
-    override read(fileName: string, o: { start?: number } = {}): any {
-      const r = super.read(fileName, o) as unknown as Promise<{ stream: Readable; clientPath: string }>;
-      return r.then(({ stream, clientPath }) => {
-        if (faults.stallAfterBytes !== undefined) return { stream: faulty(stream, faults.stallAfterBytes, 'stall'), clientPath };
-        if (faults.cutAfterBytes !== undefined) return { stream: faulty(stream, faults.cutAfterBytes, 'cut'), clientPath };
-        if (faults.truncateAfterBytes !== undefined) return { stream: faulty(stream, faults.truncateAfterBytes, 'truncate'), clientPath };
-        return { stream, clientPath };
-      });
-    }
-    override write(): any { throw new Error('read-only'); }
-    override delete(): any { throw new Error('read-only'); }
-    override mkdir(): any { throw new Error('read-only'); }
-    override rename(): any { throw new Error('read-only'); }
-    override chmod(): any { throw new Error('read-only'); }
-  }
-
-  const before = new Map(['SIGINT', 'SIGTERM', 'SIGQUIT'].map((s) => [s, new Set(process.listeners(s as NodeJS.Signals))]));
-  const srv = new FtpSrv({ url: 'ftp://127.0.0.1:0', pasv_url: '127.0.0.1', anonymous: false, greeting: 'firmdrop test peer', log: quietLog as never });
-  for (const [sig, had] of before) {
-    for (const l of process.listeners(sig as NodeJS.Signals)) if (!had.has(l)) process.removeListener(sig, l);
-  }
-  srv.on('login', ({ connection, username, password }: any, resolve: any, reject: any) => {
-    if (username === user && password === pass) resolve({ fs: new ReadOnlyFs(connection, { root, cwd: '/' }) });
-    else reject(new Error('bad credentials'));
+  const ftp = await startFtp({ root, host: '127.0.0.1', port: 0, users: [{ user, pass }] }, pino({ level: 'silent' }));
+  const proxy = await startFaultProxy({ target: { host: ftp.host, port: ftp.port } });
+  const state: PeerFaults = {};
+  const faults = new Proxy(state, {
+    set(t, k, v) {
+      (t as Record<string | symbol, unknown>)[k] = v;
+      proxy.setFaults(toFaults(t));
+      return true;
+    },
   });
-  srv.on('client-error', () => undefined);
-  await srv.listen();
-  const port = ((srv as unknown as { server: { address(): AddressInfo } }).server.address()).port;
   let stopped = false;
-  let removed = false;
+  let closed = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    await srv.close().catch(() => undefined);
+    await ftp.close(0);
   };
   return {
-    host: '127.0.0.1', port, root, user, pass, faults, stop,
+    host: proxy.host, port: proxy.port, directPort: ftp.port, root, user, pass, faults, stop,
     async close() {
+      if (closed) return;
+      closed = true;
       await stop();
-      if (!removed) { removed = true; await rm(root, { recursive: true, force: true }); }
+      await proxy.close();
+      await rm(root, { recursive: true, force: true });
     },
   };
 }
