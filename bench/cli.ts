@@ -12,6 +12,9 @@ import { parseLinkProfile } from './link.ts';
 import { openFileLimit } from './proc-stats.ts';
 import { formatFigures, formatTable, type TableRow } from './report.ts';
 import { DEFAULT_BINARY_BYTES } from './fixture.ts';
+import { formatProfileSummary, summarizeCpuProfile } from './cpu-profile.ts';
+import { mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
 
 /** Parses a size: bytes, or a number with KiB/MiB/KB/MB (e.g. 200KiB, 3MiB). Throws a one-line Error otherwise. */
 function parseSize(text: string | number): number {
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
     .option('epsv', { type: 'boolean', default: false, describe: 'EPSV instead of PASV for data connections' })
     .option('duration-limit', { type: 'number', default: 120, describe: 'hard cap per run, seconds' })
     .option('session-timeout', { type: 'number', default: 30, describe: 'client socket idle timeout, seconds' })
+    .option('cpu-prof', { type: 'string', describe: 'with --server firmdrop|ftp-srv: profile the server (node --cpu-prof) into this folder and summarise' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of text' })
     .command('$0', 'run N sessions at concurrency C', () => {}, async (argv) => {
       if (!argv.server && !argv.url) throw new Error('give --server <kind> or --url ftp://user:pass@127.0.0.1:PORT');
@@ -59,8 +63,16 @@ async function main(): Promise<void> {
       }
       const opts = common(argv);
       checkFileLimit(opts.c);
-      const r = await measureRepeated({ ...opts, server: argv.server as ServerKind | undefined, url: argv.url, pid: argv.pid }, argv.repeat);
+      const cpuProfDir = argv['cpu-prof'] ? path.resolve(argv['cpu-prof']) : undefined;
+      if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
+      const before = cpuProfDir ? new Set(await readdir(cpuProfDir)) : new Set<string>();
+      const r = await measureRepeated({ ...opts, server: argv.server as ServerKind | undefined, url: argv.url, pid: argv.pid, cpuProfDir }, argv.repeat);
       console.log(argv.json ? JSON.stringify(r, null, 2) : formatFigures(r));
+      if (cpuProfDir) {
+        const written = (await readdir(cpuProfDir)).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
+        if (!written.length) console.error(`no CPU profile was written into ${cpuProfDir} (only Node servers started with --server are profiled)`);
+        for (const f of written) console.log(`\n${path.join(cpuProfDir, f)}\n${formatProfileSummary(await summarizeCpuProfile(path.join(cpuProfDir, f)))}`);
+      }
       if (r.median.ok === 0) process.exitCode = 1;
     })
     .command('table', 'the issue 5 table: C=1 (N=200), C=50 (N=2000), C=1000 (N=2000), 3 MiB RETR (C=1, N=20), per server',

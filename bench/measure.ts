@@ -25,6 +25,8 @@ export interface MeasureOptions {
   /** How the profile is applied (link.ts): at each device's reading end (default) or by client-sim's fault proxy. */
   link?: 'client' | 'proxy';
   pasvMin?: number; pasvMax?: number;
+  /** With `server` firmdrop or ftp-srv: write a V8 CPU profile of the server into this folder (servers.ts). */
+  cpuProfDir?: string;
   onSession?: LoadOptions['onSession'];
 }
 

@@ -23,8 +23,11 @@ export type ServerKind = (typeof SERVER_KINDS)[number];
 /** A running server: its FTP URL (with credentials), process id, and root; `stop()` ends it and removes the root. */
 export interface BenchServer { kind: ServerKind; url: string; pid: number; root: string; stop(): Promise<void> }
 
-/** Options: binary size in bytes; passive port range (inclusive, default 40000–49999). */
-export interface StartOptions { size: number; pasvMin?: number; pasvMax?: number; readyTimeoutMs?: number }
+/**
+ * Options: binary size in bytes; passive port range (inclusive, default 40000–49999); `cpuProfDir`: for the Node
+ * servers (firmdrop, ftp-srv), run with `node --cpu-prof` writing the profile there when the server exits.
+ */
+export interface StartOptions { size: number; pasvMin?: number; pasvMax?: number; readyTimeoutMs?: number; cpuProfDir?: string }
 
 /** Thrown when an anchor server is not installed; the message says how to install it. */
 export class AnchorMissingError extends Error {}
@@ -81,6 +84,11 @@ export async function waitForGreeting(host: string, port: number, timeoutMs: num
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`server on ${host}:${port} gave no 220 greeting within ${timeoutMs} ms (last: ${lastError})`);
+}
+
+/** Node flags for a server process: `--cpu-prof` into `cpuProfDir` when asked. */
+function nodeFlags(opts: StartOptions): string[] {
+  return opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
 }
 
 /** Keeps the last few KiB of a child's output, for error messages. */
@@ -145,7 +153,7 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
       case 'ftp-srv':
       case 'ftp-srv-nodelay': {
         await writeBenchRoot(root, opts.size);
-        const args = ['--import', 'tsx', path.join(here, 'ftp-srv-server.ts'), '--root', root, '--port', '0',
+        const args = [...nodeFlags(opts), '--import', 'tsx', path.join(here, 'ftp-srv-server.ts'), '--root', root, '--port', '0',
           '--pasv-min', String(pasvMin), '--pasv-max', String(pasvMax)];
         if (kind === 'ftp-srv-nodelay') args.push('--nodelay');
         port = await listeningPort(launch(process.execPath, args), output, readyMs);
@@ -219,7 +227,7 @@ async function launchFirmdrop(root: string, opts: StartOptions, pasv: [number, n
   }
   await chmod(root, 0o755);
   const port = await freePort();
-  launch(process.execPath, ['--import', 'tsx', path.join(repo, 'server', 'cli.ts'), 'serve', '--root', root,
+  launch(process.execPath, [...nodeFlags(opts), '--import', 'tsx', path.join(repo, 'server', 'cli.ts'), 'serve', '--root', root,
     '--host', '127.0.0.1', '--port', String(port), '--pasv-range', `${pasv[0]}-${pasv[1]}`,
     '--user', 'bench:bench', '--log-format', 'json']);
   return { port, url: (p) => `ftp://bench:bench@127.0.0.1:${p}` };
