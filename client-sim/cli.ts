@@ -1,10 +1,11 @@
 /**
- * The `client-sim` command line (yargs). Minimal entry written by the waspmote helper so its commands can run;
- * helper B owns this file and adds `modem` (and may reshape the rest).
- * Results go to stdout, errors are one line on stderr (`client-sim: <message>`), usage errors exit 2.
+ * The `client-sim` command line (yargs): a thin composer of the commands in client-sim/commands/ (modem, ota,
+ * scenarios, scenario), one `.command()` line each. Results go to stdout, errors are one line on stderr
+ * (`client-sim: <message>`), usage errors exit 2.
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { modemCommand } from './commands/modem.ts';
 import { otaCommand } from './commands/ota.ts';
 import { scenariosCommand } from './commands/scenarios.ts';
 import { scenarioCommand } from './commands/scenario.ts';
@@ -14,6 +15,7 @@ export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
     .scriptName('client-sim')
     .version(false) // `ota --version N` is the device's program version, not the package's
+    .command(modemCommand)
     .command(otaCommand)
     .command(scenariosCommand)
     .command(scenarioCommand)
