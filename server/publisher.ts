@@ -17,9 +17,10 @@
  *   - importBinary between its rename into the root and step 3: a new binary in the root; if it replaced the
  *     current binary, reconcile() sees the content differ from the manifest and publishes it as a new version;
  *     otherwise the watcher's start-up catch-up publishes it (its mtime is newer than the last catalogue write).
- * All operations go through one promise queue: no two writers at once in this process. Other processes (the CLI
- * while `serve` runs) are not locked out; each operation re-reads the catalogue first, and identical content is
- * never given a second version, so the CLI and the watcher converge on the same release.
+ * All operations go through one promise queue: no two writers at once in this process. Across processes (the CLI
+ * while `serve` runs) each operation also holds `<root>/.firmdrop/lock` (created exclusively, holding the pid; a
+ * lock whose pid is no longer running is taken over) and re-reads the catalogue first. Identical content is never
+ * given a second VERSION, so the CLI's import and the watcher's view of it converge on the same release.
  */
 import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
 import * as path from 'node:path';
@@ -30,12 +31,17 @@ import {
   MANIFEST_NAME, MAX_SIZE, NO_FILE, ManifestError, explainProgramName, formatManifest, noFileManifest, parseManifest,
   type Manifest, type ManifestIssue,
 } from './manifest.ts';
-import { Catalog, fsyncDir, tempPath, writeFileAtomic, type Release } from './catalog.ts';
+import { CATALOG_DIR, Catalog, fsyncDir, tempPath, writeFileAtomic, type Release } from './catalog.ts';
 
 export type { Release } from './catalog.ts';
 
 /** Why a binary was not published. */
-export type PublishErrorCode = 'bad-name' | 'not-found' | 'not-regular' | 'empty' | 'too-large' | 'unstable';
+export type PublishErrorCode = 'bad-name' | 'not-found' | 'not-regular' | 'empty' | 'too-large' | 'unstable' | 'busy';
+
+/** Lock file inside `.firmdrop` held by the process that is writing UPGRADE.TXT or the catalogue. */
+export const LOCK_FILE = 'lock';
+/** How long an operation waits for another process's lock before giving up (ms). */
+export const LOCK_WAIT_MS = 30_000;
 
 /** A binary refused by the publisher; `message` is one line naming the file and the rule. Nothing was changed. */
 export class PublishError extends Error {
@@ -284,9 +290,44 @@ export class Publisher {
   }
 
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
+    const locked = () => this.withLock(fn);
+    const run = this.queue.then(locked, locked);
     this.queue = run.then(() => undefined, () => undefined);
     return run;
+  }
+
+  /**
+   * Runs `fn` holding `<root>/.firmdrop/lock` (see the module comment). Known limit: two processes that find the
+   * same stale lock at the same instant can both take it over.
+   * @throws PublishError 'busy' when another live process holds the lock for LOCK_WAIT_MS
+   */
+  private async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const lock = path.join(this.catalog.dir, LOCK_FILE);
+    await fsp.mkdir(this.catalog.dir, { recursive: true });
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        await fsp.writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const holder = Number((await fsp.readFile(lock, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && !isRunning(holder)) {
+        this.log.warn({ pid: holder }, `taking over a stale lock left by process ${holder}`);
+        await fsp.rm(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new PublishError('busy', `another firmdrop process (pid ${holder || '?'}) is writing ${path.join(CATALOG_DIR, LOCK_FILE)}; try again`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    try {
+      return await fn();
+    } finally {
+      await fsp.rm(lock, { force: true });
+    }
   }
 
   /** Reloads the catalogue (another process may have written it); the first time, records the initial state. */

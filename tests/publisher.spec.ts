@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import CRC32 from 'crc-32';
 import { captureLogger } from './support/publisher-log.ts';
-import { Publisher, PublishError, hashBinary } from '../server/publisher.ts';
+import { Publisher, PublishError, hashBinary, LOCK_FILE } from '../server/publisher.ts';
 import { Catalog, CatalogError, CATALOG_DIR } from '../server/catalog.ts';
 import { parseManifest, lintManifest } from '../server/manifest.ts';
 
@@ -30,6 +30,9 @@ describe('publisher', () => {
   const read = (f = 'UPGRADE.TXT') => fsp.readFile(path.join(root, f), 'utf8');
   const put = (name: string, bytes: Buffer) => fsp.writeFile(path.join(root, name), bytes);
   const tmpEntries = async () => fsp.readdir(path.join(root, CATALOG_DIR, 'tmp')).catch(() => [] as string[]);
+  const expectNoLock = async () => {
+    expect(await fsp.stat(path.join(root, CATALOG_DIR, LOCK_FILE)).then(() => true, () => false), 'lock left behind').to.equal(false);
+  };
 
   beforeEach(async () => {
     root = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-pub-'));
@@ -143,7 +146,7 @@ describe('publisher', () => {
     const src = path.join(outside, 'MYPROGRAM.bin');
     await fsp.writeFile(src, 'abc');
     await expectRejects(p.importBinary(src), PublishError, 'bad-name', /extension \('\.bin'\).*rename it to 'MYPROGR'/);
-    expect(await fsp.readdir(root)).to.deep.equal([]);
+    expect((await fsp.readdir(root)).filter((n) => !n.startsWith('.'))).to.deep.equal([]);
     await p.importBinary(src, { name: 'MYPROGR', version: 5 });
     const before = await read();
     const newer = path.join(outside, 'newer');
@@ -184,6 +187,24 @@ describe('publisher', () => {
     const cat = await Catalog.open(root);
     expect(cat.releases.map((r) => r.name)).to.deep.equal(names);
     expect(await tmpEntries()).to.deep.equal([]);
+  });
+
+  it('two publishers on one root (as two processes) never lose a release: the lock serializes them', async () => {
+    const a = new Publisher({ root });
+    const b = new Publisher({ root });
+    const names = ['LOCK_00', 'LOCK_01', 'LOCK_02', 'LOCK_03', 'LOCK_04', 'LOCK_05'];
+    for (const n of names) await put(n, randomBytes(10000));
+    await Promise.all(names.map((n, i) => (i % 2 ? a : b).publish(n)));
+    expect((await Catalog.open(root)).releases.map((r) => r.name).sort()).to.deep.equal(names);
+    await expectNoLock();
+  });
+
+  it('takes over a lock left by a process that is gone', async () => {
+    await fsp.mkdir(path.join(root, CATALOG_DIR), { recursive: true });
+    await fsp.writeFile(path.join(root, CATALOG_DIR, LOCK_FILE), '999999999\n');
+    await put('ABCDEFG', Buffer.from('x'));
+    expect((await new Publisher({ root }).publish('ABCDEFG')).version).to.equal(1);
+    await expectNoLock();
   });
 
   describe('reconcile', () => {
