@@ -6,6 +6,11 @@ import { ACTIVE_MODE_REPLY, startFaultProxy, type FaultProxy, type Faults } from
 import { getLinkProfile, LINK_PROFILES } from '../client-sim/net/profiles.ts';
 import { normalizeFaults } from '../client-sim/net/faults.ts';
 import { startPlainFtp, type PlainFtp } from './support/plain-ftp-server.ts';
+import { startFtp } from '../server/ftp.ts';
+import { createLogger } from '../server/log.ts';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 
 const SIZE = 100_000;
 /** A firmware-like payload with AT-looking text inside. */
@@ -186,6 +191,24 @@ describe('fault proxy (client-sim/net/fault-proxy.ts)', function () {
       expect(Buffer.concat(pieces).toString()).to.match(/^220-plain test ftp\r\n220 .*\r\n$/);
       expect(pieces.length).to.be.greaterThan(3);
       sock.destroy();
+    });
+
+    it('split up against firmdrop\'s server (startFtp reassembles commands): the download still completes byte-exact', async () => {
+      const root = await fs.mkdtemp(path.join(os.tmpdir(), 'fault-proxy-split-'));
+      await fs.writeFile(path.join(root, 'FW.bin'), FW);
+      const srv = await startFtp({ root, host: '127.0.0.1', port: 0, users: [], anonymous: true }, createLogger({ level: 'silent' }));
+      try {
+        proxy = await startFaultProxy({ target: { host: srv.host, port: srv.port }, faults: { kind: 'split', maxSegment: 3, seed: 3, gapMs: 0 } });
+        const r = await download(proxy, 'FW.bin');
+        expect(r.error).to.equal(undefined);
+        expect(r.data.equals(FW)).to.equal(true);
+        expect(proxy.stats.events.find((e) => e.kind === 'split')?.direction).to.equal('up');
+      } finally {
+        await proxy?.close();
+        proxy = undefined;
+        await srv.close(1000);
+        await fs.rm(root, { recursive: true, force: true });
+      }
     });
 
     it('split up: one command line reaches the server in several TCP segments', async () => {

@@ -14,15 +14,6 @@ import { pino } from 'pino';
 /** A running plain FTP server and its root folder. */
 export interface PlainFtp { host: string; port: number; root: string; close(): Promise<void> }
 
-/** A port that was free a moment ago (for ftp-srv, which cannot report the port it bound for port 0). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 /**
  * Starts the server with `files` (name → content) written into a new temp root.
  * @returns the handle; `close()` stops the server and removes the root.
@@ -34,9 +25,8 @@ export async function startPlainFtp(files: Record<string, Buffer | string> = {})
     await fs.writeFile(path.join(root, name), content);
   }
   const sigBefore = new Map(['SIGINT', 'SIGTERM', 'SIGQUIT'].map((s) => [s, process.listeners(s as NodeJS.Signals)]));
-  const port = await freePort();
   const srv = new FtpSrv({
-    url: `ftp://127.0.0.1:${port}`, pasv_url: '127.0.0.1', pasv_min: 40000 + Math.floor(Math.random() * 20000),
+    url: 'ftp://127.0.0.1:0', pasv_url: '127.0.0.1', pasv_min: 40000 + Math.floor(Math.random() * 20000),
     anonymous: true, greeting: 'plain test ftp', log: pino({ level: 'silent' }),
   } as ConstructorParameters<typeof FtpSrv>[0]);
   // ftp-srv installs process.exit handlers on signals (stack.md #6): take them back off.
@@ -46,6 +36,7 @@ export async function startPlainFtp(files: Record<string, Buffer | string> = {})
   srv.on('login', (_data: unknown, resolve: (r: { root: string }) => void) => resolve({ root }));
   srv.on('client-error', () => { /* a client dropping mid-transfer is expected in fault tests */ });
   await srv.listen();
+  const port = ((srv as unknown as { server: net.Server }).server.address() as AddressInfo).port;
   return {
     host: '127.0.0.1', port, root,
     async close() {
