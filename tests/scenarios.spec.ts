@@ -1,7 +1,12 @@
 import { expect } from 'chai';
-import { SCENARIOS } from '../client-sim/scenarios/catalog.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { SCENARIOS, findScenario } from '../client-sim/scenarios/catalog.ts';
 import { runScenario } from '../client-sim/scenarios/runner.ts';
-import { describeCode } from '../client-sim/waspmote/codes.ts';
+import { parseFaults } from '../client-sim/scenarios/fault-spec.ts';
+import { describeCode, CODES } from '../client-sim/waspmote/codes.ts';
+
+const run = promisify(execFile);
 
 describe('scenario catalogue: one regression test per documented code (research/waspmote-ota.md §4)', function () {
   this.timeout(30_000);
@@ -18,4 +23,48 @@ describe('scenario catalogue: one regression test per documented code (research/
       }
     });
   }
+});
+
+describe('scenario catalogue coverage and tools', function () {
+  this.timeout(30_000);
+  it('has a scenario for every 4G code 1–26, WiFi PRO 0010 and 0021–0030, and the 3G and GPRS tag codes', () => {
+    const has = (module: string, code: number) => SCENARIOS.some((s) => s.module === module && s.expect.code === code);
+    for (let c = 1; c <= 26; c++) expect(has('4g', c), `4G ${c}`).to.equal(true);
+    for (const c of [10, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30]) expect(has('wifi-pro', c), `WiFi PRO ${c}`).to.equal(true);
+    expect(SCENARIOS.some((s) => s.module === 'wifi-pro' && s.expect.code >= 505 && s.expect.code <= 513), 'WiFi PRO open failure').to.equal(true);
+    for (let c = -27; c <= -23; c++) expect(has('3g', c), `3G ${c}`).to.equal(true);
+    for (let c = -70; c <= -66; c++) expect(has('gprs', c), `GPRS ${c}`).to.equal(true);
+    for (const m of ['4g', 'wifi-pro', '3g', 'gprs']) expect(SCENARIOS.some((s) => s.module === m && s.expect.name === 'OK'), `${m} success`).to.equal(true);
+  });
+
+  it('ids are unique and every expected name is the code table\'s name for that code', () => {
+    expect(new Set(SCENARIOS.map((s) => s.id)).size).to.equal(SCENARIOS.length);
+    for (const s of SCENARIOS) {
+      const names = CODES.filter((c) => c.module === s.module && c.code === s.expect.code).map((c) => c.name);
+      expect(names, s.id).to.include(s.expect.name);
+    }
+  });
+
+  it('the guide\'s numbers are recorded where the library differs (3G −30/−31)', () => {
+    expect(findScenario('3g-30-getfile-cme-binary').guide?.code).to.equal(-31);
+    expect(findScenario('3g-31-sd-create-binary').guide?.code).to.equal(-32);
+    expect(() => findScenario('nope')).to.throw(/no scenario "nope"/);
+  });
+
+  it('parses the --fault mini-language into network, serial-line and SD faults', () => {
+    const f = parseFaults(['cut:1000:reset@data2', 'refuse@control', 'at:#FTPRECV=cme621@2+1', 'at:+CFTPSERV=error', 'sd:write:SENSAPP:500']);
+    expect(f.net).to.deep.equal([{ kind: 'cut', afterBytes: 1000, mode: 'reset', on: { data: 2 } }, { kind: 'refuse', on: 'control' }]);
+    expect(f.at).to.deep.equal([{ command: '#FTPRECV', reply: { cme: 621 }, from: 2, times: 1 }, { command: '+CFTPSERV', reply: 'error' }]);
+    expect(f.sd).to.deep.equal([{ op: 'write', name: 'SENSAPP', afterBytes: 500 }]);
+    expect(() => parseFaults(['cut:x'])).to.throw(/--fault "cut:x": bytes/);
+    expect(() => parseFaults(['sd:melt'])).to.throw(/SD operation/);
+  });
+
+  it('client-sim scenarios lists them all; client-sim scenario <id> --json runs one', async () => {
+    const list = await run(process.execPath, ['--import', 'tsx', 'client-sim/cli.ts', 'scenarios']);
+    for (const s of SCENARIOS) expect(list.stdout).to.contain(s.id);
+    const one = await run(process.execPath, ['--import', 'tsx', 'client-sim/cli.ts', 'scenario', '4g-4-crlf', '--json']);
+    const out = JSON.parse(one.stdout) as { passed: boolean; code: number; name: string };
+    expect(out).to.include({ passed: true, code: 4, name: 'FILE_LENGTH' });
+  });
 });

@@ -17,8 +17,8 @@ export type AtFaultReply = 'error' | 'silence' | { cme: number } | { raw: string
 
 /**
  * One injected modem failure. `command` is matched, case-insensitively, as a prefix of the line after `AT`
- * (`'#FTPRECV'`, `'+CFTPSERV'`), and must be followed by a non-alphanumeric character or the end of the line
- * (so `+FTPGET` never matches `+FTPGETNAME`). `from` = first matching occurrence affected (1-based, default 1);
+ * (`'#FTPRECV'`, `'+CFTPSERV'`, `'+FTPGET=1'`); a name ending in a letter or digit must be followed by a
+ * non-alphanumeric character or the end of the line (so `+FTPGET` never matches `+FTPGETNAME`). `from` = first matching occurrence affected (1-based, default 1);
  * `times` = how many occurrences from there (default: all).
  */
 export interface AtFault { command: string; reply: AtFaultReply; from?: number; times?: number }
@@ -47,7 +47,7 @@ export class AtFaultTap extends Duplex {
       const name = f.command.toUpperCase();
       if (!body.startsWith(name)) continue;
       const next = body.charAt(name.length);
-      if (next !== '' && /[A-Z0-9]/.test(next)) continue;
+      if (/[A-Z0-9]$/.test(name) && next !== '' && /[A-Z0-9]/.test(next)) continue;
       const n = (this.counts.get(f) ?? 0) + 1;
       this.counts.set(f, n);
       const from = f.from ?? 1;

@@ -17,6 +17,8 @@ export const SCENARIOS_4G: Scenario[] = [
     upgradeTxt: null, expect: { code: 2, name: 'UPGRADE_TXT_DOWNLOAD' } },
   { id: '4g-3-login-rejected', module: M, cause: 'server', title: 'wrong FTP password', why: '#FTPOPEN answers +CME ERROR (login incorrect)',
     login: { pass: 'wrong' }, expect: { code: 3, name: 'OPEN_SESSION' } },
+  { id: '4g-3-no-data-context', module: M, cause: 'modem', title: 'the PDP context does not come up', why: 'AT#SGACT=1,1 answers +CME ERROR inside ftpOpenSession',
+    atFaults: [{ command: '#SGACT=', reply: { cme: 555 } }], expect: { code: 3, name: 'OPEN_SESSION' } },
   { id: '4g-4-crlf', module: M, cause: 'server', title: 'UPGRADE.TXT with CRLF line ends', why: 'the \\r is part of FILE: 8 bytes ≠ 7',
     upgradeTxt: GOOD.replaceAll('\n', '\r\n'), expect: { code: 4, name: 'FILE_LENGTH' } },
   { id: '4g-4-space-after-colon', module: M, cause: 'server', title: '"FILE: NAME" with a space', why: 'no trimming: " SENSAPP" is 8 bytes',

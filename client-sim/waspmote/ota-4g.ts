@@ -2,8 +2,8 @@
  * `Wasp4G::requestOTA` over a Telit LE910 emulator, through AT text only (research/waspmote-ota.md §2 "4G", §4
  * codes 1–26; research/modem-at-ftp.md §1.7).
  *
- * Sequence: SD present? (1) → delete UPGRADE.TXT → session 1: `AT#FTPOPEN="host:port","user","pass",1` (15 s),
- * 2 s pause, `AT#FTPTYPE=0` (either failing → 3) → ftpDownload(UPGRADE.TXT) (any failure → 2, session left open)
+ * Sequence: SD present? (1) → delete UPGRADE.TXT → session 1: data connection (`AT#SGACT?`, `AT#SGACT=1,1` when
+ * down), `AT#FTPOPEN="host:port","user","pass",1` (15 s), 2 s pause, `AT#FTPTYPE=0` (any failing → 3) → ftpDownload(UPGRADE.TXT) (any failure → 2, session left open)
  * → parse (4–10) → `AT#FTPCLOSE` (25) → session 2: open again (26) → ftpDownload(FILE) (12–24) → SD size vs
  * SIZE label (11) → `AT#FTPCLOSE` → `Utils.loadOTA`. PATH is parsed but never used: the binary is requested as
  * the bare 7-character FILE relative to the login folder.
@@ -27,8 +27,16 @@ export const RECV_TRIES_4G = 5;
 
 const UPGRADE = 'UPGRADE.TXT';
 
+/** The data connection check of `ftpOpenSession`: `AT#SGACT?`, and `AT#SGACT=1,1` when the context is down. */
+async function dataConnection(env: OtaEnv): Promise<boolean> {
+  const st = await tryCommand(env, 'AT#SGACT?', 10_000);
+  if (isOk(st) && st!.lines.some((l) => /^#SGACT: ?1,1$/.test(l))) return true;
+  return isOk(await tryCommand(env, 'AT#SGACT=1,1', 150_000));
+}
+
 async function open(env: OtaEnv): Promise<boolean> {
   const { host, port, user, pass } = env.server;
+  if (!(await dataConnection(env))) return false;
   const r = await tryCommand(env, `AT#FTPOPEN=${q(`${host}:${port}`)},${q(user)},${q(pass)},1`, 15_000);
   if (!isOk(r)) return false;
   env.stats.sessions++;
