@@ -113,7 +113,7 @@ describe('SIMCom SIM5215/SIM5320 emulator (+CFTP*)', () => {
     peer.faults.cutAfterBytes = 2500;
     await host.command('AT+CFTPGET="FW00001"');
     const r = await collect('+CFTPGET');
-    expect(r.end).to.match(/^\+CFTPGET: [1-9]\d*$/);
+    expect(r.end).to.equal('+CFTPGET: 201');
     expect(r.data.equals(FW.subarray(0, 2500))).to.equal(true);
   });
 
@@ -128,5 +128,15 @@ describe('SIMCom SIM5215/SIM5320 emulator (+CFTP*)', () => {
     const r = await collect('+CFTPGET');
     expect(r.end).to.equal('+CFTPGET: 219');
     expect(r.data.length).to.equal(1000);
+  });
+
+  it('the server stopping mid-transfer → an error URC, never +CFTPGET: 0', async () => {
+    await setup();
+    peer.faults.stallAfterBytes = 2000;
+    await host.command('AT+CFTPGET="FW00001"');
+    await host.waitFor('+CFTPGET: DATA', 5000);
+    await peer.stop();
+    const r = await collect('+CFTPGET');
+    expect(r.end).to.equal('+CFTPGET: 201');
   });
 });

@@ -101,6 +101,17 @@ describe('Telit LE910 emulator (#FTP commands)', () => {
     await host.waitFor('NO CARRIER', 5000);
   });
 
+  it('#FTPGET cut mid-stream ends with +CME ERROR: 621 instead of NO CARRIER', async () => {
+    await host.command('AT+CMEE=1');
+    peer.faults.cutAfterBytes = 9000;
+    await open();
+    const c = await host.command('AT#FTPGET="FW00001"', { expect: ['CONNECT'], rawAfter: true });
+    expect(c.final).to.equal('CONNECT');
+    const body = await host.readBytes(9000, 5000);
+    expect(body.equals(FW.subarray(0, 9000))).to.equal(true);
+    expect((await host.waitFor(/^(NO CARRIER|\+CME ERROR)/, 5000)).line).to.equal('+CME ERROR: 621');
+  });
+
   it('reports a missing file as +CME ERROR: 632 and a bad login as 634', async () => {
     await host.command('AT+CMEE=1');
     expect((await open(peer.user, 'wrong')).final).to.equal('+CME ERROR: 634');
