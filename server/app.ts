@@ -2,10 +2,9 @@
  * The composition root: one running firmdrop = publisher (reconciled with the root) + watcher + FTP server.
  * `firmdrop serve`, the end-to-end tests and the benchmark all start firmdrop through {@link startFirmdrop}.
  */
-import type { Logger } from 'pino';
-import { type Config, assertRootDir, pasvUrlFor } from './config.ts';
+import { type Config, assertRootDir } from './config.ts';
 import { type FtpHandle, startFtp } from './ftp.ts';
-import { createLogger } from './log.ts';
+import { type Logger, createLogger } from './log.ts';
 import { Publisher } from './publisher.ts';
 import { startWatcher } from './watcher.ts';
 
@@ -44,14 +43,14 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
       root: config.root,
       host: config.host,
       port: config.port,
-      pasvUrl: pasvUrlFor(config),
+      pasvUrl: config.pasvAddress, // unset: ftp.ts answers with the address the client connected to
       pasvMin: config.pasvMin,
       pasvMax: config.pasvMax,
       users: config.users,
       anonymous: config.anonymous,
       idleTimeoutMs: config.idleTimeoutMs,
-      maxConnections: config.maxConnections,
-      maxPerAddress: config.maxPerAddress,
+      maxConnections: config.maxConnections === 0 ? Infinity : config.maxConnections, // 0 = unlimited
+      maxPerAddress: config.maxPerAddress === 0 ? undefined : config.maxPerAddress, // 0 = unlimited (ftp.ts default)
     }, logger);
   } catch (err) {
     await watcher.close();

@@ -8,7 +8,6 @@
  */
 import { stat } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 
 /** An FTP account allowed to log in (plain-text password, as on Meshlium's vsftpd). */
@@ -30,13 +29,15 @@ export interface Config {
   /** FTP control port (TCP). Default 2121; 0 = ephemeral (the real port is logged in the `listening` line). */
   port: number;
   /**
-   * Bare IPv4 address put in PASV (227) replies. Default undefined: see {@link pasvUrlFor} (the interface facing the
-   * client). Set it to the public address when devices reach the server through NAT (carrier NAT, port forwarding).
+   * Bare IPv4 address put in PASV (227) replies. Default undefined: the local address of the client's control
+   * connection (server/ftp.ts), which is right for loopback and LAN clients whatever the bind address (0.0.0.0
+   * included). Set it to the public address when devices reach the server through NAT (port forwarding, cloud VM);
+   * loopback clients still get the local address.
    */
   pasvAddress?: string;
-  /** Lowest passive data port (TCP). Default undefined (ftp-srv's 1024). Set together with {@link pasvMax}. */
+  /** Lowest passive data port (TCP). Default undefined: any free (ephemeral) port. Set together with {@link pasvMax}. */
   pasvMin?: number;
-  /** Highest passive data port (TCP). Default undefined (ftp-srv's 65535). */
+  /** Highest passive data port (TCP). Default undefined: any free (ephemeral) port. */
   pasvMax?: number;
   /** Accounts allowed to log in. Default `ota` / `libelium`, the Meshlium OTA default (Libelium OTA guide, seed 003). */
   users: FtpUser[];
@@ -46,7 +47,7 @@ export interface Config {
   checksums: boolean;
   /** How long (ms) a dropped binary's size must stay unchanged before the watcher publishes it. Default 1000. */
   stabilityMs: number;
-  /** Close a control connection idle (no command, no transfer) this long (ms); 0 = never. Default 300000 (5 min). */
+  /** Close a control connection idle (no command, no transfer byte) this long (ms), 1000..86400000. Default 300000 (5 min). */
   idleTimeoutMs: number;
   /** Most simultaneous control connections; 0 = unlimited. Default 500. */
   maxConnections: number;
@@ -107,9 +108,9 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { key: 'port', flag: 'port', env: 'FIRMDROP_PORT', kind: 'string', defaultText: String(DEFAULT_PORT),
     describe: 'FTP control port (TCP); 0 = pick a free port and log it' },
   { key: 'pasvAddress', flag: 'pasv-address', env: 'FIRMDROP_PASV_ADDRESS', kind: 'string',
-    defaultText: 'the interface facing the client',
+    defaultText: 'the address the client connected to',
     describe: 'IPv4 address sent in PASV replies (your public IP behind NAT)' },
-  { key: 'pasvRange', flag: 'pasv-range', env: 'FIRMDROP_PASV_RANGE', kind: 'string', defaultText: '1024-65535',
+  { key: 'pasvRange', flag: 'pasv-range', env: 'FIRMDROP_PASV_RANGE', kind: 'string', defaultText: 'any free port',
     describe: 'passive data ports, MIN-MAX (open them in the firewall)' },
   { key: 'users', flag: 'user', env: 'FIRMDROP_USERS', kind: 'list', defaultText: 'ota:libelium',
     describe: 'account USER:PASS; repeat the flag for more (env: comma-separated)' },
@@ -120,7 +121,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { key: 'stabilityMs', flag: 'stability-ms', env: 'FIRMDROP_STABILITY_MS', kind: 'string', defaultText: '1000',
     describe: 'ms a dropped binary must keep the same size before it is published' },
   { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'FIRMDROP_IDLE_TIMEOUT_MS', kind: 'string',
-    defaultText: '300000', describe: 'ms without command or transfer before a session is closed; 0 = never' },
+    defaultText: '300000', describe: 'ms without command or transfer before a session is closed (1000..86400000)' },
   { key: 'maxConnections', flag: 'max-connections', env: 'FIRMDROP_MAX_CONNECTIONS', kind: 'string',
     defaultText: '500', describe: 'most simultaneous FTP sessions; 0 = unlimited' },
   { key: 'maxPerAddress', flag: 'max-per-address', env: 'FIRMDROP_MAX_PER_ADDRESS', kind: 'string',
@@ -260,52 +261,13 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     anonymous: get('anonymous', parseBoolean, false),
     checksums: get('checksums', parseBoolean, true),
     stabilityMs: get('stabilityMs', ms(600_000), 1000),
-    idleTimeoutMs: get('idleTimeoutMs', ms(86_400_000), 300_000),
+    idleTimeoutMs: get('idleTimeoutMs', (raw, src) => parseInteger(raw, src, 1000, 86_400_000, 'a duration in ms'), 300_000),
     maxConnections: get('maxConnections', count, 500),
     maxPerAddress: get('maxPerAddress', count, 0),
     drainTimeoutMs: get('drainTimeoutMs', ms(600_000), 5000),
     logLevel: get('logLevel', (raw, src) => parseChoice(raw, src, LOG_LEVELS), 'info'),
     logFormat: get('logFormat', (raw, src) => parseChoice(raw, src, ['auto', 'json', 'pretty'] as const), 'auto'),
   };
-}
-
-/** `::ffff:10.0.0.7` → `10.0.0.7` (ftp-srv reports IPv4 clients of a dual-stack socket in mapped form). */
-function plainIPv4(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-}
-
-function ipv4ToInt(ip: string): number {
-  return ip.split('.').reduce((acc, part) => ((acc << 8) | Number(part)) >>> 0, 0);
-}
-
-/**
- * The local IPv4 address a client at `clientIp` most likely reached us on: 127.0.0.1 for a loopback client, else the
- * address of the interface whose subnet holds the client, else the first non-internal IPv4 address, else 127.0.0.1.
- * `interfaces` defaults to `os.networkInterfaces()` (a parameter so tests can pass a fixed table).
- */
-export function localAddressFacing(clientIp: string, interfaces = os.networkInterfaces()): string {
-  const client = plainIPv4(clientIp);
-  if (!net.isIPv4(client) || client.startsWith('127.')) return '127.0.0.1';
-  const v4 = Object.values(interfaces).flat()
-    .filter((a): a is os.NetworkInterfaceInfo => !!a && a.family === 'IPv4');
-  const c = ipv4ToInt(client);
-  const sameNet = v4.find((a) => {
-    const mask = ipv4ToInt(a.netmask);
-    return (ipv4ToInt(a.address) & mask) >>> 0 === (c & mask) >>> 0;
-  });
-  return sameNet?.address ?? v4.find((a) => !a.internal)?.address ?? '127.0.0.1';
-}
-
-/**
- * What to hand ftp-srv as `pasv_url`. An explicit `pasvAddress` wins. Otherwise, when the server listens on one
- * specific IPv4 address (not 0.0.0.0), that address; else a function of the client IP ({@link localAddressFacing}).
- * Why: ftp-srv 4.6.3 with no `pasv_url` answers PASV with 502 (only EPSV works), and a fixed string is sent to every
- * client except loopback ones; with a 0.0.0.0 bind neither works for both loopback and LAN clients.
- */
-export function pasvUrlFor(config: Pick<Config, 'host' | 'pasvAddress'>): string | ((clientIp: string) => string) {
-  if (config.pasvAddress) return config.pasvAddress;
-  if (net.isIPv4(config.host) && config.host !== '0.0.0.0') return config.host;
-  return (clientIp: string) => localAddressFacing(clientIp);
 }
 
 /**

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import type os from 'node:os';
-import {
-  CONFIG_OPTIONS, ConfigError, DEFAULT_PORT, loadConfig, localAddressFacing, pasvUrlFor,
-} from '../server/config.ts';
+import { CONFIG_OPTIONS, ConfigError, DEFAULT_PORT, assertRootDir, loadConfig } from '../server/config.ts';
 
 const cwd = '/srv/firmdrop';
 
@@ -43,7 +42,7 @@ describe('config', () => {
       FIRMDROP_ROOT: 'files', FIRMDROP_HOST: '127.0.0.1', FIRMDROP_PORT: '2221',
       FIRMDROP_PASV_ADDRESS: '203.0.113.9', FIRMDROP_PASV_RANGE: '30000-30999',
       FIRMDROP_USERS: 'ota:libelium, dev:se:cret', FIRMDROP_ANONYMOUS: 'yes', FIRMDROP_CHECKSUMS: '0',
-      FIRMDROP_STABILITY_MS: '250', FIRMDROP_IDLE_TIMEOUT_MS: '0', FIRMDROP_MAX_CONNECTIONS: '10',
+      FIRMDROP_STABILITY_MS: '250', FIRMDROP_IDLE_TIMEOUT_MS: '1000', FIRMDROP_MAX_CONNECTIONS: '10',
       FIRMDROP_MAX_PER_ADDRESS: '3', FIRMDROP_DRAIN_TIMEOUT_MS: '100', FIRMDROP_LOG_LEVEL: 'DEBUG',
       FIRMDROP_LOG_FORMAT: 'json',
     }, cwd);
@@ -51,7 +50,7 @@ describe('config', () => {
       root: path.join(cwd, 'files'), host: '127.0.0.1', port: 2221, pasvAddress: '203.0.113.9',
       pasvMin: 30000, pasvMax: 30999,
       users: [{ user: 'ota', pass: 'libelium' }, { user: 'dev', pass: 'se:cret' }],
-      anonymous: true, checksums: false, stabilityMs: 250, idleTimeoutMs: 0, maxConnections: 10, maxPerAddress: 3,
+      anonymous: true, checksums: false, stabilityMs: 250, idleTimeoutMs: 1000, maxConnections: 10, maxPerAddress: 3,
       drainTimeoutMs: 100, logLevel: 'debug', logFormat: 'json',
     });
   });
@@ -77,6 +76,7 @@ describe('config', () => {
     ['port out of range', { port: '65536' }, {}, /^--port "65536": expected a TCP port/],
     ['port not a number', {}, { FIRMDROP_PORT: 'ftp' }, /^FIRMDROP_PORT="ftp": expected a TCP port/],
     ['negative ms', { 'stability-ms': '-5' }, {}, /^--stability-ms "-5": expected a duration in ms/],
+    ['idle timeout 0 (a vanished device would hold its session forever)', { 'idle-timeout-ms': '0' }, {}, /^--idle-timeout-ms "0": expected a duration in ms, a whole number from 1000/],
     ['fractional count', { 'max-connections': '1.5' }, {}, /^--max-connections "1.5"/],
     ['pasv range reversed', { 'pasv-range': '31000-30000' }, {}, /MIN-MAX/],
     ['pasv range garbage', {}, { FIRMDROP_PASV_RANGE: 'lots' }, /^FIRMDROP_PASV_RANGE="lots"/],
@@ -112,29 +112,19 @@ describe('config', () => {
     }
   });
 
-  describe('passive address', () => {
-    const ifaces = {
-      lo: [{ address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', internal: true }],
-      eth0: [{ address: '192.168.1.20', netmask: '255.255.255.0', family: 'IPv4', internal: false }],
-      wlan0: [{ address: '10.4.0.7', netmask: '255.255.0.0', family: 'IPv4', internal: false }],
-    } as unknown as NodeJS.Dict<os.NetworkInterfaceInfo[]>;
-
-    it('answers a loopback client with 127.0.0.1 and a LAN client with the interface on its subnet', () => {
-      expect(localAddressFacing('127.0.0.1', ifaces)).to.equal('127.0.0.1');
-      expect(localAddressFacing('::ffff:127.0.0.1', ifaces)).to.equal('127.0.0.1');
-      expect(localAddressFacing('::1', ifaces)).to.equal('127.0.0.1');
-      expect(localAddressFacing('192.168.1.77', ifaces)).to.equal('192.168.1.20');
-      expect(localAddressFacing('::ffff:10.4.200.1', ifaces)).to.equal('10.4.0.7');
-      // from elsewhere (routed, NAT): the first external interface
-      expect(localAddressFacing('198.51.100.3', ifaces)).to.equal('192.168.1.20');
-    });
-
-    it('uses --pasv-address when given, else a specific bind address, else the per-client function', () => {
-      expect(pasvUrlFor({ host: '0.0.0.0', pasvAddress: '203.0.113.9' })).to.equal('203.0.113.9');
-      expect(pasvUrlFor({ host: '127.0.0.1' })).to.equal('127.0.0.1');
-      const fn = pasvUrlFor({ host: '0.0.0.0' });
-      expect(fn).to.be.a('function');
-      expect((fn as (ip: string) => string)('127.0.0.1')).to.equal('127.0.0.1');
-    });
+  it('assertRootDir accepts a folder and refuses a missing path or a file with one line', async () => {
+    const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-config-'));
+    try {
+      await assertRootDir(tmp);
+      const file = path.join(tmp, 'UPGRADE.TXT');
+      await fsp.writeFile(file, 'x');
+      let err = await assertRootDir(path.join(tmp, 'nope')).then(() => undefined, (e: Error) => e);
+      expect(err).to.be.instanceOf(ConfigError);
+      expect(err!.message).to.equal(`root ${path.join(tmp, 'nope')}: no such directory`);
+      err = await assertRootDir(file).then(() => undefined, (e: Error) => e);
+      expect(err!.message).to.equal(`root ${file}: not a directory`);
+    } finally {
+      await fsp.rm(tmp, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,218 @@
+// End to end: `firmdrop serve` and `npm start` as child processes, fetched with curl over loopback.
+import { expect } from 'chai';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import CRC32 from 'crc-32';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A server child process, its JSON log lines as they arrive, and the port from its `listening` line. */
+class ServerProcess {
+  readonly lines: Record<string, unknown>[] = [];
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private buffer = '';
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout!.on('data', (d: Buffer) => {
+      this.buffer += d.toString();
+      let nl: number;
+      while ((nl = this.buffer.indexOf('\n')) >= 0) {
+        const line = this.buffer.slice(0, nl);
+        this.buffer = this.buffer.slice(nl + 1);
+        try {
+          this.lines.push(JSON.parse(line));
+        } catch {
+          // npm's own banner lines are not JSON
+        }
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => { this.stderr += d.toString(); });
+    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Waits (bounded) for a log line with `msg`; rejects early if the process exits. */
+  async waitFor(msg: string, timeoutMs = 20_000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void this.exited.then(() => { exited = true; });
+    for (;;) {
+      const hit = this.lines.find((l) => l.msg === msg);
+      if (hit) return hit;
+      if (exited) throw new Error(`server exited before logging "${msg}": ${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`no "${msg}" log line within ${timeoutMs} ms: ${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async port(): Promise<number> {
+    const port = (await this.waitFor('listening')).port;
+    expect(port).to.be.a('number').above(0);
+    return port as number;
+  }
+}
+
+/** Runs curl; resolves stdout as bytes (rejects on a non-zero exit). */
+function curl(args: string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    execFile('curl', ['--silent', '--show-error', '--max-time', '10', ...args], { encoding: 'buffer', timeout: 15_000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`curl ${args.join(' ')}: ${stderr.toString() || err.message}`)) : resolve(stdout)));
+  });
+}
+
+const hasCurl = await new Promise<boolean>((resolve) => execFile('curl', ['--version'], (err) => resolve(!err)));
+
+/** Polls `fn` until it returns a value (not undefined), up to `timeoutMs`. */
+async function poll<T>(fn: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} not seen within ${timeoutMs} ms${last ? `: ${last}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function manifestFields(text: string): Record<string, string> {
+  return Object.fromEntries(text.split('\n').filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]));
+}
+
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('FIRMDROP_')) delete env[k];
+  return { ...env, ...extra };
+}
+
+describe('firmdrop serve, end to end (curl)', function () {
+  this.timeout(60_000);
+  let tmp: string;
+  let server: ServerProcess | undefined;
+
+  before(function () {
+    if (!hasCurl) this.skip();
+  });
+  beforeEach(async () => {
+    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-serve-'));
+  });
+  afterEach(async () => {
+    if (server && server.child.exitCode === null && server.child.signalCode === null) {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    }
+    server = undefined;
+    await fsp.rm(tmp, { recursive: true, force: true });
+  });
+
+  it('serves UPGRADE.TXT, publishes a dropped binary with exact SIZE, higher VERSION and CRC32, serves it byte-exact, stops on SIGTERM', async () => {
+    const root = path.join(tmp, 'root');
+    await fsp.mkdir(root);
+    server = new ServerProcess(spawn(process.execPath,
+      ['--import', 'tsx', path.join(repo, 'server', 'cli.ts'), 'serve', '--root', root, '--host', '127.0.0.1', '--port', '0', '--stability-ms', '300'],
+      { cwd: repo, env: cleanEnv({ FIRMDROP_LOG_FORMAT: 'json' }) }));
+    const port = await server.port();
+    expect((await server.waitFor('manifest')).manifest).to.not.equal(undefined);
+    const url = `ftp://ota:libelium@127.0.0.1:${port}`;
+
+    const before = manifestFields((await curl([`${url}/UPGRADE.TXT`])).toString());
+    expect(before.FILE).to.equal('NO_FILE');
+    const oldVersion = Number(before.VERSION);
+
+    const bytes = Buffer.from([0x0c, 0x94, 0x5c, 0x00, 0x0d, 0x0a, 0x4f, 0x4b, 0x0d, 0x0a, 0xff, 0x00, 0x7f]);
+    const src = path.join(tmp, 'SENSOR1');
+    await fsp.writeFile(src, bytes);
+    await fsp.copyFile(src, path.join(root, 'SENSOR1'));
+
+    const crc = (CRC32.buf(bytes) >>> 0).toString(16).padStart(8, '0');
+    const after = await poll(async () => {
+      const m = manifestFields((await curl([`${url}/UPGRADE.TXT`])).toString());
+      return m.FILE === 'SENSOR1' ? m : undefined;
+    }, 10_000, 'FILE:SENSOR1 in UPGRADE.TXT');
+    expect(after.PATH).to.equal('/');
+    expect(Number(after.SIZE)).to.equal(bytes.length);
+    expect(Number(after.VERSION)).to.be.above(oldVersion);
+    expect(after.CRC32).to.equal(crc);
+
+    expect(await curl([`${url}/SENSOR1`])).to.deep.equal(bytes);
+    expect(await curl(['--disable-epsv', `${url}/SENSOR1`])).to.deep.equal(bytes);
+
+    server.child.kill('SIGTERM');
+    const exit = await server.exited;
+    expect(exit, server.stderr).to.deep.equal({ code: 0, signal: null });
+    expect(server.lines.some((l) => l.msg === 'stopped')).to.equal(true);
+  });
+
+  it('refuses to start on a busy port with one line and exit 1', async () => {
+    const root = path.join(tmp, 'root');
+    await fsp.mkdir(root);
+    const args = ['--import', 'tsx', path.join(repo, 'server', 'cli.ts'), 'serve', '--root', root, '--host', '127.0.0.1'];
+    server = new ServerProcess(spawn(process.execPath, [...args, '--port', '0'], { cwd: repo, env: cleanEnv({ FIRMDROP_LOG_FORMAT: 'json' }) }));
+    const port = await server.port();
+    const second = new ServerProcess(spawn(process.execPath, [...args, '--port', String(port)], { cwd: repo, env: cleanEnv({ FIRMDROP_LOG_FORMAT: 'json' }) }));
+    const exit = await second.exited;
+    expect(exit.code).to.equal(1);
+    const lines = second.stderr.split('\n').filter((l) => l !== '');
+    expect(lines, second.stderr).to.have.length(1);
+    expect(lines[0]).to.match(/^firmdrop: .*EADDRINUSE|^firmdrop: .*in use/);
+  });
+});
+
+describe('npm start (the README quick start) on the embedded ota-root', function () {
+  this.timeout(60_000);
+  const otaRoot = path.join(repo, 'ota-root');
+  const catalog = path.join(otaRoot, '.firmdrop');
+  let manifestBefore: Buffer;
+  let entriesBefore: string[];
+  let catalogExisted: boolean;
+  let server: ServerProcess | undefined;
+
+  before(async function () {
+    if (!hasCurl) this.skip();
+    manifestBefore = await fsp.readFile(path.join(otaRoot, 'UPGRADE.TXT'));
+    entriesBefore = (await fsp.readdir(otaRoot)).sort();
+    catalogExisted = entriesBefore.includes('.firmdrop');
+  });
+  after(async () => {
+    if (server && server.child.exitCode === null && server.child.signalCode === null) {
+      process.kill(-server.child.pid!, 'SIGKILL');
+      await server.exited;
+    }
+    // Leave the repository as it was: the catalogue `serve` wrote, and the manifest if anything changed it.
+    if (manifestBefore) await fsp.writeFile(path.join(otaRoot, 'UPGRADE.TXT'), manifestBefore);
+    if (entriesBefore && !catalogExisted) await fsp.rm(catalog, { recursive: true, force: true });
+  });
+
+  it('serves the NO_FILE manifest on the port it logs (PASV and EPSV) and stops cleanly', async () => {
+    expect(manifestBefore.toString()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+    // Its own process group, so stopping it reaches npm, tsx and node alike (as Ctrl-C in a terminal does).
+    server = new ServerProcess(spawn('npm', ['start'], {
+      cwd: repo, detached: true, env: cleanEnv({ FIRMDROP_PORT: '0', FIRMDROP_LOG_FORMAT: 'json' }),
+    }));
+    const port = await server.port();
+    expect(server.lines.find((l) => l.msg === 'listening')?.root).to.equal(otaRoot);
+    const url = `ftp://ota:libelium@127.0.0.1:${port}/UPGRADE.TXT`;
+    expect((await curl([url])).toString()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+    // PASV (not EPSV) on the default 0.0.0.0 bind: the 227 reply must carry an address the client can reach.
+    expect((await curl(['--disable-epsv', url])).toString()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+
+    // SIGTERM to the server process (npm and tsx themselves die of a signal sent to them; the server's exit code
+    // is what npm passes on).
+    const serverPid = server.lines.find((l) => l.msg === 'listening')?.pid as number;
+    expect(serverPid).to.be.a('number');
+    process.kill(serverPid, 'SIGTERM');
+    const exit = await server.exited;
+    expect(exit, server.stderr).to.deep.equal({ code: 0, signal: null });
+    expect(server.lines.some((l) => l.msg === 'stopped')).to.equal(true);
+    expect(() => process.kill(serverPid, 0)).to.throw(/ESRCH/);
+    expect(await fsp.readFile(path.join(otaRoot, 'UPGRADE.TXT'))).to.deep.equal(manifestBefore);
+    const entriesAfter = (await fsp.readdir(otaRoot)).filter((e) => e !== '.firmdrop').sort();
+    expect(entriesAfter).to.deep.equal(entriesBefore.filter((e) => e !== '.firmdrop'));
+  });
+});
