@@ -150,6 +150,19 @@ export class Download extends EventEmitter {
     });
   }
 
+  /**
+   * Hand every byte to `onChunk` (chunks of at most `maxChunk` bytes) as it arrives, until the download
+   * completes or fails; `onChunk` may be async (its back-pressure holds the data connection). Resolves
+   * when settled and drained — check `failure` afterwards (buffered bytes are always delivered first).
+   */
+  async drain(onChunk: (bytes: Buffer) => Promise<void> | void, maxChunk = Number.MAX_SAFE_INTEGER): Promise<void> {
+    for (;;) {
+      if (this.buffered > 0) await onChunk(this.read(maxChunk));
+      else if (this.settled) return;
+      else await this.waitChange(1000);
+    }
+  }
+
   /** Abort the transfer (closes the FTP client); the download fails with `notConnected` unless settled. */
   abort(reason = 'download aborted'): void {
     if (!this.settled) this.fail(new FtpFailure('notConnected', 'data', reason));

@@ -165,11 +165,7 @@ export class IchipModem extends AtModem {
       return this.fail(err as FtpFailure);
     }
     this.info(`I/${dl.expected ?? 0}`);
-    for (;;) {
-      if (dl.available > 0) await this.raw(dl.read(dl.available));
-      else if (dl.settled) break;
-      else await dl.waitChange(1000);
-    }
+    await dl.drain((b) => this.raw(b));
     if (dl.failure) {
       if (this.timing.silenceErrorMs > 0) await sleep(this.timing.silenceErrorMs);
       return this.fail(dl.failure);

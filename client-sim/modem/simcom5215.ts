@@ -148,11 +148,7 @@ export class Simcom5215Modem extends AtModem {
       if (rest > 0) this.fs.truncate(name, rest);
       else this.fs.write(name, Buffer.alloc(0));
       const dl = await s.startDownload(remote, { offset: rest, capacity: this.bufferBytes, verifySize: this.verifySize });
-      for (;;) {
-        if (dl.available > 0) this.fs.append(name, dl.read(dl.available));
-        else if (dl.settled) break;
-        else await dl.waitChange(1000);
-      }
+      await dl.drain((b) => this.fs.append(name, b));
       if (dl.failure) throw dl.failure;
       return '+CFTPGETFILE: 0';
     });
@@ -164,13 +160,10 @@ export class Simcom5215Modem extends AtModem {
     if (!p || !p[0] || rest === undefined || p.length > 2) return this.syntaxError();
     this.background('+CFTPGET', async (s) => {
       const dl = await s.startDownload(p[0]!, { offset: rest, capacity: this.bufferBytes, verifySize: this.verifySize });
-      for (;;) {
-        if (dl.available > 0) {
-          if (this.timing.urcDelayMs > 0) await sleep(this.timing.urcDelayMs);
-          await this.dataFrame('+CFTPGET', dl.read(this.frameBytes));
-        } else if (dl.settled) break;
-        else await dl.waitChange(1000);
-      }
+      await dl.drain(async (b) => {
+        if (this.timing.urcDelayMs > 0) await sleep(this.timing.urcDelayMs);
+        await this.dataFrame('+CFTPGET', b);
+      }, this.frameBytes);
       if (dl.failure) throw dl.failure;
       return '+CFTPGET: 0';
     });

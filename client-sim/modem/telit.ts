@@ -326,11 +326,7 @@ export class TelitModem extends AtModem {
     if (!dl) return;
     this.dl = undefined;
     this.info('CONNECT');
-    for (;;) {
-      if (dl.available > 0) await this.raw(dl.read(dl.available));
-      else if (dl.settled) break;
-      else await dl.waitChange(1000);
-    }
+    await dl.drain((b) => this.raw(b));
     if (dl.failure) this.fail(dl.failure);
     else this.info('NO CARRIER');
   }
