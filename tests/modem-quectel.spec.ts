@@ -19,7 +19,7 @@ describe('Quectel EC2x/BG96 FTP dialect (client-sim/modem/quectel.ts)', function
   /** A configured modem, logged in (`+QFTPOPEN: 0,0` seen), in /fw; through a fault proxy when `faults` are given. */
   async function opened(opts: QuectelOptions = {}, faults?: Faults): Promise<AtSerial> {
     const port = await rig.port(faults);
-    modem = rig.adopt(new QuectelModem({ cmee: 1, ...opts }));
+    modem = rig.adopt(new QuectelModem({ cmee: 1, trace: rig.trace, ...opts }));
     const at = new AtSerial(modem);
     for (const c of ['AT+QIACT=1', 'AT+QFTPCFG="contextid",1', 'AT+QFTPCFG="account","anonymous","x"',
       'AT+QFTPCFG="filetype",0', 'AT+QFTPCFG="transmode",1']) {

@@ -19,7 +19,7 @@ describe('u-blox SARA-R4/U2 FTP dialect (client-sim/modem/ublox.ts)', function (
   /** A modem with its profile pointed at the server (through a fault proxy when `faults` are given), logged in. */
   async function loggedIn(opts: UbloxOptions = {}, faults?: Faults): Promise<AtSerial> {
     const port = await rig.port(faults);
-    modem = rig.adopt(new UbloxModem({ cmee: 1, ...opts }));
+    modem = rig.adopt(new UbloxModem({ cmee: 1, trace: rig.trace, ...opts }));
     const at = new AtSerial(modem);
     for (const c of ['AT+UFTP=0,"127.0.0.1"', `AT+UFTP=7,${port}`, 'AT+UFTP=2,"anonymous"', 'AT+UFTP=3,"x"', 'AT+UFTP=6,1']) {
       expect((await at.command(c)).final, c).to.equal('OK');
