@@ -35,7 +35,7 @@ export interface FtpOptions {
    * Loopback clients always get the local address when a fixed string is configured.
    */
   pasvUrl?: string | ((clientIp: string) => string);
-  /** Passive port range, inclusive. Both or neither; unset = any ephemeral port. */
+  /** Passive port range, inclusive. Both or neither; unset = an OS ephemeral port (1024–65535 when those run out). */
   pasvMin?: number;
   pasvMax?: number;
   /** Accounts; config.ts supplies the default `ota` / `libelium`. */
@@ -225,15 +225,29 @@ class PassivePortPool {
     private readonly max?: number,
   ) {}
 
-  /** Listens `server` on a free port; rejects when none is free. */
+  /**
+   * Listens `server` on a free port; rejects when none is free. Without a configured range it asks the OS for an
+   * ephemeral port, and when the OS has none left (EADDRINUSE: tens of thousands of transfers leave as many
+   * TIME_WAIT sockets within a minute, measured with 200 clients polling) it scans 1024–65535 itself: an explicit
+   * bind succeeds on a port that only has TIME_WAIT sockets, because Node listens with SO_REUSEADDR.
+   */
   async listen(server: net.Server): Promise<PortLease> {
     if (this.min === undefined || this.max === undefined) {
-      await listenOn(server, 0, this.host);
-      return { port: (server.address() as AddressInfo).port, release() {} };
+      try {
+        await listenOn(server, 0, this.host);
+        return { port: (server.address() as AddressInfo).port, release() {} };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+      return this.#scan(server, 1024, 65535);
     }
-    const span = this.max - this.min + 1;
+    return this.#scan(server, this.min, this.max);
+  }
+
+  async #scan(server: net.Server, min: number, max: number): Promise<PortLease> {
+    const span = max - min + 1;
     for (let i = 0; i < span && this.#held.size < span; i++) {
-      const port = this.min + ((this.#next + i) % span);
+      const port = min + ((this.#next + i) % span);
       if (this.#held.has(port)) continue;
       try {
         await listenOn(server, port, this.host);
@@ -243,7 +257,7 @@ class PassivePortPool {
         throw err;
       }
       this.#held.add(port);
-      this.#next = (port - this.min + 1) % span;
+      this.#next = (port - min + 1) % span;
       let released = false;
       return {
         port,
