@@ -67,6 +67,21 @@ describe('Waspmote requestOTA against firmdrop, per module (research/waspmote-ot
     });
   }
 
+  it('4G: a binary transfer that stalls forever makes #FTPRECV answer 0 again and again: reported as a hang (research §7)', async () => {
+    const { result } = await runOta({
+      module: '4g', ...FAST, maxIdlePolls: 20,
+      server: { host: '127.0.0.1', port: fd.ftp.port, user: 'ota', pass: 'libelium' },
+      device: { programId: 'NEWPROG', version: 6 },
+      netFaults: [{ kind: 'stall', afterBytes: 2000, on: { data: 2 } }],
+    });
+    expect(result.hung).to.equal(true);
+    expect(result.code).to.equal(null);
+    expect(result.name).to.equal('HUNG');
+    expect(result.notes.join(' ')).to.match(/#FTPRECV answered 0 bytes 20 times/);
+    expect(result.programId).to.equal('NEWPROG');
+    expect(result.version).to.equal(6, 'no loadOTA happened');
+  });
+
   it('fleet: 8 devices at once against one server all succeed', async () => {
     const s = await runFleet({
       devices: 8, deadlineMs: 25_000,

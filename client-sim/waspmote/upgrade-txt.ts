@@ -95,6 +95,12 @@ function valueAt(buf: string, at: number): Value {
   return { text: length > 0 ? buf.slice(colon + 1, nl) : '', length, ub: false };
 }
 
+/** `strstr(buffer, label)` then its value (see {@link valueAt}); undefined when the label is absent. */
+function labelValue(buf: string, label: string): Value | undefined {
+  const at = buf.indexOf(label);
+  return at < 0 ? undefined : valueAt(buf, at);
+}
+
 /** Cut to the `aux_str[10]` capacity (9 characters) as 4G/WiFi PRO do for SIZE and VERSION. */
 function capped(v: Value): string { return v.text.slice(0, 9); }
 
@@ -125,9 +131,8 @@ function readSubstring(module: '4g' | 'wifi-pro', buf: string, running: RunningP
   partial.file = fv.text.slice(0, 7);
   if (partial.file === 'NO_FILE') return stop('NO_FILE', partial, truncated, ub);
 
-  const pathAt = buf.indexOf('PATH:');
-  if (pathAt < 0) return stop('NO_PATH', partial, truncated, ub);
-  const pv = valueAt(buf, pathAt);
+  const pv = labelValue(buf, 'PATH:');
+  if (!pv) return stop('NO_PATH', partial, truncated, ub);
   ub ||= pv.ub;
   partial.path = pv.text;
 
@@ -137,9 +142,8 @@ function readSubstring(module: '4g' | 'wifi-pro', buf: string, running: RunningP
   ub ||= sv.ub;
   partial.size = cAtoi(capped(sv), 32);
 
-  const verAt = buf.indexOf('VERSION:');
-  if (verAt < 0) return stop('NO_VERSION', partial, truncated, ub);
-  const vv = valueAt(buf, verAt);
+  const vv = labelValue(buf, 'VERSION:');
+  if (!vv) return stop('NO_VERSION', partial, truncated, ub);
   ub ||= vv.ub;
   partial.version = toUint8(cAtoi(capped(vv), 16));
 
@@ -161,15 +165,13 @@ function readFirstColon(module: '3g' | 'gprs', buf: string, running: RunningProg
   const firstColon = buf.indexOf(':');
   partial.file = buf.slice(firstColon + 1, firstColon + 8);
 
-  const pathAt = buf.indexOf('PATH:');
-  if (pathAt < 0) return stop('NO_PATH', partial, truncated, ub);
-  const pv = valueAt(buf, pathAt);
+  const pv = labelValue(buf, 'PATH:');
+  if (!pv) return stop('NO_PATH', partial, truncated, ub);
   ub ||= pv.ub;
   partial.path = pv.text;
 
-  const verAt = buf.indexOf('VERSION:');
-  if (verAt < 0) return stop('NO_VERSION', partial, truncated, ub);
-  const vv = valueAt(buf, verAt);
+  const vv = labelValue(buf, 'VERSION:');
+  if (!vv) return stop('NO_VERSION', partial, truncated, ub);
   ub ||= vv.ub;
   const raw = cAtoi(vv.text, 16);
   partial.version = module === 'gprs' ? toInt8(raw) : toUint8(raw);
