@@ -165,5 +165,11 @@ describe('waspmote code table (research/waspmote-ota.md §4, guide seed 003)', (
     expect(gprsDownloadCode(-1, 'upgrade')).to.equal(-10);
     expect(gprsDownloadCode(-23, 'binary')).to.equal(-94);
     expect(CODES.filter((c) => c.module === 'gprs' && c.code === 127)).to.have.length(1);
+    // every downloadFile result the GPRS procedure can return has a name, for both files
+    for (const r of [-1, -2, -3, ...Array.from({ length: 7 }, (_, i) => -4 - i), -12, -13, -14, -15, -16, -17, -18, -19, -21, -22, -23,
+      -41, -42, -43, -44, -45, -46, -47, -48, -49, -50, -51, -52, -53, -54, -55, -58]) {
+      expect(describeCode('gprs', gprsDownloadCode(r, 'binary')), `binary result ${r}`).to.not.equal(undefined);
+      expect(describeCode('gprs', gprsDownloadCode(r, 'upgrade')), `upgrade result ${r}`).to.not.equal(undefined);
+    }
   });
 });
