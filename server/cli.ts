@@ -5,13 +5,10 @@
  * (2 for a usage error), and nothing on disk is changed (the publisher only renames a fully written file into place).
  * `--help` works on every command.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import CRC32 from 'crc-32';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { loggerFor, startFirmdrop } from './app.ts';
@@ -21,7 +18,7 @@ import { Catalog, type Release } from './catalog.ts';
 import {
   MANIFEST_NAME, type Manifest, type ManifestIssue, NO_FILE, isProgramName, lintManifest, parseManifest,
 } from './manifest.ts';
-import { Publisher } from './publisher.ts';
+import { PublishError, Publisher, hashBinary } from './publisher.ts';
 
 /** An error the user can fix; printed as `firmdrop: <message>` (one line), exit code 1. */
 export class CliError extends Error {
@@ -49,25 +46,12 @@ export interface RootReport {
   manifest: Manifest | null;
   /** The binary named by FILE (null for NO_FILE or a FILE value that is not a program name). */
   binary: BinaryFacts | null;
-  /** Every rule broken: lintManifest's rules plus `manifest-missing` and `binary-missing`. */
+  /** Every rule broken: lintManifest's rules plus `manifest-missing`, `binary-missing` and `binary-unusable`. */
   issues: ManifestIssue[];
   /** No issue: the manifest is valid and matches the files. */
   ok: boolean;
   /** The catalogue's releases, oldest first (status only; empty for a root without catalogue). */
   releases?: Release[];
-}
-
-/** Size, unsigned CRC-32 and MD5 of a file, streamed (binaries may be large). */
-async function fileFacts(file: string): Promise<{ size: number; crc32: string; md5: string }> {
-  const md5 = createHash('md5');
-  let crc = 0;
-  let size = 0;
-  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-    crc = CRC32.buf(chunk, crc);
-    md5.update(chunk);
-    size += chunk.length;
-  }
-  return { size, crc32: (crc >>> 0).toString(16).padStart(8, '0'), md5: md5.digest('hex') };
 }
 
 /**
@@ -89,14 +73,18 @@ export async function inspectRoot(root: string, opts: { releases: boolean }): Pr
   const name = /(?:^|\n)FILE:([^\n]*)/.exec(report.text)?.[1].trim();
   let facts: { size: number; crc32: string; md5: string } | undefined;
   if (name !== undefined && name !== NO_FILE && isProgramName(name)) {
-    const file = path.join(root, name);
-    const st = await stat(file).catch(() => undefined);
-    if (st?.isFile()) {
-      facts = await fileFacts(file);
+    try {
+      const { size, crc32, md5 } = await hashBinary(path.join(root, name), name);
+      facts = { size, crc32, md5 };
       report.binary = { name, present: true, ...facts };
-    } else {
+    } catch (err) {
+      if (!(err instanceof PublishError)) throw err;
+      // Missing, a symlink, not a regular file, empty, or changing while read: devices cannot get these bytes.
       report.binary = { name, present: false };
-      report.issues.push({ rule: 'binary-missing', severity: 'error', message: `${MANIFEST_NAME}: FILE:${name} is not a file in the root; devices fail to download it (4G code 18)` });
+      report.issues.push({
+        rule: err.code === 'not-found' ? 'binary-missing' : 'binary-unusable', severity: 'error',
+        message: `${MANIFEST_NAME}: FILE:${err.message}`,
+      });
     }
   }
   report.issues.unshift(...lintManifest(report.text, facts));
