@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { AtHost, type PayloadFraming } from '../client-sim/at/host.ts';
 import { createModem } from '../client-sim/modem/index.ts';
-import type { AtModem } from '../client-sim/modem/core.ts';
+import { formatTrace, type AtModem } from '../client-sim/modem/core.ts';
 import { startFtpPeer, trickyBinary, type FtpPeer } from './support/ftp-peer.ts';
 
 const recvFraming: PayloadFraming = (l) => {
@@ -73,6 +73,34 @@ describe('Telit LE910 emulator (#FTP commands)', () => {
     expect(tail.equals(FW.subarray(12345))).to.equal(true);
     expect((await host.command('AT#FTPCLOSE')).final).to.equal('OK');
     expect((await host.command('AT#FTPCLOSE')).final).to.equal('+CME ERROR: 607');
+  });
+
+  it('puts the Waspmote sequence on the wire as USER, PASS, TYPE I, SIZE, PASV, RETR, QUIT (one SIZE), and traces it', async () => {
+    const wire: string[] = [];
+    const lines: string[] = [];
+    const m = createModem('telit', { trace: (e) => { if (e.kind === 'wire') wire.push(e.text); else lines.push(formatTrace(e)); } });
+    const h = new AtHost(m);
+    try {
+      await h.command(`AT#FTPOPEN="${peer.host}:${peer.port}","${peer.user}","${peer.pass}",1`);
+      await h.command('AT#FTPTYPE=0');
+      await h.command('AT#FTPFSIZE="UPGRADE.TXT"');
+      await h.command('AT#FTPGETPKT="UPGRADE.TXT"');
+      let got = 0;
+      for (let i = 0; i < 200 && got < 41; i++) {
+        const r = await h.command('AT#FTPRECV=490', { payload: recvFraming });
+        got += r.data.length;
+        if (!r.data.length) await new Promise((res) => setTimeout(res, 5));
+      }
+      expect(got).to.equal(41);
+      await h.command('AT#FTPCLOSE');
+      const sent = wire.filter((l) => l.startsWith('> ')).map((l) => l.slice(2).split(' ')[0]);
+      expect(sent).to.deep.equal(['USER', 'PASS', 'TYPE', 'SIZE', 'PASV', 'RETR', 'QUIT']);
+      expect(lines.some((l) => /^\d\d:\d\d:\d\d\.\d{3} <- AT#FTPRECV=490$/.test(l))).to.equal(true);
+      expect(lines.some((l) => /-> <41 bytes>$/.test(l))).to.equal(true);
+    } finally {
+      h.close();
+      m.destroy();
+    }
   });
 
   it('frames #FTPRECV exactly as \\r\\n#FTPRECV: n\\r\\n<n bytes>\\r\\n\\r\\nOK\\r\\n', async () => {

@@ -13,9 +13,11 @@
  *   **Active mode is accepted by every dialect but never used on the wire**: basic-ftp has no PORT
  *   support; `activeRequested` records what the host asked for.
  * - Resume is `REST <n>` then `RETR` (basic-ftp `downloadTo(..., startAt)`).
- * - Before each RETR the session sends `SIZE` (unless `verifySize: false`) so that a transfer the
- *   server ends early with a `226` (e.g. a proxy cut the data connection after the server had written
- *   everything) is reported as `dropped`, never as short success. Real modems may not send this SIZE;
+ * - Before each RETR the session knows the file's size (unless `verifySize: false`), so that a transfer
+ *   the server ends early with a `226` (e.g. a proxy cut the data connection after the server had
+ *   written everything) is reported as `dropped`, never as short success. The size comes from an earlier
+ *   `SIZE` of the same path in the same session and directory (Telit `#FTPFSIZE` before `#FTPGETPKT`, as
+ *   Waspmote does), else the session sends `SIZE` itself — an extra command real modems may not send;
  *   it is the emulator's guard and is documented here.
  * - Timeouts: `timeoutMs` bounds every server reply, the opening of the data connection and any gap
  *   in data (basic-ftp's transfer watchdog; our own back-pressure does not count as a stall).
@@ -229,6 +231,8 @@ export class FtpSession {
   /** The running download, if any. */
   download?: Download;
   private quitting = false;
+  /** Sizes learnt by size() in this session and working directory (so RETR does not repeat SIZE). */
+  private sizes = new Map<string, number>();
 
   private constructor(client: Client, opts: FtpConnectOptions) {
     this.client = client;
@@ -286,6 +290,7 @@ export class FtpSession {
 
   /** `CWD <dir>`. 550 → notFound. */
   async cwd(dir: string): Promise<void> {
+    this.sizes.clear();
     await this.run('command', () => this.client.cd(dir));
   }
 
@@ -302,7 +307,9 @@ export class FtpSession {
    */
   async size(path: string): Promise<number> {
     try {
-      return await this.run('command', () => this.client.size(path));
+      const n = await this.run('command', () => this.client.size(path));
+      this.sizes.set(path, n);
+      return n;
     } catch (err) {
       if (!(err instanceof FtpFailure) || err.ftpCode === undefined || err.ftpCode < 500 || err.ftpCode > 504) throw err;
     }
@@ -334,7 +341,7 @@ export class FtpSession {
     const dl = new Download(path, offset, opts.capacity ?? 64 * 1024);
     if (opts.verifySize ?? true) {
       try {
-        const total = await this.size(path);
+        const total = this.sizes.get(path) ?? await this.size(path);
         dl.expected = Math.max(0, total - offset);
       } catch (err) {
         const f = err as FtpFailure;
