@@ -52,6 +52,11 @@ export const SCENARIOS_GPRS: Scenario[] = [
     device: { sdFaults: [{ op: 'write', name: 'SENSAPP', afterBytes: 500 }] }, expect: { code: -89, name: 'BINARY_SD_WRITE' } },
   { id: 'gprs-90-binary-transfer-dropped', module: M, cause: 'network', title: 'binary data connection reset mid-transfer', why: '+FTPGET:1,79 during the transfer (result −19)',
     netFaults: [{ kind: 'cut', afterBytes: 1000, on: { data: 2 }, mode: 'reset' }], expect: { code: -90, name: 'BINARY_REQUEST_MORE' } },
+  { id: 'gprs-50-ftpcid-cme', module: M, cause: 'modem', title: 'AT+FTPCID answers +CME ERROR', why: 'downloadFile result −41 (CME) − 9',
+    atFaults: [{ command: '+FTPCID', reply: { cme: 3 } }], expect: { code: -50, name: 'UPGRADE_TXT_SET_CID_CME' } },
+  { id: 'gprs-127-binary-deadline-wraps', module: M, cause: 'network', title: 'binary stalls until the 300 s deadline: −58 − 71 wraps to +127', why: 'downloadFile result −58 (timeout) stored in a signed byte',
+    netFaults: [{ kind: 'stall', afterBytes: 1000, on: { data: 2 } }], options: { timeScale: 0.005, maxIdlePolls: 100_000 },
+    expect: { code: 127, name: 'BINARY_TIMEOUT' } },
   { id: 'gprs-94-missing-binary', module: M, cause: 'server', title: 'UPGRADE.TXT names a binary the server does not have', why: '+FTPSIZE:1,77,0 (result −23 − 71)',
     upgradeTxt: 'FILE:MISSING\nPATH:/\nSIZE:100\nVERSION:4\n', expect: { code: -94, name: 'BINARY_SIZE' } },
 ];

@@ -83,9 +83,9 @@ export async function runScenario(s: Scenario, opts: ScenarioRunOptions = {}): P
       netFaults: s.netFaults,
       profile: opts.profile,
       modemOptions: s.modemOptions,
-      timeScale: opts.timeScale ?? 0.02,
+      timeScale: s.options?.timeScale ?? opts.timeScale ?? 0.02,
       minTimeoutMs: opts.minTimeoutMs ?? 1500,
-      maxIdlePolls: 50,
+      maxIdlePolls: s.options?.maxIdlePolls ?? 50,
       trace: opts.trace,
     });
     return { scenario: s, result, passed: result.code === s.expect.code, device, binary: root.binary };

@@ -45,6 +45,8 @@ export interface Scenario {
   netFaults?: Fault[];
   /** Extra modem emulator options (e.g. `{ verifySize: false }` so a cut transfer looks complete). */
   modemOptions?: Record<string, unknown>;
+  /** Run options this scenario needs (e.g. a smaller time scale so a 300 s deadline passes quickly). */
+  options?: { timeScale?: number; maxIdlePolls?: number };
   /** The library's code this must produce, and its name in codes.ts. */
   expect: { code: number; name: string };
   /** Where the guide (seed 003) says something else for this condition. */
