@@ -10,10 +10,11 @@ import { measureRepeated, type MeasureOptions, type RepeatedFigures } from './me
 import { SERVER_KINDS, missingAnchor, type ServerKind } from './servers.ts';
 import { parseLinkProfile } from './link.ts';
 import { openFileLimit } from './proc-stats.ts';
-import { formatFigures, formatTable, type TableRow } from './report.ts';
+import { formatFigures, formatTable, machineLine, type TableRow } from './report.ts';
 import { DEFAULT_BINARY_BYTES } from './fixture.ts';
 import { formatProfileSummary, summarizeCpuProfile } from './cpu-profile.ts';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 /** Parses a size: bytes, or a number with KiB/MiB/KB/MB (e.g. 200KiB, 3MiB). Throws a one-line Error otherwise. */
@@ -84,6 +85,7 @@ async function main(): Promise<void> {
       async (argv) => {
         const base = common({ ...argv, n: 1, c: 1 });
         checkFileLimit(argv['big-c']);
+        const machine = machineLine();
         const rows: TableRow[] = [];
         for (const name of argv.servers.split(',').map((s) => s.trim()).filter(Boolean)) {
           if (!(SERVER_KINDS as readonly string[]).includes(name)) throw new Error(`--servers: unknown server "${name}"`);
@@ -103,7 +105,12 @@ async function main(): Promise<void> {
             retr3MiB: await run(20, 1, { size: 3 * 1024 * 1024 }),
           });
         }
-        console.log(argv.json ? JSON.stringify(rows, null, 2) : formatTable(rows));
+        const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
+        await mkdir(resultsDir, { recursive: true });
+        const saved = path.join(resultsDir, `table-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+        await writeFile(saved, JSON.stringify({ machine, rows }, null, 2));
+        console.error(`all runs saved in ${saved}`);
+        console.log(argv.json ? JSON.stringify({ machine, rows }, null, 2) : `${machine}\n\n${formatTable(rows)}`);
       })
     .check((argv) => {
       if (!(argv.n >= 1 && argv.n <= MAX_N)) throw new Error(`-n must be 1..${MAX_N}`);

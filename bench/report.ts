@@ -2,6 +2,18 @@
  * Human-readable output of the bench: one block per configuration, and the issue 5 comparison table in Markdown.
  */
 import type { RepeatedFigures } from './measure.ts';
+import os from 'node:os';
+import { readFileSync } from 'node:fs';
+
+/** One line describing where and when figures were measured: date (UTC), CPU model and count, memory, kernel, Node. */
+export function machineLine(now = new Date()): string {
+  let loadavg = '';
+  try { loadavg = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '); } catch { /* not Linux */ }
+  const cpus = os.cpus();
+  return `${now.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ` +
+    `${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}` +
+    (loadavg ? `, load average before the table ${loadavg}` : '');
+}
 
 const f1 = (x: number | undefined, digits = 1) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(digits));
 
