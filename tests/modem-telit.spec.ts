@@ -103,6 +103,24 @@ describe('Telit LE910 emulator (#FTP commands)', () => {
     }
   });
 
+  it('accepts active mode (wire stays passive), hex view mode, #FTPMSG and #FTPTO?', async () => {
+    expect((await host.command(`AT#FTPOPEN="${peer.host}:${peer.port}","${peer.user}","${peer.pass}",0`)).final).to.equal('OK');
+    expect((await host.command('AT#FTPTO=250')).final).to.equal('OK');
+    expect((await host.command('AT#FTPTO?')).lines).to.deep.equal(['#FTPTO: 250']);
+    expect((await host.command('AT#FTPGETPKT="ota/BIN0002",1')).final).to.equal('OK');
+    const hex = (l: string) => { const m = /^#FTPRECV: (\d+)$/.exec(l); return m ? 2 * Number(m[1]) : undefined; };
+    let text = '';
+    for (let i = 0; i < 500 && text.length < 2000; i++) {
+      const r = await host.command('AT#FTPRECV=300', { payload: hex });
+      text += r.data.toString('latin1');
+      if (!r.data.length) await new Promise((res) => setTimeout(res, 5));
+    }
+    expect(Buffer.from(text, 'hex').equals(FW.subarray(0, 1000))).to.equal(true);
+    expect((await host.command('AT#FTPGETPKT?')).lines[0]).to.match(/^#FTPGETPKT: ota\/BIN0002,1,[01]$/);
+    const msg = await host.command('AT#FTPMSG');
+    expect(msg.lines[0]).to.match(/^#FTPMSG: [12]\d\d /);
+  });
+
   it('frames #FTPRECV exactly as \\r\\n#FTPRECV: n\\r\\n<n bytes>\\r\\n\\r\\nOK\\r\\n', async () => {
     await open();
     await host.command('AT#FTPGETPKT="FW00001"');
