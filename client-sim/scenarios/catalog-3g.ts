@@ -37,7 +37,7 @@ export const SCENARIOS_3G: Scenario[] = [
     upgradeTxt: 'FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n', expect: { code: -26, name: 'NO_FILE' } },
   { id: '3g-27-same-version', module: M, cause: 'server', title: 'same program, same version', why: 'not (3 > 3)',
     upgradeTxt: 'FILE:{name}\nPATH:/\nSIZE:{size}\nVERSION:3\n', expect: { code: -27, name: 'VERSION_NOT_NEWER' } },
-  { id: '3g-27-file-not-first', module: M, cause: 'server', title: 'FILE not on the first line: the name is read from the first ":"', why: 'name "3\\nSIZE:" ≠ SENSAPP is accepted... but here VERSION:3 line comes first, so the name is junk and the download fails',
+  { id: '3g-28-file-not-first', module: M, cause: 'server', title: 'FILE not on the first line: the name is read from the first ":"', why: 'the name becomes the 7 bytes "4\\nFILE:" after VERSION\'s colon: a different name is accepted, and its download fails',
     upgradeTxt: 'VERSION:{version}\nFILE:{name}\nPATH:/\nSIZE:{size}\n', expect: { code: -28, name: 'BINARY_DOWNLOAD' } },
   { id: '3g-28-missing-binary', module: M, cause: 'server', title: 'UPGRADE.TXT names a binary the server does not have', why: '+CFTPGETFILE: 213 on all 3 tries',
     upgradeTxt: 'FILE:MISSING\nPATH:/\nSIZE:100\nVERSION:4\n', expect: { code: -28, name: 'BINARY_DOWNLOAD' } },
