@@ -149,8 +149,16 @@ export function checkFtpSrvInternals(): void {
 
 /** Longest command line by default, bytes. */
 export const MAX_COMMAND_BYTES = 4096;
-/** Commands a client may pipeline ahead of the one running before it is disconnected. */
-const MAX_QUEUED_COMMANDS = 64;
+/**
+ * Commands (and their bytes) queued behind the running one before firmdrop stops reading the control socket until
+ * the queue drains (TCP flow control, no disconnect). With the line cap this bounds a connection's command memory
+ * to about one socket read (64 KiB) plus these.
+ */
+const MAX_QUEUED_COMMANDS = 32;
+const MAX_QUEUED_BYTES = 16 * 1024;
+// The real pause/resume: the per-socket `pause` is made a no-op for ftp-srv (see attach()).
+const pauseSocket = net.Socket.prototype.pause;
+const resumeSocket = net.Socket.prototype.resume;
 const KEEPALIVE_MS = 60_000;
 /** How long a socket we closed may take to finish its FIN handshake before it is destroyed, ms. */
 const CLOSE_GRACE_MS = 2_000;
@@ -192,6 +200,7 @@ function endSocket(socket: net.Socket, lastLine?: string): void {
   const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
+  socket.resume(); // read (and drop) what the peer still sends, so its FIN is seen
   try {
     if (lastLine !== undefined) socket.end(`${lastLine}\r\n`);
     else socket.end();
@@ -407,7 +416,13 @@ interface Session {
   partialBytes: number;
   discarding: boolean;
   queue: QueueItem[];
+  queuedBytes: number;
+  /** Reading stopped because the queue is full. */
+  throttled: boolean;
   busy: boolean;
+  /** closeSession() ran: no further command is read or run. */
+  ending: boolean;
+  /** The control socket closed (detach() ran). */
   gone: boolean;
   closing: boolean;
   endReason?: string;
@@ -580,7 +595,10 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       partialBytes: 0,
       discarding: false,
       queue: [],
+      queuedBytes: 0,
+      throttled: false,
       busy: false,
+      ending: false,
       gone: false,
       closing,
       idle,
@@ -605,7 +623,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
 
   /** Splits received bytes into command lines (LF or CRLF); caps a line at `maxLine` bytes. */
   function onData(s: Session, chunk: Buffer): void {
-    if (s.gone) return;
+    if (s.gone || s.ending) return;
     s.idle.refresh();
     let start = 0;
     while (start <= chunk.length) {
@@ -646,6 +664,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
         s.aborting = true;
         s.stream.destroy(new Error('Transfer aborted'));
         s.queue.unshift(line);
+        s.queuedBytes += line.length;
         continue;
       }
       enqueue(s, line);
@@ -654,17 +673,19 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
   }
 
   function enqueue(s: Session, item: QueueItem): void {
-    if (s.queue.length >= MAX_QUEUED_COMMANDS) {
-      s.endReason = 'too many pipelined commands';
-      closeSession(s, '421 Too many commands at once');
-      return;
-    }
+    if (s.ending) return;
     s.queue.push(item);
+    s.queuedBytes += typeof item === 'string' ? item.length : 0;
+    // checked every time: ftp-srv's own resume() after a transfer may have restarted reading
+    if (s.queue.length >= MAX_QUEUED_COMMANDS || s.queuedBytes >= MAX_QUEUED_BYTES) {
+      s.throttled = true;
+      pauseSocket.call(s.socket);
+    }
   }
 
   /** Runs queued commands one at a time, in order (ftp-srv ran the lines of different TCP chunks concurrently). */
   function pump(s: Session): void {
-    if (s.busy || s.gone) return;
+    if (s.busy || s.gone || s.ending) return;
     if (s.closing) {
       s.endReason ??= 'server shutdown';
       closeSession(s, '421 Server shutting down');
@@ -672,6 +693,11 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     }
     const item = s.queue.shift();
     if (item === undefined) return;
+    if (typeof item === 'string') s.queuedBytes -= item.length;
+    if (s.throttled && s.queue.length < MAX_QUEUED_COMMANDS / 2 && s.queuedBytes < MAX_QUEUED_BYTES / 2) {
+      s.throttled = false;
+      resumeSocket.call(s.socket);
+    }
     s.busy = true;
     Promise.resolve()
       .then(() => runCommand(s, item))
@@ -692,8 +718,10 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
 
   /** Sends a last reply and closes the control connection. */
   function closeSession(s: Session, lastLine: string): void {
-    if (s.gone) return;
+    if (s.gone || s.ending) return;
+    s.ending = true;
     s.queue = [];
+    s.queuedBytes = 0;
     endSocket(s.socket, lastLine);
   }
 

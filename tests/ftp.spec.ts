@@ -325,6 +325,17 @@ describe('ftp: ftp-srv fixes (research/stack.md)', function () {
     expect((await r.cmd('SIZE UPGRADE.TXT')).code).to.equal(213);
   });
 
+  it('answers every command of a long pipeline in order (the queue is flow-controlled, not dropped)', async () => {
+    const s = await server();
+    const r = await raw(s.port);
+    const n = 2000;
+    let batch = '';
+    for (let i = 0; i < n; i++) batch += i % 2 ? 'NOOP\r\n' : 'SIZE UPGRADE.TXT\r\n';
+    r.write(batch);
+    for (let i = 0; i < n; i++) expect((await r.reply()).code, `reply ${i}`).to.equal(i % 2 ? 200 : 213);
+    expect((await r.cmd('SIZE ABCDEFG')).text).to.equal(`213 ${t.binary.length}\r\n`);
+  });
+
   it('survives garbage and NUL bytes, and keeps serving', async () => {
     const s = await server();
     const r = await raw(s.port);
