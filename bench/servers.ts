@@ -105,11 +105,12 @@ function listeningPort(child: ChildProcess, output: () => string, timeoutMs: num
   return new Promise((resolve, reject) => {
     let seen = '';
     const t = setTimeout(() => reject(new Error(`no "listening" line within ${timeoutMs} ms: ${output()}`)), timeoutMs);
-    child.stdout?.on('data', (d: Buffer) => {
+    const onData = (d: Buffer) => {
       seen += d.toString('utf8');
       const m = /listening (\d+)/.exec(seen);
-      if (m) { clearTimeout(t); resolve(Number(m[1])); }
-    });
+      if (m) { clearTimeout(t); child.stdout?.off('data', onData); resolve(Number(m[1])); }
+    };
+    child.stdout?.on('data', onData);
     child.once('exit', (code, sig) => { clearTimeout(t); reject(new Error(`exited (${code ?? sig}) before listening: ${output()}`)); });
   });
 }
@@ -142,8 +143,8 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
   try {
     let port: number;
     let url: (port: number) => string;
-    const output = () => (child ? readTail() : '');
     let readTail: () => string = () => '';
+    const output = () => readTail();
     const launch = (cmd: string, args: string[]) => {
       child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
       readTail = tail(child);
@@ -192,8 +193,8 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
     if (!c?.pid) throw new Error(`${kind}: could not start`);
     const exitedEarly = new Promise<never>((_, reject) =>
       c.once('exit', (code, sig) => reject(new Error(`${kind} exited (${code ?? sig}): ${readTail()}`))));
+    exitedEarly.catch(() => {});     // it also rejects at the normal stop, when nobody waits for it any more
     await Promise.race([waitForGreeting('127.0.0.1', port, readyMs), exitedEarly]);
-    exitedEarly.catch(() => {});
     const pid = c.pid;
     return {
       kind, url: url(port), pid, root,
