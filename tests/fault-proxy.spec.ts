@@ -6,6 +6,7 @@ import { ACTIVE_MODE_REPLY, startFaultProxy, type FaultProxy, type Faults } from
 import { getLinkProfile, LINK_PROFILES } from '../client-sim/net/profiles.ts';
 import { normalizeFaults } from '../client-sim/net/faults.ts';
 import { startPlainFtp, type PlainFtp } from './support/plain-ftp-server.ts';
+import { canCountSockets, countHeld, waitForSockets } from './support/open-sockets.ts';
 import { startFtp } from '../server/ftp.ts';
 import { createLogger } from '../server/log.ts';
 import fs from 'node:fs/promises';
@@ -234,6 +235,40 @@ describe('fault proxy (client-sim/net/fault-proxy.ts)', function () {
         proxy = undefined;
         await new Promise<void>((r) => sink.close(() => r()));
       }
+    });
+
+    it('close() during a stalled, shaped relay ends every connection and leaves no socket or timer behind', async function () {
+      if (!canCountSockets()) this.skip();
+      // No FTP server or client here: a raw TCP source, so every timer and socket left is the proxy's.
+      const source = net.createServer((s) => { s.on('error', () => undefined); s.write(Buffer.alloc(50_000, 0x41)); });
+      await new Promise<void>((r) => source.listen(0, '127.0.0.1', r));
+      const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+      const socketsBefore = countHeld();
+      const timersBefore = timers();
+      try {
+        // a 60 s stall: its timer must be cleared by close(), or the timer count below stays up
+        proxy = await startFaultProxy({
+          target: { host: '127.0.0.1', port: (source.address() as AddressInfo).port },
+          faults: { kind: 'stall', on: 'control', afterBytes: 10_000, ms: 60_000 },
+          profile: { name: 't', downKbps: 4000, upKbps: 1000, rttMs: 10, loss: { everyBytes: 4000, stallMs: 5 } },
+        });
+        const p = proxy;
+        const c = net.connect(p.port, p.host);
+        let got = 0;
+        c.on('data', (d) => { got += d.length; });
+        c.on('error', () => undefined);
+        for (let i = 0; i < 300 && !(got >= 10_000 && p.stats.events.some((e) => e.kind === 'stall')); i++) await new Promise((r) => setTimeout(r, 10));
+        expect(got).to.equal(10_000);
+        await p.close();
+        proxy = undefined;
+        expect(p.stats.connections.filter((x) => !x.closed), JSON.stringify(p.stats.connections)).to.deep.equal([]);
+        c.destroy();
+      } finally {
+        await new Promise<void>((r) => source.close(() => r()));
+      }
+      expect(await waitForSockets(countHeld, socketsBefore, 5000)).to.be.at.most(socketsBefore);
+      for (let i = 0; i < 20 && timers() > timersBefore; i++) await new Promise((r) => setImmediate(r));
+      expect(timers()).to.be.at.most(timersBefore);
     });
 
     it('setFaults applies to connections opened afterwards', async () => {

@@ -77,7 +77,7 @@ export interface FaultProxy {
   stats: FaultProxyStats;
   /** Replaces the fault list; applies to connections accepted from now on (open ones keep theirs). */
   setFaults(faults: Faults | undefined): void;
-  /** Stops listening, destroys every relayed connection, clears every timer. */
+  /** Stops listening, destroys every relayed connection, clears every timer; resolves once every socket is closed. */
   close(): Promise<void>;
 }
 
@@ -105,6 +105,12 @@ function listen(server: Server, host: string): Promise<number> {
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/** Resolves once `sock` has emitted 'close' (at once when it already has, or when there is no socket). */
+function whenClosed(sock: Socket | undefined): Promise<void> {
+  if (!sock || sock.closed) return Promise.resolve();
+  return new Promise((resolve) => sock.once('close', () => resolve()));
 }
 
 /** Prefix test for the control-line gates: hold lines starting with one of `words`. */
@@ -326,8 +332,11 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       const closed = new Promise<void>((resolve) => main.close(() => resolve()));
       for (const l of listeners) if (l !== main) l.close();
       listeners.clear();
-      for (const c of [...conns]) teardown(c, false);
+      const open = [...conns];
+      for (const c of open) teardown(c, false);
       conns.clear();
+      await Promise.all(open.flatMap((c) => [c.client, c.server]).map(whenClosed));
+      for (const c of open) c.stats.closed = true;
       await closed;
     },
   };
