@@ -63,7 +63,7 @@ export function parseFtpUrl(url: string): SessionTarget {
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   if (!(opts.n >= 1 && opts.c >= 1)) throw new Error(`bench: -n and -c must be ≥ 1 (got n=${opts.n}, c=${opts.c})`);
   const limit = new AbortController();
-  setMaxListeners(opts.c + 16, limit.signal);     // one abort listener per session in progress (removed after it)
+  setMaxListeners(4 * opts.c + 16, limit.signal);  // a session in progress holds up to 3 abort listeners (removed after)
   const limitTimer = setTimeout(() => limit.abort(new Error('duration limit')), opts.durationLimitMs);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
