@@ -7,7 +7,6 @@ import { SCENARIOS_GPRS } from './catalog-gprs.ts';
 import { SCENARIOS_3G } from './catalog-3g.ts';
 import { SCENARIOS_WIFI_PRO } from './catalog-wifi-pro.ts';
 import type { Scenario } from './types.ts';
-import type { WaspModule } from '../waspmote/upgrade-txt.ts';
 
 /** Every scenario, in module order. */
 export const SCENARIOS: readonly Scenario[] = [...SCENARIOS_4G, ...SCENARIOS_WIFI_PRO, ...SCENARIOS_3G, ...SCENARIOS_GPRS];
@@ -18,9 +17,4 @@ export function findScenario(id: string): Scenario {
   if (s) return s;
   const near = SCENARIOS.filter((x) => x.id.startsWith(id.split('-')[0] ?? '')).map((x) => x.id).slice(0, 8);
   throw new Error(`no scenario "${id}"${near.length ? ` (e.g. ${near.join(', ')})` : ''}; list them with: client-sim scenarios`);
-}
-
-/** Scenarios of one module. */
-export function scenariosFor(module: WaspModule): Scenario[] {
-  return SCENARIOS.filter((s) => s.module === module);
 }

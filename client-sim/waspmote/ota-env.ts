@@ -110,15 +110,3 @@ export function isCme(r: { final: string } | undefined): boolean {
 export function q(s: string): string {
   return `"${s}"`;
 }
-
-/** Writes a whole buffer to a new SD file the way the library's download loops do; false on any SD failure. */
-export function sdWriteAll(env: OtaEnv, name: string, data: Buffer): boolean {
-  const sd = env.device.sd;
-  if (!sd.isPresent(name)) return false;
-  sd.del(name);
-  if (!sd.create(name)) return false;
-  const f = sd.open(name);
-  if (!f || !f.seek(0) || !f.write(data)) return false;
-  env.stats.bytes += data.length;
-  return true;
-}
