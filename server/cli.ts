@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { loggerFor, startFirmdrop } from './app.ts';
 import { CONFIG_OPTIONS, type Config, assertRootDir, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { Catalog, type Release } from './catalog.ts';
@@ -139,6 +138,8 @@ async function printManifest(root: string): Promise<void> {
 /** `firmdrop serve`: runs until SIGINT/SIGTERM, then closes cleanly and resolves 0. */
 async function serve(flags: Flags): Promise<number> {
   const config = loadConfig(flags);
+  // Loaded here, not at the top: the one-shot commands need neither ftp-srv nor chokidar (faster start).
+  const { loggerFor, startFirmdrop } = await import('./app.ts');
   const logger = loggerFor(config);
   const app = await startFirmdrop(config, logger);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
