@@ -82,6 +82,22 @@ describe('Waspmote requestOTA against firmdrop, per module (research/waspmote-ot
     expect(result.version).to.equal(6, 'no loadOTA happened');
   });
 
+  it('no checksum on the device: a flipped byte in the binary goes unnoticed and the device flashes it (research §7)', async () => {
+    const { result, device } = await runOta({
+      module: 'wifi-pro', ...FAST,
+      server: { host: '127.0.0.1', port: fd.ftp.port, user: 'ota', pass: 'libelium' },
+      device: { programId: 'NEWPROG', version: 6 },
+      netFaults: [{ kind: 'flip', offset: 5000, mask: 0x40, on: { data: 2 } }],
+    });
+    expect(result.name).to.equal('OK');
+    expect(result.checkNewProgram).to.equal(1);
+    const got = device.sd.read('NEWPROG')!;
+    expect(got.length).to.equal(binary.length);
+    const diff = [...got].flatMap((b, i) => (b !== binary[i] ? [i] : []));
+    expect(diff).to.deep.equal([5000]);
+    expect(device.flash?.[5000]).to.equal(binary[5000]! ^ 0x40);
+  });
+
   it('fleet: 8 devices at once against one server all succeed', async () => {
     const s = await runFleet({
       devices: 8, deadlineMs: 25_000,
@@ -120,7 +136,9 @@ describe('firmdrop publishes a dropped binary and a device picks it up', functio
 
 describe('client-sim ota --json on hand-made roots (the code the real library would give)', function () {
   this.timeout(60_000);
-  const cases: { what: string; module: string; files: Record<string, string | Buffer>; code: number; name: string }[] = [
+  const cases: { what: string; module: string; files: Record<string, string | Buffer>; code: number; name: string; faults?: string[] }[] = [
+    { what: 'truncated binary transfer on 4G', module: '4g', files: { 'UPGRADE.TXT': 'FILE:APPLIC1\nPATH:/\nSIZE:3000\nVERSION:2\n', APPLIC1: Buffer.alloc(3000, 1) },
+      faults: ['cut:1000:reset@data2'], code: 19, name: 'RECV_ERROR_CODE' },
     { what: 'CRLF manifest on 4G', module: '4g', files: { 'UPGRADE.TXT': 'FILE:APPLIC1\r\nPATH:/\r\nSIZE:600\r\nVERSION:2\r\n', APPLIC1: Buffer.alloc(600, 1) }, code: 4, name: 'FILE_LENGTH' },
     { what: 'space after a colon on WiFi PRO', module: 'wifi-pro', files: { 'UPGRADE.TXT': 'FILE: APPLIC1\nPATH:/\nSIZE:600\nVERSION:2\n', APPLIC1: Buffer.alloc(600, 1) }, code: 22, name: 'FILE_LENGTH' },
     { what: 'missing VERSION on 3G', module: '3g', files: { 'UPGRADE.TXT': 'FILE:APPLIC1\nPATH:/\nSIZE:600\n', APPLIC1: Buffer.alloc(600, 1) }, code: -25, name: 'NO_VERSION_LABEL' },
@@ -136,7 +154,7 @@ describe('client-sim ota --json on hand-made roots (the code the real library wo
         for (const [n, v] of Object.entries(c.files)) await fs.writeFile(path.join(root, n), v);
         ftp = await startScenarioServer(root);
         const { stdout } = await run(process.execPath, ['--import', 'tsx', 'client-sim/cli.ts', 'ota', '--module', c.module,
-          '--host', '127.0.0.1', '--port', String(ftp.port), '--program', 'OTA_APP', '--version', '2', '--time-scale', '0.02', '--json'],
+          '--host', '127.0.0.1', '--port', String(ftp.port), '--program', 'OTA_APP', '--version', '2', '--time-scale', '0.02', '--json', ...(c.faults ?? []).flatMap((f) => ['--fault', f])],
         { cwd: process.cwd() }).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
         const out = JSON.parse(stdout.trim()) as { module: string; code: number; name: string; description: string; bytes: number };
         expect(out.module).to.equal(c.module);
