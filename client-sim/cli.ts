@@ -1,11 +1,12 @@
 /**
- * The `client-sim` command line (yargs): a thin composer of the commands in client-sim/commands/ (modem, ota,
- * scenarios, scenario), one `.command()` line each. Results go to stdout, errors are one line on stderr
+ * The `client-sim` command line (yargs): a thin composer of the commands in client-sim/commands/ (modem, proxy,
+ * ota, scenarios, scenario), one `.command()` line each. Results go to stdout, errors are one line on stderr
  * (`client-sim: <message>`), usage errors exit 2.
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { modemCommand } from './commands/modem.ts';
+import { proxyCommand } from './commands/proxy.ts';
 import { otaCommand } from './commands/ota.ts';
 import { scenariosCommand } from './commands/scenarios.ts';
 import { scenarioCommand } from './commands/scenario.ts';
@@ -16,6 +17,7 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('client-sim')
     .version(false) // `ota --version N` is the device's program version, not the package's
     .command(modemCommand)
+    .command(proxyCommand)
     .command(otaCommand)
     .command(scenariosCommand)
     .command(scenarioCommand)

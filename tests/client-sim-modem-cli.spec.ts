@@ -3,8 +3,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client } from 'basic-ftp';
+import { Writable } from 'node:stream';
 import { AtSerial } from './support/at-serial.ts';
-import { startPlainFtp, type PlainFtp } from './support/plain-ftp-server.ts';
+import { startRigFtp, type RigFtp } from './support/modem-rig.ts';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'client-sim.js');
 const FW = Buffer.alloc(50_000);
@@ -33,11 +35,11 @@ async function waitFor(get: () => string, re: RegExp, ms = 15_000): Promise<RegE
   }
 }
 
-describe('client-sim modem (CLI, bin/client-sim.js)', function () {
+describe('client-sim modem and proxy (CLI, bin/client-sim.js)', function () {
   this.timeout(30_000);
-  let ftp: PlainFtp;
+  let ftp: RigFtp;
   const children: ChildProcess[] = [];
-  before(async () => { ftp = await startPlainFtp({ 'FW.bin': FW }); });
+  before(async () => { ftp = await startRigFtp({ 'FW.bin': FW }); });
   after(async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await ftp.close();
@@ -99,6 +101,32 @@ describe('client-sim modem (CLI, bin/client-sim.js)', function () {
     const r = await io.done;
     expect(r.code).to.equal(0);
     expect(r.stdout).to.equal('\r\nOK\r\n\r\nTelit\r\n\r\nLE910 (firmdrop emulator)\r\n\r\nOK\r\n\r\nOK\r\n\r\n+CME ERROR: 607\r\n');
+  });
+
+  it('client-sim proxy: a flip fault and a profile through the CLI; SIGINT prints the statistics as JSON', async () => {
+    const child = spawn(process.execPath, [BIN, 'proxy', '--target', `127.0.0.1:${ftp.port}`, '--profile', 'cat1', '--fault', 'flip:100:255'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    const io = collect(child);
+    const port = Number((await waitFor(io.out, /listening on 127\.0\.0\.1:(\d+) -> /))[1]);
+    const client = new Client(10_000);
+    const parts: Buffer[] = [];
+    try {
+      await client.access({ host: '127.0.0.1', port, user: 'anonymous', password: 'x' });
+      await client.downloadTo(new Writable({ write(c: Buffer, _e, cb) { parts.push(c); cb(); } }), 'FW.bin');
+    } finally {
+      client.close();
+    }
+    const got = Buffer.concat(parts);
+    expect(got.length).to.equal(FW.length);
+    expect(got[100]).to.equal(FW[100]! ^ 0xff);
+    expect(Buffer.concat([got.subarray(0, 100), got.subarray(101)]).equals(Buffer.concat([FW.subarray(0, 100), FW.subarray(101)]))).to.equal(true);
+    child.kill('SIGINT');
+    const r = await io.done;
+    expect(r.code).to.equal(0);
+    const stats = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(stats.events.map((e: { kind: string }) => e.kind)).to.include('flip');
+    expect(stats.dataConnections).to.equal(1);
   });
 
   it('an unknown family is a usage error (exit 2, one message naming the choices)', async () => {
