@@ -1,0 +1,100 @@
+// startFirmdrop, in process: reconcile + watcher + FTP, and close().
+import { expect } from 'chai';
+import { Client } from 'basic-ftp';
+import { promises as fsp } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { type Firmdrop, startFirmdrop } from '../server/app.ts';
+import { ConfigError, loadConfig } from '../server/config.ts';
+import { createLogger } from '../server/log.ts';
+
+const quiet = () => createLogger({ level: 'silent' });
+
+async function fetchText(port: number, file: string): Promise<string> {
+  const client = new Client(10_000);
+  try {
+    await client.access({ host: '127.0.0.1', port, user: 'ota', password: 'libelium' });
+    const chunks: Buffer[] = [];
+    await client.downloadTo(new Writable({ write(c, _e, cb) { chunks.push(c); cb(); } }), file);
+    return Buffer.concat(chunks).toString();
+  } finally {
+    client.close();
+  }
+}
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(false); });
+    s.once('error', () => resolve(true));
+  });
+}
+
+describe('startFirmdrop (composition root)', function () {
+  this.timeout(30_000);
+  let tmp: string;
+  const apps: Firmdrop[] = [];
+
+  beforeEach(async () => {
+    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-app-'));
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+    await fsp.rm(tmp, { recursive: true, force: true });
+  });
+
+  const config = (root: string, extra: Record<string, unknown> = {}) =>
+    loadConfig({ root, host: '127.0.0.1', port: '0', 'stability-ms': '100', ...extra }, {});
+
+  it('reconciles an empty root to NO_FILE, serves it, publishes through its publisher, and closes idempotently', async () => {
+    const app = await startFirmdrop(config(tmp), quiet());
+    apps.push(app);
+    expect(app.ftp.port).to.be.above(0);
+    expect(await fsp.readFile(path.join(tmp, 'UPGRADE.TXT'), 'utf8')).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+    expect(await fetchText(app.ftp.port, 'UPGRADE.TXT')).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+
+    const src = path.join(tmp, 'src.bin');
+    await fsp.writeFile(src, 'firmware');
+    const release = await app.publisher.importBinary(src, { name: 'SENSOR1' });
+    expect(release).to.deep.include({ name: 'SENSOR1', version: 1, size: 8 });
+    expect(await fetchText(app.ftp.port, '/UPGRADE.TXT')).to.match(/^FILE:SENSOR1\nPATH:\/\nSIZE:8\nVERSION:1\nCRC32:[0-9a-f]{8}\nMD5:[0-9a-f]{32}\n$/);
+    expect(await fetchText(app.ftp.port, 'SENSOR1')).to.equal('firmware');
+
+    await app.close();
+    await app.close();
+    expect(await refused(app.ftp.port)).to.equal(true);
+  });
+
+  it('writes the plain Meshlium manifest with checksums off', async () => {
+    const app = await startFirmdrop(config(tmp, { checksums: false }), quiet());
+    apps.push(app);
+    const src = path.join(tmp, 'src.bin');
+    await fsp.writeFile(src, 'firmware');
+    await app.publisher.importBinary(src, { name: 'SENSOR1' });
+    expect(await fetchText(app.ftp.port, 'UPGRADE.TXT')).to.equal('FILE:SENSOR1\nPATH:/\nSIZE:8\nVERSION:1\n');
+  });
+
+  it('leaves nothing running when the port is taken: its watcher publishes nothing afterwards', async () => {
+    const first = await startFirmdrop(config(path.join(tmp)), quiet());
+    apps.push(first);
+    const other = path.join(tmp, 'other');
+    await fsp.mkdir(other);
+    const err = await startFirmdrop(config(other, { port: String(first.ftp.port) }), quiet()).then(() => undefined, (e: Error) => e);
+    expect(err?.message).to.match(/EADDRINUSE|in use/);
+    const manifest = await fsp.readFile(path.join(other, 'UPGRADE.TXT'), 'utf8');
+    await fsp.writeFile(path.join(other, 'SENSOR1'), 'firmware');
+    // A leaked watcher (stability 100 ms) would publish SENSOR1 well within this bound.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await fsp.readFile(path.join(other, 'UPGRADE.TXT'), 'utf8')).to.equal(manifest);
+  });
+
+  it('refuses a root that is not a folder with a ConfigError and creates nothing', async () => {
+    const missing = path.join(tmp, 'missing');
+    const err = await startFirmdrop(config(missing), quiet()).then(() => undefined, (e: Error) => e);
+    expect(err).to.be.instanceOf(ConfigError);
+    expect(err!.message).to.equal(`root ${missing}: no such directory`);
+    expect(await fsp.readdir(tmp)).to.deep.equal([]);
+  });
+});
