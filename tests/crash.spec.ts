@@ -22,14 +22,14 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { startFirmdrop } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import { MANIFEST_NAME, NO_FILE, isProgramName, parseManifest, type Manifest } from '../server/manifest.ts';
 import { Publisher } from '../server/publisher.ts';
-import { NAMES, crc32hex } from './support/crash-publisher.ts';
-import { PASS, USER, silentLogger, sleep, within } from './support/hostile-server.ts';
+import { crc32hex, md5hex } from './support/checksums.ts';
+import { NAMES } from './support/crash-publisher.ts';
+import { PASS, USER, fetchBuffer, silentLogger, sleep, within } from './support/hostile-server.ts';
 import { RawFtp, connectData, parsePasv } from './support/raw-ftp.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -39,10 +39,6 @@ const FIRMDROP_BIN = path.join(REPO, 'bin', 'firmdrop.js');
 const KILLS = 20;
 /** Longest random delay between the child's `ready` and the SIGKILL, ms. */
 const MAX_KILL_DELAY_MS = 400;
-
-function md5hex(b: Buffer): string {
-  return crypto.createHash('md5').update(b).digest('hex');
-}
 
 /** A child process with its stdout split into lines as they come. */
 interface Child { proc: ChildProcess; lines: string[]; stderr: string[]; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }
@@ -77,13 +73,6 @@ async function waitForLine(child: Child, pred: (line: string) => boolean, ms: nu
     if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms; stderr: ${child.stderr.join('').slice(-500)}`);
     await sleep(20);
   }
-}
-
-/** RETR `file` into memory with basic-ftp. */
-async function fetchBuffer(client: Client, file: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  await client.downloadTo(new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } }), file);
-  return Buffer.concat(chunks);
 }
 
 /** What a manifest offers, for old/new comparisons: program name and CRC-32 of its bytes (and VERSION). */

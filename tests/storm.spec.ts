@@ -19,17 +19,16 @@
  */
 import { expect } from 'chai';
 import { Client, enterPassiveModeIPv4 } from 'basic-ftp';
-import CRC32 from 'crc-32';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { startFirmdrop, type Firmdrop } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import { NO_FILE, parseManifest, type Manifest } from '../server/manifest.ts';
 import { pino } from 'pino';
-import { PASS, USER, sleep } from './support/hostile-server.ts';
+import { crc32hex, md5hex } from './support/checksums.ts';
+import { PASS, USER, fetchBuffer, sleep } from './support/hostile-server.ts';
 
 /** Binaries dropped (issue: 1,000; scaled down, see the module comment). */
 const N_BINARIES = 300;
@@ -56,22 +55,6 @@ interface Observed {
   /** FTP errors outside those (connection trouble). */
   errors: string[];
   sawLast: number;
-}
-
-function crc32hex(b: Buffer): string {
-  return (CRC32.buf(b) >>> 0).toString(16).padStart(8, '0');
-}
-
-function md5hex(b: Buffer): string {
-  return crypto.createHash('md5').update(b).digest('hex');
-}
-
-/** RETR `file` into memory. */
-async function fetchBuffer(client: Client, file: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } });
-  await client.downloadTo(sink, file);
-  return Buffer.concat(chunks);
 }
 
 /** Name of the i-th binary: a 7-character program name. */

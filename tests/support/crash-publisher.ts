@@ -12,19 +12,14 @@
  * Binaries are 1–128 KiB random; names rotate over NAMES so each publish replaces an earlier binary of the same
  * name (the riskiest path: the binary a manifest may name is overwritten).
  */
-import CRC32 from 'crc-32';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Publisher } from '../../server/publisher.ts';
+import { crc32hex } from './checksums.ts';
 
 /** Program names the child publishes in turn (8 names × 255 versions: far more than any test run needs). */
 export const NAMES = ['CRASH01', 'CRASH02', 'CRASH03', 'CRASH04', 'CRASH05', 'CRASH06', 'CRASH07', 'CRASH08'];
-
-/** CRC-32 of `b` as UPGRADE.TXT writes it (8 lowercase hex, unsigned). */
-export function crc32hex(b: Buffer): string {
-  return (CRC32.buf(b) >>> 0).toString(16).padStart(8, '0');
-}
 
 async function main(): Promise<void> {
   const [root, staging, first] = process.argv.slice(2);
@@ -44,7 +39,7 @@ async function main(): Promise<void> {
   }
 }
 
-// Only when run as a script (the spec imports NAMES and crc32hex from here).
+// Only when run as a script (the spec imports NAMES from here).
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
   main().catch((e: unknown) => {
     process.stderr.write(`crash-publisher: ${(e as Error).message}\n`);

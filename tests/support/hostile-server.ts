@@ -3,10 +3,12 @@
  * catalogue, symlinks out of the root and in loops, a secret outside it), and a real firmdrop FTP server on
  * 127.0.0.1, ephemeral port, started through the contract of server/ftp.ts.
  */
+import type { Client } from 'basic-ftp';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { type FtpHandle, type FtpOptions, startFtp } from '../../server/ftp.ts';
 
@@ -103,4 +105,11 @@ export async function within<T>(ms: number, what: string, fn: Promise<T>): Promi
 /** Resolve after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** RETR `file` into memory with a logged-in basic-ftp client. */
+export async function fetchBuffer(client: Client, file: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await client.downloadTo(new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } }), file);
+  return Buffer.concat(chunks);
 }

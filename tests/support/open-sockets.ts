@@ -45,9 +45,9 @@ export function heldTcpSockets(): HeldSocket[] {
 }
 
 /**
- * Server-side sockets of an FTP server in this process, apart from its control listener: control connections
- * (local port = `ftpPort`), and passive listeners and data connections (local port not `ftpPort`, not one our
- * own clients connect from: callers pass a baseline taken while no client was connected, see {@link waitForSockets}).
+ * How many held TCP sockets match `filter` (all by default). With server and clients in one process, callers
+ * compare against a baseline taken while no client was connected, or filter on the server's ports (e.g. its
+ * control port: `s.localPort === port`).
  */
 export function countHeld(filter: (s: HeldSocket) => boolean = () => true): number {
   return heldTcpSockets().filter(filter).length;
