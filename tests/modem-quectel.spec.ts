@@ -157,6 +157,7 @@ describe('Quectel EC2x/BG96 FTP dialect (client-sim/modem/quectel.ts)', function
     expect((await at.command('AT+QFTPCFG="rsptimeout",30')).final).to.equal('OK');
     expect(modem.timing.ftpTimeoutMs).to.equal(30_000);
     expect((await at.command('AT+QFTPSTAT')).body).to.equal('');
+    expect(rig.adopt(new QuectelModem({ timing: 'realistic' })).timing.ftpTimeoutMs).to.equal(90_000); // rsptimeout default
     await at.until(/^\r\n\+QFTPSTAT: 0,4\r\n/);
   });
 });

@@ -108,6 +108,10 @@ export class QuectelModem extends AtModem {
     super('quectel', options);
     this.opts = options;
     this.pdpActive = options.pdpActive ?? true;
+    // 'realistic' timing: the FTP timeout is rsptimeout's default, 90 s (UC15 manual via research §3.1), unless set.
+    if (this.realistic && !(typeof options.timing === 'object' && options.timing.ftpTimeoutMs !== undefined)) {
+      this.timing.ftpTimeoutMs = this.cfg.rsptimeout * 1000;
+    }
     this.register('+QIACT', (a) => this.qiact(a));
     this.register('+QIDEACT', (a) => { if (!/^=\d+$/.test(a)) return this.syntaxError(); this.pdpActive = false; this.ok(); });
     this.register('+QFTPCFG', (a) => this.qftpcfg(a));
@@ -139,6 +143,12 @@ export class QuectelModem extends AtModem {
   protected override async shutdown(): Promise<void> {
     this.session?.destroy();
     this.session = undefined;
+  }
+
+  /** True with the 'realistic' timing preset. */
+  private get realistic(): boolean {
+    const t = this.opts.timing;
+    return t === 'realistic' || (typeof t === 'object' && t.preset === 'realistic');
   }
 
   private get fileNotFound(): number {
@@ -276,9 +286,7 @@ export class QuectelModem extends AtModem {
   private async qftpclose(a: string): Promise<void> {
     if (a !== '') return this.syntaxError();
     if (this.closing) return this.cmeError(BUSY);
-    const timing = this.opts.timing;
-    const realistic = timing === 'realistic' || (typeof timing === 'object' && timing.preset === 'realistic');
-    const latency = this.opts.closeLatencyMs ?? (realistic ? 2000 : 0);
+    const latency = this.opts.closeLatencyMs ?? (this.realistic ? 2000 : 0);
     this.closing = true;
     this.ok();
     const s = this.session;
