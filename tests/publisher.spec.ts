@@ -274,16 +274,20 @@ describe('publisher', () => {
       expect((await p.publish('MESHPRG')).version).to.equal(13);
     });
 
-    it('repairs a crash between the manifest rename and the catalogue write', async () => {
+    /** Publishes ABCDEFG v1 then v2, then puts v1's catalogue back: a crash after v2's manifest rename. */
+    async function crashBeforeCatalogWrite(): Promise<string> {
       const p = new Publisher({ root });
       await put('ABCDEFG', Buffer.from('v1'));
       await p.publish('ABCDEFG');
       const catalogV1 = await fsp.readFile(path.join(root, CATALOG_DIR, 'releases.json'));
       await put('ABCDEFG', Buffer.from('v2 bytes'));
       await p.publish('ABCDEFG');
-      const manifestV2 = await read();
-      // simulate the crash: the catalogue write of v2 never happened
       await fsp.writeFile(path.join(root, CATALOG_DIR, 'releases.json'), catalogV1);
+      return read();
+    }
+
+    it('repairs a crash between the manifest rename and the catalogue write', async () => {
+      const manifestV2 = await crashBeforeCatalogWrite();
       // a stale temp file from the dead writer
       await fsp.writeFile(path.join(root, CATALOG_DIR, 'tmp', '999999999.abcdef.UPGRADE.TXT'), 'FILE:');
       const fresh = new Publisher({ root });
@@ -297,13 +301,7 @@ describe('publisher', () => {
     });
 
     it('a crash before the catalogue write never lets a VERSION be reused for other bytes', async () => {
-      const p = new Publisher({ root });
-      await put('ABCDEFG', Buffer.from('v1'));
-      await p.publish('ABCDEFG');
-      const catalogV1 = await fsp.readFile(path.join(root, CATALOG_DIR, 'releases.json'));
-      await put('ABCDEFG', Buffer.from('v2 bytes'));
-      await p.publish('ABCDEFG');
-      await fsp.writeFile(path.join(root, CATALOG_DIR, 'releases.json'), catalogV1);
+      await crashBeforeCatalogWrite();
       await put('ABCDEFG', Buffer.from('v3 other bytes'));
       expect((await new Publisher({ root }).publish('ABCDEFG')).version).to.equal(3);
     });
