@@ -58,6 +58,8 @@ export interface ReadInfo {
 export interface DeviceFsOptions {
   /** The OTA root on disk (any form; it is resolved with realpath once). */
   root: string;
+  /** The root's realpath when the caller already has it (saves one realpath per login). */
+  realRoot?: string;
   /**
    * Called when a RETR opens a file; may return a replacement stream (e.g. one that counts bytes) that must
    * carry the same bytes. Runs after the data connection is ready.
@@ -96,6 +98,13 @@ function denied(): Error {
   return new ftpErrors.FileSystemError(MSG_DENIED, 550);
 }
 
+/** An open regular file: virtual path, handle, size in bytes (from fstat of the handle). */
+interface Opened {
+  virtual: string;
+  handle: fsp.FileHandle;
+  size: number;
+}
+
 /** A located entry: its virtual path, real path on disk, and stat (symlinks followed). */
 interface Located {
   virtual: string;
@@ -111,11 +120,12 @@ export class DeviceFileSystem extends FileSystem {
   #cwd = '/';
   #realRoot: Promise<string>;
   #onRead: DeviceFsOptions['onRead'];
+  #prepared: { name: string; opened: Opened } | undefined;
 
   /** @param connection the ftp-srv connection (typed loosely: ftp-srv's typings are partly wrong) */
   constructor(connection: unknown, opts: DeviceFsOptions) {
     super(connection as ConstructorParameters<typeof FileSystem>[0], { root: opts.root, cwd: '/' });
-    this.#realRoot = fsp.realpath(opts.root);
+    this.#realRoot = opts.realRoot !== undefined ? Promise.resolve(opts.realRoot) : fsp.realpath(opts.root);
     this.#realRoot.catch(() => undefined); // reported on first use
     this.#onRead = opts.onRead;
   }
@@ -142,7 +152,17 @@ export class DeviceFileSystem extends FileSystem {
       const segments = virtual.split('/').filter(Boolean);
       if (segments.some(isHiddenName)) throw notFound();
       const root = await this.#realRoot;
-      const real = await fsp.realpath(path.join(root, ...segments));
+      const joined = path.join(root, ...segments);
+      // Fast path (every name directly in the root, as devices ask): the root is real and the entry is not a
+      // link, so lstat alone proves the entry is inside. Anything else goes through realpath.
+      if (segments.length <= 1) {
+        const lst = await fsp.lstat(joined);
+        if (!lst.isSymbolicLink()) {
+          if (!lst.isFile() && !lst.isDirectory()) throw notFound();
+          return { virtual, real: joined, stat: lst };
+        }
+      }
+      const real = await fsp.realpath(joined);
       const rel = path.relative(root, real);
       if (rel !== '') {
         const parts = rel.split(path.sep);
@@ -200,6 +220,47 @@ export class DeviceFileSystem extends FileSystem {
    * swapped in after the check is refused. Returns `{ stream, clientPath }` as ftp-srv expects.
    */
   override async read(fileName: string, { start }: { start?: unknown } = {}): Promise<{ stream: Readable; clientPath: string }> {
+    const prepared = this.#prepared;
+    this.#prepared = undefined;
+    let opened: Opened;
+    if (prepared && prepared.name === fileName) opened = prepared.opened;
+    else {
+      await prepared?.opened.handle.close().catch(() => undefined);
+      opened = await this.#open(fileName);
+    }
+    const { virtual, handle, size } = opened;
+    // REST past 2^53 arrives as an imprecise or infinite number: still past the end, so still an empty stream.
+    const wanted = typeof start === 'number' && start > 0 ? start : 0;
+    const offset = Math.min(Math.floor(wanted), size);
+    const source: Readable = handle.createReadStream({ start: offset, autoClose: true });
+    const stream = this.#onRead?.({ file: virtual, offset, size, stream: source }) ?? source;
+    return { stream, clientPath: virtual };
+  }
+
+  /**
+   * Opens a visible regular file ahead of a RETR so that a missing file is answered before any data connection
+   * is used, and the RETR's read() then uses this very file (no second lookup, no window for a swap). Resolves
+   * false when there is no such file. An unused prepared file is closed by the next read() or discardPrepared().
+   */
+  async prepareRead(fileName: string): Promise<boolean> {
+    await this.discardPrepared();
+    try {
+      this.#prepared = { name: fileName, opened: await this.#open(fileName) };
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Closes a file opened by prepareRead() that no read() used. */
+  async discardPrepared(): Promise<void> {
+    const p = this.#prepared;
+    this.#prepared = undefined;
+    await p?.opened.handle.close().catch(() => undefined);
+  }
+
+  /** Opens a visible regular file by its real path with O_NOFOLLOW; rejects with "No such file or directory". */
+  async #open(fileName: string): Promise<Opened> {
     const { virtual, real, stat } = await this.#locate(fileName);
     if (!stat.isFile()) throw notFound();
     let handle: fsp.FileHandle;
@@ -208,21 +269,14 @@ export class DeviceFileSystem extends FileSystem {
     } catch {
       throw notFound();
     }
-    let size: number;
     try {
       const st = await handle.stat();
       if (!st.isFile()) throw notFound();
-      size = st.size;
+      return { virtual, handle, size: st.size };
     } catch {
       await handle.close().catch(() => undefined);
       throw notFound();
     }
-    // REST past 2^53 arrives as an imprecise or infinite number: still past the end, so still an empty stream.
-    const wanted = typeof start === 'number' && start > 0 ? start : 0;
-    const offset = Math.min(Math.floor(wanted), size);
-    const source: Readable = handle.createReadStream({ start: offset, autoClose: true });
-    const stream = this.#onRead?.({ file: virtual, offset, size, stream: source }) ?? source;
-    return { stream, clientPath: virtual };
   }
 
   /** Refused: devices never write (STOR/APPE/STOU). */

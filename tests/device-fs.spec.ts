@@ -111,6 +111,21 @@ describe('device-fs: read-only jailed file system', () => {
     expect(seen).to.deep.equal([{ file: '/ABCDEFG', offset: 10, size: t.binary.length }]);
   });
 
+  it('prepares a RETR: a missing file answers false, the prepared file is the one read even if replaced after', async () => {
+    expect(await dfs.prepareRead('NOFILE1')).to.equal(false);
+    expect(await dfs.prepareRead('.firmdrop/releases.json')).to.equal(false);
+    expect(await dfs.prepareRead('ota')).to.equal(false);
+    expect(await dfs.prepareRead('/ABCDEFG')).to.equal(true);
+    // the publisher replaces the file by rename after the check: the device still gets one whole, consistent file
+    await fs.writeFile(path.join(t.root, 'ABCDEFG.new'), 'other bytes');
+    await fs.rename(path.join(t.root, 'ABCDEFG.new'), path.join(t.root, 'ABCDEFG'));
+    expect((await readAll((await dfs.read('/ABCDEFG')).stream)).equals(t.binary)).to.equal(true);
+    // not prepared any more: a new read sees the new file
+    expect((await readAll((await dfs.read('/ABCDEFG')).stream)).toString()).to.equal('other bytes');
+    expect(await dfs.prepareRead('UPGRADE.TXT')).to.equal(true);
+    await dfs.discardPrepared();
+  });
+
   it('refuses every write operation with 550 Permission denied and changes nothing', async () => {
     const before = await snapshot(t.root);
     for (const op of [
