@@ -121,6 +121,30 @@ describe('Telit LE910 emulator (#FTP commands)', () => {
     expect(msg.lines[0]).to.match(/^#FTPMSG: [12]\d\d /);
   });
 
+  it('a host polling #FTPRECV in a tight loop (no pauses) still receives a file larger than the module buffer', async () => {
+    const big = trickyBinary(300_000);
+    const p2 = await startFtpPeer({ BIG0001: big });
+    const m = createModem('telit');
+    const h = new AtHost(m);
+    try {
+      await h.command(`AT#FTPOPEN="${p2.host}:${p2.port}","${p2.user}","${p2.pass}",1`);
+      await h.command('AT#FTPGETPKT="BIG0001"');
+      const parts: Buffer[] = [];
+      let got = 0;
+      for (let i = 0; i < 100_000 && got < big.length; i++) {
+        const r = await h.command('AT#FTPRECV=3000', { payload: recvFraming });
+        expect(r.final).to.equal('OK');
+        parts.push(r.data);
+        got += r.data.length;
+      }
+      expect(Buffer.concat(parts).equals(big)).to.equal(true);
+    } finally {
+      h.close();
+      m.destroy();
+      await p2.close();
+    }
+  });
+
   it('frames #FTPRECV exactly as \\r\\n#FTPRECV: n\\r\\n<n bytes>\\r\\n\\r\\nOK\\r\\n', async () => {
     await open();
     await host.command('AT#FTPGETPKT="FW00001"');

@@ -356,7 +356,10 @@ export abstract class AtModem extends Duplex {
       this.trace('cmd', line);
       if (!/^AT/i.test(line)) { this.syntaxError(); return; }
       const rest = line.slice(2);
+      // Yield to I/O before every command: an in-process host polling in a tight loop (e.g. #FTPRECV
+      // answered 0) would otherwise starve the FTP sockets that fill the module buffer.
       if (this.timing.responseDelayMs > 0) await sleep(this.timing.responseDelayMs);
+      else await new Promise<void>((r) => setImmediate(r));
       if (rest === '') { this.ok(); return; }
       const up = rest.toUpperCase();
       const h = this.handlers.find((x) => up.startsWith(x.name) && this.argsStart(rest.slice(x.name.length)));
