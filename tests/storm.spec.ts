@@ -166,18 +166,27 @@ async function poller(storm: Storm, k: number): Promise<void> {
 }
 
 /**
- * Wait (bounded by the storm deadline) until `done(releases)` holds, then drop LAST (so it is the final publish)
- * and wait until every poller has seen it or the deadline passes. Returns whether `done` held in time.
+ * Run a storm: `clients` pollers poll while `drive()` drops binaries; then wait (bounded by the storm deadline)
+ * until `done(releases)` holds, drop LAST (so it is the final publish), and wait until every poller has seen it
+ * or the deadline passes. Returns whether `done` held in time, and the releases recorded at the end.
  */
-async function finishStorm(storm: Storm, pollers: Promise<void>[], done: (releases: Release[]) => boolean): Promise<boolean> {
-  let held = false;
-  while (Date.now() < storm.deadline) {
-    if (done(await storm.app.publisher.releases())) { held = true; break; }
-    await sleep(250);
+async function runStorm(storm: Storm, clients: number, drive: () => Promise<void>, done: (releases: Release[]) => boolean):
+  Promise<{ allPublished: boolean; releases: Release[] }> {
+  const pollers = Array.from({ length: clients }, (_, k) => poller(storm, k));
+  let allPublished = false;
+  try {
+    await drive();
+    while (Date.now() < storm.deadline) {
+      if (done(await storm.app.publisher.releases())) { allPublished = true; break; }
+      await sleep(250);
+    }
+    await dropIn(storm, LAST, crypto.randomBytes(4096));
+    await Promise.race([Promise.all(pollers), sleep(Math.max(0, storm.deadline - Date.now()))]);
+  } finally {
+    storm.stop = true;
+    await Promise.all(pollers);
   }
-  await dropIn(storm, LAST, crypto.randomBytes(4096));
-  await Promise.race([Promise.all(pollers), sleep(Math.max(0, storm.deadline - Date.now()))]);
-  return held;
+  return { allPublished, releases: await storm.app.publisher.releases() };
 }
 
 /** The checks both storms share, on what the pollers saw. */
@@ -226,8 +235,7 @@ describe('publish storm: binaries dropped while clients poll UPGRADE.TXT (issue 
         await fh.close();
       }
     };
-    const pollers = Array.from({ length: N_CLIENTS }, (_, k) => poller(storm, k));
-    try {
+    ({ allPublished, releases } = await runStorm(storm, N_CLIENTS, async () => {
       // The storm: every binary dropped as fast as the disk allows; the slow ones written in place meanwhile.
       const slow: Promise<void>[] = [];
       for (let i = 0; i < N_BINARIES; i++) {
@@ -238,15 +246,10 @@ describe('publish storm: binaries dropped while clients poll UPGRADE.TXT (issue 
         else await dropIn(storm, name, data);
       }
       await Promise.all(slow);
-      allPublished = await finishStorm(storm, pollers, (rs) => {
-        const names = new Set(rs.map((r) => r.name));
-        return [...contents.keys()].every((n) => names.has(n));
-      });
-    } finally {
-      storm.stop = true;
-      await Promise.all(pollers);
-      releases = await storm.app.publisher.releases();
-    }
+    }, (rs) => {
+      const names = new Set(rs.map((r) => r.name));
+      return [...contents.keys()].every((n) => names.has(n));
+    }));
   });
 
   after(() => stopStorm(storm));
@@ -273,8 +276,7 @@ describe('rebuild storm: new builds of the offered program replace it under the 
 
   before(async () => {
     storm = await startStorm();
-    const pollers = Array.from({ length: N_REBUILD_CLIENTS }, (_, k) => poller(storm, k));
-    try {
+    ({ allPublished, releases } = await runStorm(storm, N_REBUILD_CLIENTS, async () => {
       // The operator drops build after build of the program devices are being offered (renamed in, the safe way):
       // each replaces the very file UPGRADE.TXT names.
       for (let i = 0; i < N_REBUILDS; i++) {
@@ -283,13 +285,7 @@ describe('rebuild storm: new builds of the offered program replace it under the 
         await dropIn(storm, NAME, data);
         await sleep(REBUILD_EVERY_MS);
       }
-      const lastBuild = crc32hex(builds[builds.length - 1]);
-      allPublished = await finishStorm(storm, pollers, (rs) => rs.some((r) => r.name === NAME && r.crc32 === lastBuild));
-    } finally {
-      storm.stop = true;
-      await Promise.all(pollers);
-      releases = await storm.app.publisher.releases();
-    }
+    }, (rs) => rs.some((r) => r.name === NAME && r.crc32 === crc32hex(builds[builds.length - 1]))));
   });
 
   after(() => stopStorm(storm));
