@@ -12,7 +12,9 @@
  *   `+FTPGET=2,<1..1460>` → `+FTPGET: 2,<cnf>\r\n<cnf bytes>\r\nOK` (cnf 0 while nothing is buffered).
  *   A further `+FTPGET: 1,1` announces new data after the host found the buffer empty. When the whole
  *   file was received and taken: `+FTPGET: 1,0` and the session logs out. A failed transfer raises
- *   `+FTPGET: 1,<err>` at once (bytes already buffered stay readable; afterwards `FTPGET=2` → ERROR).
+ *   `+FTPGET: 1,<err>` at once (bytes already buffered stay readable). After either URC `FTPGET=2`
+ *   answers `+FTPGET: 2,0` (a host may race the URC with one more read); with no GET since power-up
+ *   or after `+FTPQUIT` it answers ERROR.
  * - `+FTPSTATE` → `+FTPSTATE: <0 idle | 1 session active>`; `+FTPQUIT` ends a running GET.
  * Paths: `CWD <FTPGETPATH>` (skipped when empty or `/`) then `SIZE`/`RETR <FTPGETNAME>`. The emulator
  * takes both as given — Libelium's `.gprs` prefix is the device's business.
@@ -225,7 +227,9 @@ export class Simcom900Modem extends AtModem {
 
   private async getRead(n: number): Promise<void> {
     const dl = this.dl;
-    if (!dl || (dl.available === 0 && (this.ended || dl.settled))) return this.cmeError(3);
+    // No GET since power-up (or after +FTPQUIT) → error. After the end/failure URC the module just has
+    // nothing left: `+FTPGET: 2,0` (a host may race the `+FTPGET: 1,0` URC with one more read).
+    if (!dl) return this.cmeError(3);
     const bytes = dl.read(n);
     this.info(this.kv('+FTPGET', `2,${bytes.length}`));
     if (bytes.length > 0) await this.raw(bytes);
