@@ -64,6 +64,20 @@ function curl(args: string[]): Promise<Buffer> {
 }
 
 const hasCurl = await new Promise<boolean>((resolve) => execFile('curl', ['--version'], (err) => resolve(!err)));
+const hasPython = await new Promise<boolean>((resolve) => execFile('python3', ['--version'], (err) => resolve(!err)));
+
+/** Downloads `file` with Python 3's ftplib (PASV, binary) and resolves its bytes. */
+function pythonFetch(port: number, file: string): Promise<Buffer> {
+  const script = [
+    'import ftplib, sys',
+    `f = ftplib.FTP(); f.connect("127.0.0.1", ${port}, timeout=10); f.login("ota", "libelium")`,
+    `f.retrbinary("RETR ${file}", sys.stdout.buffer.write); f.quit()`,
+  ].join('\n');
+  return new Promise((resolve, reject) => {
+    execFile('python3', ['-c', script], { encoding: 'buffer', timeout: 15_000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`ftplib: ${stderr.toString() || err.message}`)) : resolve(stdout)));
+  });
+}
 
 /** Polls `fn` until it returns a value (not undefined), up to `timeoutMs`. */
 async function poll<T>(fn: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
@@ -111,7 +125,7 @@ describe('firmdrop serve, end to end (curl)', function () {
     await fsp.rm(tmp, { recursive: true, force: true });
   });
 
-  it('serves UPGRADE.TXT, publishes a dropped binary with exact SIZE, higher VERSION and CRC32, serves it byte-exact, stops on SIGTERM', async () => {
+  it('serves UPGRADE.TXT, publishes a dropped binary with exact SIZE, higher VERSION and CRC32, serves it byte-exact (EPSV, PASV, REST, ftplib), stops on SIGTERM', async () => {
     const root = path.join(tmp, 'root');
     await fsp.mkdir(root);
     server = new ServerProcess(spawn(process.execPath,
@@ -142,6 +156,12 @@ describe('firmdrop serve, end to end (curl)', function () {
 
     expect(await curl([`${url}/SENSOR1`])).to.deep.equal(bytes);
     expect(await curl(['--disable-epsv', `${url}/SENSOR1`])).to.deep.equal(bytes);
+    // Resume (REST) after 5 bytes, as curl -C - does with a partial file.
+    const partial = path.join(tmp, 'partial');
+    await fsp.writeFile(partial, bytes.subarray(0, 5));
+    await curl(['-C', '-', '-o', partial, `${url}/SENSOR1`]);
+    expect(await fsp.readFile(partial)).to.deep.equal(bytes);
+    if (hasPython) expect(await pythonFetch(port, 'SENSOR1')).to.deep.equal(bytes);
 
     server.child.kill('SIGTERM');
     const exit = await server.exited;
