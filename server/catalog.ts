@@ -188,11 +188,10 @@ export class Catalog {
     return this.state.releases.filter((r) => r.name === name);
   }
 
-  /** The release of `name` with the highest VERSION (the most recently published among equals). */
+  /** The most recently published release of `name` (normally also its highest VERSION, unless one was forced). */
   latest(name: string): Release | undefined {
-    let best: Release | undefined;
-    for (const r of this.releasesOf(name)) if (!best || r.version >= best.version) best = r;
-    return best;
+    const all = this.releasesOf(name);
+    return all[all.length - 1];
   }
 
   /**

@@ -9,6 +9,12 @@
  * complete file as the next VERSION (copy with `firmdrop publish`, which renames a finished file into place, to
  * avoid that).
  *
+ * The offered binary itself is also watched through chokidar's raw events, which arrive as soon as a write happens
+ * (before awaitWriteFinish): if it is removed, truncated, grown or modified in place, `publisher.withdrawIfChanged`
+ * writes NO_FILE at once; when the file is stable again it is offered again (the next VERSION for new bytes, the
+ * same VERSION for the same bytes). What remains is the moment between the write and that withdrawal (a few ms),
+ * which no watcher can close: replacing a file by rename never has it.
+ *
  * Start-up (decided here): the watcher starts first (nothing lands unseen), then `publisher.reconcile()`, then a
  * catch-up for binaries that landed while the server was down: a binary whose mtime is newer than the last
  * catalogue write (as the publisher first found it) is published unless its bytes equal the latest release of its
@@ -80,14 +86,46 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
   };
 
   const inRoot = (p: string) => path.dirname(path.resolve(root, p)) === root;
+  /** Binaries whose offer was withdrawn while they were being rewritten: re-offered once stable, even unchanged. */
+  const withdrawn = new Set<string>();
+  /** Names with a withdraw check running → whether another raw event asked for a re-check meanwhile. */
+  const checking = new Map<string, boolean>();
 
   const onWrite = (p: string) => {
     if (closed || !inRoot(p)) return;
     const name = path.basename(p);
     const entry = classifyEntry(name);
-    if (entry.kind === 'binary') track(`publish ${name}`, () => publisher.publish(name, { ifChanged: true }));
+    if (entry.kind === 'binary') {
+      const reoffer = withdrawn.has(name);
+      track(`publish ${name}`, async () => {
+        await publisher.publish(name, { ifChanged: !reoffer });
+        if (reoffer) withdrawn.delete(name);
+      });
+    }
     else if (entry.kind === 'bad-name') log.warn({ file: name }, `${entry.reason}: not published, ${MANIFEST_NAME} unchanged`);
     else log.debug({ file: name }, `ignored ${name}`);
+  };
+
+  /** A raw fs event (before awaitWriteFinish): if it touches the offered binary, withdraw the offer at once. */
+  const onRaw = (_event: string, evPath: string | undefined) => {
+    if (closed || !evPath) return;
+    const name = path.basename(evPath);
+    if (classifyEntry(name).kind !== 'binary') return;
+    if (checking.has(name)) {
+      checking.set(name, true);
+      return;
+    }
+    checking.set(name, false);
+    track(`check of ${name}`, async () => {
+      try {
+        do {
+          checking.set(name, false);
+          if (await publisher.withdrawIfChanged(name)) withdrawn.add(name);
+        } while (checking.get(name) && !closed);
+      } finally {
+        checking.delete(name);
+      }
+    });
   };
 
   const onUnlink = (p: string) => {
@@ -115,6 +153,7 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
   watcher.on('add', onWrite);
   watcher.on('change', onWrite);
   watcher.on('unlink', onUnlink);
+  watcher.on('raw', onRaw);
 
   const close = async () => {
     closed = true;

@@ -79,41 +79,72 @@ describe('watcher', function () {
     expect(lines.some((l) => l.msg === `published ABCDEFG v2 (174945 bytes, crc32 ${crcOf(second)})`)).to.equal(true);
   });
 
-  it('a binary written slowly in chunks is never advertised before it is complete', async () => {
-    await start(500);
-    const file = path.join(root, 'SLOWBIN');
-    const chunks = 24;
+  /** Writes `all` into `file` (truncating it) in 32 KiB chunks, pausing 50 ms (well under the stability window). */
+  async function writeSlowly(file: string, all: Buffer): Promise<void> {
     const chunk = 32 * 1024;
-    const all = randomBytes(chunks * chunk);
-    let reads = 0;
-    // Reads UPGRADE.TXT in a loop until it advertises the complete binary; every read that names SLOWBIN must
-    // match the size SLOWBIN has at that moment.
-    const poller = (async () => {
-      const deadline = Date.now() + 20_000;
-      while (Date.now() < deadline) {
-        const m = await manifest();
-        reads++;
-        if (m?.file === 'SLOWBIN') {
-          const size = (await fsp.stat(file)).size;
-          expect(size, 'size of SLOWBIN while UPGRADE.TXT names it').to.equal(m.size);
-          if (size === all.length) return m;
-        }
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      throw new Error('SLOWBIN not advertised within 20 s');
-    })();
     const fh = await fsp.open(file, 'w');
     try {
-      for (let i = 0; i < chunks; i++) {
-        await fh.write(all.subarray(i * chunk, (i + 1) * chunk));
+      for (let at = 0; at < all.length; at += chunk) {
+        await fh.write(all.subarray(at, at + chunk));
         await new Promise((r) => setTimeout(r, 50));
       }
     } finally {
       await fh.close();
     }
-    const m = await poller;
+  }
+
+  /**
+   * Reads UPGRADE.TXT in a loop until it advertises `name` with `fullSize` bytes (bounded); every read that names
+   * `name` must match the size the file has at that moment. `from` is polled first (e.g. "until withdrawn").
+   */
+  async function pollUntilAdvertised(name: string, fullSize: number, from?: () => Promise<boolean>): Promise<{ m: Manifest; reads: number }> {
+    const file = path.join(root, name);
+    const deadline = Date.now() + 20_000;
+    if (from) await waitFor(`${name}: start condition`, from, 20_000, 5);
+    let reads = 0;
+    while (Date.now() < deadline) {
+      const m = await manifest();
+      reads++;
+      if (m?.file === name) {
+        const size = (await fsp.stat(file)).size;
+        expect(size, `size of ${name} while UPGRADE.TXT names it`).to.equal(m.size);
+        if (size === fullSize) return { m, reads };
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    throw new Error(`${name} not advertised with ${fullSize} bytes within 20 s`);
+  }
+
+  it('a binary written slowly in chunks is never advertised before it is complete', async () => {
+    await start(500);
+    const all = randomBytes(24 * 32 * 1024);
+    const poller = pollUntilAdvertised('SLOWBIN', all.length);
+    await writeSlowly(path.join(root, 'SLOWBIN'), all);
+    const { m, reads } = await poller;
     expect(m).to.include({ size: all.length, crc32: crcOf(all), version: 1 });
-    expect(reads).to.be.greaterThan(chunks);
+    expect(reads).to.be.greaterThan(24);
+  });
+
+  it('the offered binary rewritten in place is withdrawn (NO_FILE) at once, and offered again when complete', async () => {
+    await start(500);
+    await fsp.writeFile(path.join(root, 'CURRENT'), randomBytes(50_000));
+    const v1 = await advertised('CURRENT');
+    const all = randomBytes(24 * 32 * 1024);
+    const poller = pollUntilAdvertised('CURRENT', all.length, async () => (await manifestText()) === NO_FILE_TEXT);
+    await writeSlowly(path.join(root, 'CURRENT'), all);
+    const { m } = await poller;
+    expect(m).to.include({ size: all.length, crc32: crcOf(all), version: v1.version + 1 });
+    expect(lines.some((l) => l.level === 40 && /CURRENT .* while offered: NO_FILE until it is stable again/.test(l.msg))).to.equal(true);
+  });
+
+  it('a touched (same bytes) offered binary is offered again with the same VERSION', async () => {
+    await start();
+    await fsp.writeFile(path.join(root, 'TOUCHED'), 'same bytes');
+    const v1 = await advertised('TOUCHED');
+    const later = Date.now() / 1000 + 5;
+    await fsp.utimes(path.join(root, 'TOUCHED'), later, later);
+    await waitFor('withdrawn', async () => (await manifestText()) === NO_FILE_TEXT);
+    expect(await advertised('TOUCHED')).to.deep.equal(v1);
   });
 
   it('badly named files leave UPGRADE.TXT byte-identical and log why', async () => {
