@@ -4,8 +4,8 @@
  *
  * Commands:
  * - `+UFTP=<op>[,<value>]` profile: 0 server IP, 1 host name, 2 user, 3 password, 4 account (recorded, ACCT is not
- *   sent), 5 inactivity timeout
- *   (s, recorded only), 6 mode (0 active = default, 1 passive; the wire is always passive, ftp-session.ts),
+ *   sent), 5 inactivity timeout (s, recorded only), 6 mode (0 active = default, 1 passive; the wire is always
+ *   passive, ftp-session.ts),
  *   7 port (default 21), 8 secure (0/1). `+UFTP=<op>` alone resets that parameter. `+UFTP?` lists the profile.
  * - `+UFTPC=<op>,...` answers `OK` at once; the result follows as the URC `+UUFTPCR: <op>,<1|0>` (§2.1):
  *   0 logout, 1 login, 4 retrieve into the module file system (`<retrieving_mode>` 1 resumes from the bytes the
