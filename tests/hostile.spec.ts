@@ -281,17 +281,30 @@ describe('hostile input (issue 5 item 4)', function () {
       }
     });
 
-    it('LIST of the root hides the catalogue and reveals no link target or temp path', async () => {
+    it('LIST, NLST and STAT, with or without -a/-la/.* arguments, hide the catalogue and reveal no link target or temp path', async () => {
       const ftp = track(await loggedIn(ftpd.port));
       const { first, final, data } = await dataCmd(ftp, 'LIST');
       expect(first.code).to.equal(150);
       expect(final?.code).to.equal(226);
-      const listing = data.toString('latin1');
-      expect(listing).to.include('PROGRAM');
-      expect(listing).to.not.include('.firmdrop');
-      expect(listing).to.not.include(TMP_PREFIX);
-      expect(listing).to.not.include('outside');
-      expect(listing).to.not.include(SECRET);
+      expect(data.toString('latin1')).to.include('PROGRAM');
+      const outputs: Array<[string, string]> = [['LIST', data.toString('latin1')]];
+      for (const cmd of ['LIST -a', 'LIST -la', 'LIST -al', 'NLST -a', 'LIST .*', 'NLST .*', 'LIST .', 'LIST ./', 'LIST *', 'NLST ../*', 'LIST -R']) {
+        const r = await dataCmd(ftp, cmd);
+        outputs.push([cmd, r.data.toString('latin1') + [r.first, r.final].map((x) => x?.lines.join('\n') ?? '').join('\n')]);
+      }
+      // STAT <path> sends the listing on the control connection.
+      for (const arg of ['.', '/', '-a', '.firmdrop', 'LINKDIR', 'sub/..', '.*']) {
+        const r = await ftp.send(`STAT ${arg}`);
+        outputs.push([`STAT ${arg}`, r.lines.join('\n')]);
+      }
+      for (const [cmd, out] of outputs) {
+        expect(out, cmd).to.not.include('.firmdrop');
+        expect(out, cmd).to.not.include('releases.json');
+        expect(out, cmd).to.not.include(TMP_PREFIX);
+        expect(out, cmd).to.not.include('outside');
+        expect(out, cmd).to.not.include('secret.txt');
+        expect(out, cmd).to.not.include(SECRET);
+      }
     });
   });
 
@@ -499,6 +512,51 @@ describe('hostile input (issue 5 item 4)', function () {
     expect(await waitForSockets(listeners, base + 1, 5000), 'PASV listeners held').to.be.at.most(base + 1);
     await ftp.quit();
     expect(await waitForSockets(listeners, base), 'PASV listeners left after QUIT').to.equal(base);
+  });
+
+  it('closes a connection that trickles bytes but never completes a command (slowloris), once idle', async () => {
+    // Own server with a short idle timeout: idleness is time without a complete command, not without a byte.
+    const own = await startTestFtp(tree.root, { idleTimeoutMs: 1000 });
+    try {
+      const { ftp } = await RawFtp.connect(HOST, own.port);
+      track(ftp);
+      const TRICKLE = 60; // bytes, one per 250 ms: 15 s, far beyond the 1 s idle timeout
+      for (let i = 0; i < TRICKLE && !ftp.isClosed; i++) {
+        await ftp.write('A');
+        await sleep(250);
+      }
+      expect(ftp.isClosed, `still open after ${TRICKLE} bytes without a line end (idle timeout is 1 s)`).to.equal(true);
+      const last = ftp.history.at(-1);
+      if (last) expect(last.code, `last reply ${last.code} ${last.text}`).to.be.oneOf([421, 500]);
+      // Devices that do send commands are not affected.
+      expect((await download(own.port, 'PROGRAM')).equals(tree.files.PROGRAM)).to.equal(true);
+    } finally {
+      await own.close(0);
+    }
+  });
+
+  it('neither stalls others nor loses commands when a client pipelines 20,000 NOOPs without reading replies', async () => {
+    const N = 20_000;
+    const { ftp } = await RawFtp.connect(HOST, ftpd.port);
+    track(ftp);
+    ftp.socket.pause(); // read nothing: the server's replies back up
+    const written = ftp.write(Buffer.from('NOOP\r\n'.repeat(N)));
+    await sleep(300);
+    // Meanwhile, another device is served.
+    expect((await download(ftpd.port, 'PROGRAM')).equals(tree.files.PROGRAM)).to.equal(true);
+    ftp.socket.resume();
+    await within(30_000, 'writing the NOOPs', written);
+    // Every NOOP answered in order, or the connection closed with a 421 (a server may cut a flooding client).
+    const deadline = Date.now() + 30_000;
+    while (ftp.history.filter((r) => r.code === 200).length < N && !ftp.isClosed && Date.now() < deadline) await sleep(50);
+    const ok = ftp.history.filter((r) => r.code === 200).length;
+    const others = ftp.history.filter((r) => r.code !== 200 && r.code !== 220);
+    if (ok < N) {
+      expect(ftp.isClosed, `${ok} of ${N} NOOPs answered and the connection is still open`).to.equal(true);
+      expect(others.map((r) => r.code), 'replies other than 200 when cut').to.deep.equal([421]);
+    } else {
+      expect(others.map((r) => `${r.code} ${r.text}`), 'replies other than 200').to.deep.equal([]);
+    }
   });
 
   it('ends a client that never reads its data connection when closed with a deadline', async () => {
