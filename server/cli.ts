@@ -125,10 +125,21 @@ function quietLogger(config: Config): Logger {
   return createLogger({ level, pretty: Boolean(process.stderr.isTTY), destination: process.stderr });
 }
 
-async function openPublisher(flags: Flags): Promise<Publisher> {
-  const config = loadConfig(flags);
+/** Settings the one-shot commands (publish, select, status, check) use; other FIRMDROP_* variables are not read. */
+const ONE_SHOT_KEYS = ['root', 'checksums', 'logLevel'];
+
+/** The config of a one-shot command: its flags and only the FIRMDROP_* variables of {@link ONE_SHOT_KEYS}. */
+function oneShotConfig(flags: Flags): Config {
+  const names = new Set(CONFIG_OPTIONS.filter((o) => ONE_SHOT_KEYS.includes(o.key)).map((o) => o.env));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => names.has(k)));
+  return loadConfig(flags, env);
+}
+
+async function openPublisher(flags: Flags): Promise<{ publisher: Publisher; root: string }> {
+  const config = oneShotConfig(flags);
   await assertRootDir(config.root);
-  return new Publisher({ root: config.root, checksums: config.checksums, logger: quietLogger(config) });
+  const publisher = new Publisher({ root: config.root, checksums: config.checksums, logger: quietLogger(config) });
+  return { publisher, root: config.root };
 }
 
 async function printManifest(root: string): Promise<void> {
@@ -164,13 +175,13 @@ async function serve(flags: Flags): Promise<number> {
 }
 
 async function publish(flags: Flags): Promise<number> {
-  const publisher = await openPublisher(flags);
+  const { publisher, root } = await openPublisher(flags);
   await publisher.importBinary(String(flags.file), {
     name: flags.name === undefined ? undefined : String(flags.name),
     version: parseVersionFlag(flags.version),
     force: flags.force === true,
   });
-  await printManifest(loadConfig(flags).root);
+  await printManifest(root);
   return 0;
 }
 
@@ -181,10 +192,10 @@ async function select(flags: Flags): Promise<number> {
     throw new UsageError('select --no-file takes no NAME and no --version');
   }
   if (!noFile && name === undefined) throw new UsageError('select needs a program NAME, or --no-file');
-  const publisher = await openPublisher(flags);
+  const { publisher, root } = await openPublisher(flags);
   if (noFile) await publisher.selectNoFile();
   else await publisher.select(name!, { version: parseVersionFlag(flags.version) });
-  await printManifest(loadConfig(flags).root);
+  await printManifest(root);
   return 0;
 }
 
@@ -194,7 +205,7 @@ function formatIssues(report: RootReport): string {
 }
 
 async function status(flags: Flags): Promise<number> {
-  const config = loadConfig(flags);
+  const config = oneShotConfig(flags);
   await assertRootDir(config.root);
   const report = await inspectRoot(config.root, { releases: true });
   if (flags.json) {
@@ -217,7 +228,7 @@ async function status(flags: Flags): Promise<number> {
 }
 
 async function check(flags: Flags): Promise<number> {
-  const root = flags.root === undefined ? loadConfig({}).root : path.resolve(String(flags.root));
+  const root = flags.root === undefined ? oneShotConfig({}).root : path.resolve(String(flags.root));
   await assertRootDir(root);
   const report = await inspectRoot(root, { releases: false });
   if (!report.ok) {

@@ -166,11 +166,14 @@ describe('firmdrop CLI (child processes)', function () {
     expect(text.stdout).to.include('does NOT match').and.include('size-mismatch').and.include('SENSOR1 v1');
   });
 
-  it('check says OK on a clean root and exits 0', async () => {
+  it('check says OK on a clean root (given, or FIRMDROP_ROOT) and exits 0', async () => {
     expect((await firmdrop(['publish', path.join(tmp, 'SENSOR1'), '--root', root])).code).to.equal(0);
-    const r = await firmdrop(['check', root]);
+    // serve-only variables (here a broken one) do not concern check
+    const r = await firmdrop(['check', root], { env: { FIRMDROP_PORT: 'ftp' } });
     expect(r.code, r.stdout + r.stderr).to.equal(0);
     expect(r.stdout).to.match(/^OK\b/);
+    const fromEnv = await firmdrop(['check'], { env: { FIRMDROP_ROOT: root } });
+    expect(fromEnv.stdout).to.equal(r.stdout);
   });
 
   it('check lints a Meshlium/vsftpd root with no catalogue, lists every rule broken, exits 1, writes nothing', async () => {
