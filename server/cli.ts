@@ -8,11 +8,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from 'pino';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CONFIG_OPTIONS, type Config, assertRootDir, loadConfig } from './config.ts';
-import { createLogger } from './log.ts';
+import { type Logger, createLogger } from './log.ts';
 import { Catalog, type Release } from './catalog.ts';
 import {
   MANIFEST_NAME, type Manifest, type ManifestIssue, NO_FILE, isProgramName, lintManifest, parseManifest,
@@ -216,7 +215,7 @@ async function status(flags: Flags): Promise<number> {
   out.push(report.text === null ? `${MANIFEST_NAME}: missing` : `${MANIFEST_NAME}:\n${report.text.replace(/^/gm, '  ').trimEnd()}`);
   if (report.binary) {
     const b = report.binary;
-    out.push(b.present ? `binary ${b.name}: ${b.size} bytes, crc32 ${b.crc32}, md5 ${b.md5}` : `binary ${b.name}: missing`);
+    out.push(b.present ? `binary ${b.name}: ${b.size} bytes, crc32 ${b.crc32}, md5 ${b.md5}` : `binary ${b.name}: missing or unusable (see below)`);
   }
   out.push(report.ok ? 'manifest matches the files' : `manifest does NOT match the files:\n${formatIssues(report).trimEnd()}`);
   out.push(`releases (${report.releases?.length ?? 0}):`);
