@@ -263,10 +263,10 @@ export function buildCli(argv: string[], run: (job: Promise<number>) => void): A
       (a) => run(publish(a)))
     .command('select [name]', 'advertise an already published binary, or NO_FILE (no update)',
       (y) => withConfigOptions(y.positional('name', { type: 'string', describe: 'program name of a published binary' }), ['root', 'checksums'])
-        .option('version', { type: 'string', requiresArg: true, describe: 'VERSION to advertise (default: its latest release)' })
+        .option('version', { type: 'string', requiresArg: true, describe: 'advertise it as this VERSION, higher than any published for NAME (default: its latest release)' })
         .option('file', { type: 'boolean', hidden: true })
         .option('no-file', { type: 'boolean', describe: 'advertise FILE:NO_FILE: devices keep their program' })
-        .example('$0 select SENSOR1 --version 3', 'roll back to version 3')
+        .example('$0 select OLDPROG', 'offer another program again (rollback: a different name is always accepted)')
         .example('$0 select --no-file', 'stop offering updates'),
       (a) => run(select(a)))
     .command('status', 'show the manifest, the releases and whether the manifest matches the files',
