@@ -13,7 +13,8 @@
  *   absolute server path, never an errno text.
  */
 import * as ftpSrvModule from 'ftp-srv';
-import { constants as fsConstants, type Stats } from 'node:fs';
+import { close, constants as fsConstants, createReadStream, fstat, open, type Stats } from 'node:fs';
+import { promisify } from 'node:util';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -98,11 +99,18 @@ function denied(): Error {
   return new ftpErrors.FileSystemError(MSG_DENIED, 550);
 }
 
-/** An open regular file: virtual path, handle, size in bytes (from fstat of the handle). */
+/** An open regular file: virtual path, file descriptor, size in bytes (from fstat of the descriptor). */
 interface Opened {
   virtual: string;
-  handle: fsp.FileHandle;
+  fd: number;
   size: number;
+}
+
+const openFd = promisify(open);
+const fstatFd = promisify(fstat);
+/** Closes a descriptor, ignoring errors. */
+function closeFd(fd: number): Promise<void> {
+  return new Promise((resolve) => close(fd, () => resolve()));
 }
 
 /** A located entry: its virtual path, real path on disk, and stat (symlinks followed). */
@@ -225,14 +233,15 @@ export class DeviceFileSystem extends FileSystem {
     let opened: Opened;
     if (prepared && prepared.name === fileName) opened = prepared.opened;
     else {
-      await prepared?.opened.handle.close().catch(() => undefined);
+      if (prepared) await closeFd(prepared.opened.fd);
       opened = await this.#open(fileName);
     }
-    const { virtual, handle, size } = opened;
+    const { virtual, fd, size } = opened;
     // REST past 2^53 arrives as an imprecise or infinite number: still past the end, so still an empty stream.
     const wanted = typeof start === 'number' && start > 0 ? start : 0;
     const offset = Math.min(Math.floor(wanted), size);
-    const source: Readable = handle.createReadStream({ start: offset, autoClose: true });
+    // A plain fd stream (callback reads), like ftp-srv's own FileSystem; the fd is closed when the stream ends.
+    const source: Readable = createReadStream('', { fd, start: offset, autoClose: true });
     const stream = this.#onRead?.({ file: virtual, offset, size, stream: source }) ?? source;
     return { stream, clientPath: virtual };
   }
@@ -256,25 +265,25 @@ export class DeviceFileSystem extends FileSystem {
   async discardPrepared(): Promise<void> {
     const p = this.#prepared;
     this.#prepared = undefined;
-    await p?.opened.handle.close().catch(() => undefined);
+    if (p) await closeFd(p.opened.fd);
   }
 
   /** Opens a visible regular file by its real path with O_NOFOLLOW; rejects with "No such file or directory". */
   async #open(fileName: string): Promise<Opened> {
     const { virtual, real, stat } = await this.#locate(fileName);
     if (!stat.isFile()) throw notFound();
-    let handle: fsp.FileHandle;
+    let fd: number;
     try {
-      handle = await fsp.open(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+      fd = await openFd(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
     } catch {
       throw notFound();
     }
     try {
-      const st = await handle.stat();
+      const st = await fstatFd(fd);
       if (!st.isFile()) throw notFound();
-      return { virtual, handle, size: st.size };
+      return { virtual, fd, size: st.size };
     } catch {
-      await handle.close().catch(() => undefined);
+      await closeFd(fd);
       throw notFound();
     }
   }

@@ -463,6 +463,17 @@ describe('ftp: ftp-srv fixes (research/stack.md)', function () {
     expect(s.logs.find((l) => l.event === 'logout')?.reason).to.equal('idle timeout');
   });
 
+  it('#3 measures idleness from the last complete command: a line trickled byte by byte that never ends is closed', async () => {
+    const s = await server({ idleTimeoutMs: 300 });
+    const r = await raw(s.port);
+    for (let i = 0; i < 100 && !r.closed; i++) {
+      r.write('N');
+      await sleep(50);
+    }
+    expect(r.closed).to.equal(true);
+    expect(r.transcript).to.contain('421 ');
+  });
+
   it('#3 never cuts a transfer that keeps moving, even one far longer than the idle timeout', async () => {
     const big = Buffer.alloc(24 * 1024 * 1024, 7);
     await fs.writeFile(path.join(t.root, 'BIGFILE'), big);
