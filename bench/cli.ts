@@ -97,13 +97,18 @@ async function main(): Promise<void> {
             if (!argv.json) console.error(formatFigures(r));
             return r;
           };
-          rows.push({
-            server,
-            c1: await run(200, 1),
-            c50: await run(2000, 50),
-            c1000: await run(argv['big-n'], argv['big-c']),
-            retr3MiB: await run(20, 1, { size: 3 * 1024 * 1024 }),
-          });
+          try {
+            rows.push({
+              server,
+              c1: await run(200, 1),
+              c50: await run(2000, 50),
+              c1000: await run(argv['big-n'], argv['big-c']),
+              retr3MiB: await run(20, 1, { size: 3 * 1024 * 1024 }),
+            });
+          } catch (err) {
+            console.error(`${server}: ${(err as Error).message}`);
+            rows.push({ server, error: `failed: ${(err as Error).message.slice(0, 100)}` });
+          }
         }
         const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
         await mkdir(resultsDir, { recursive: true });
