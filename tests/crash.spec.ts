@@ -10,9 +10,10 @@
  *    SIZE, CRC32 and MD5; LIST/NLST show nothing but UPGRADE.TXT and program names (no temp file); the
  *    publisher's temp folder holds no stale temp file.
  *
- * SIGTERM: `firmdrop serve` (bin/firmdrop.js, as the README starts it) as a child; a device downloads slowly;
- * SIGTERM arrives mid-transfer: the transfer completes byte-exact, new connections are no longer served, and the
- * process exits 0. A device that never reads is cut at the drain deadline and the process still exits 0.
+ * SIGTERM: the server started as the README says (`npm start`, and the `firmdrop serve` bin) as a child; a device
+ * downloads slowly; SIGTERM arrives mid-transfer: the transfer completes byte-exact, new connections are no longer
+ * served, and the process exits 0 leaving no server process behind. A device that never reads is cut at the drain
+ * deadline and the process still exits 0.
  */
 import { expect } from 'chai';
 import { Client, enterPassiveModeIPv4 } from 'basic-ftp';
@@ -43,8 +44,8 @@ const MAX_KILL_DELAY_MS = 400;
 /** A child process with its stdout split into lines as they come. */
 interface Child { proc: ChildProcess; lines: string[]; stderr: string[]; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }
 
-function startChild(args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+function startChild(args: string[], command: string = process.execPath): Child {
+  const proc = spawn(command, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const stderr: string[] = [];
   let pending = '';
@@ -77,6 +78,11 @@ async function waitForLine(child: Child, pred: (line: string) => boolean, ms: nu
 
 /** What a manifest offers, for old/new comparisons: program name and CRC-32 of its bytes (and VERSION). */
 interface Offer { file: string; version: number; crc32?: string }
+/** True while a process with that pid exists. */
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
 const offerOf = (m: Manifest): Offer => ({ file: m.file, version: m.version, crc32: m.crc32 });
 const show = (o: Offer | undefined): string => (o ? `${o.file} v${o.version} crc ${o.crc32}` : 'none');
 
@@ -178,11 +184,19 @@ describe('crash consistency (issue 5 item 5)', function () {
     expect(outcomes.publishesDone, 'the child never finished a publish: kills too early to test anything').to.be.above(0);
   });
 
-  describe('SIGTERM to `firmdrop serve`', () => {
+  /** How the README starts the server: `npm start` (package.json) and the `firmdrop` bin. */
+  const LAUNCHERS: Array<{ label: string; command: string; args: string[] }> = [
+    { label: '`firmdrop serve` (bin/firmdrop.js)', command: process.execPath, args: [FIRMDROP_BIN, 'serve'] },
+    { label: '`npm start` (the README quick start)', command: 'npm', args: ['start', '--silent', '--'] },
+  ];
+
+  for (const launcher of LAUNCHERS) describe(`SIGTERM to ${launcher.label}`, () => {
     let base: string;
     let root: string;
     let binary: Buffer;
     const NAME = 'BIGBIN1';
+    /** pids of servers started (read from their log), killed after each test if still alive. */
+    const serverPids: number[] = [];
 
     before(async () => {
       base = await fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-sigterm-'));
@@ -193,16 +207,27 @@ describe('crash consistency (issue 5 item 5)', function () {
       await fs.writeFile(path.join(base, NAME), binary);
       await new Publisher({ root, logger: silentLogger() }).importBinary(path.join(base, NAME), { name: NAME });
     });
+    afterEach(() => {
+      for (const pid of serverPids.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    });
 
-    /** Start `firmdrop serve` on the root, port 0; resolves with the child and the port it logged. */
-    const serve = async (drainMs: number): Promise<{ child: Child; port: number }> => {
-      const child = startChild([FIRMDROP_BIN, 'serve', '--root', root, '--host', '127.0.0.1', '--port', '0',
-        '--log-format', 'json', '--drain-timeout-ms', String(drainMs)]);
+    /** Start the server on the root, port 0; resolves with the child, the port and the server's pid it logged. */
+    const serve = async (drainMs: number): Promise<{ child: Child; port: number; pid: number }> => {
+      const child = startChild([...launcher.args, '--root', root, '--host', '127.0.0.1', '--port', '0',
+        '--log-format', 'json', '--drain-timeout-ms', String(drainMs)], launcher.command);
       children.push(child.proc);
-      const line = await waitForLine(child, (l) => l.includes('"msg":"listening"'), 30_000, 'firmdrop serve listening');
-      const port = (JSON.parse(line) as { port: number }).port;
+      const line = await waitForLine(child, (l) => l.includes('"msg":"listening"'), 60_000, `${launcher.label} listening`);
+      const { port, pid } = JSON.parse(line) as { port: number; pid: number };
       expect(port).to.be.a('number').above(0);
-      return { child, port };
+      serverPids.push(pid);
+      return { child, port, pid };
+    };
+
+    /** After the launcher exited: the server process itself must be gone too (bounded wait). */
+    const expectGone = async (pid: number): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (alive(pid) && Date.now() < deadline) await sleep(100);
+      expect(alive(pid), `server process ${pid} still running after ${launcher.label} exited (orphaned)`).to.equal(false);
     };
 
     /** Log in, PASV, RETR NAME; returns the control connection and the paused data socket. */
@@ -229,7 +254,7 @@ describe('crash consistency (issue 5 item 5)', function () {
     });
 
     it('lets a slow download in progress finish byte-exact, refuses new sessions, then exits 0', async () => {
-      const { child, port } = await serve(20_000);
+      const { child, port, pid } = await serve(20_000);
       const { ftp, data } = await startRetr(port);
       try {
         const chunks: Buffer[] = [];
@@ -265,6 +290,7 @@ describe('crash consistency (issue 5 item 5)', function () {
         expect(final?.code, 'reply after the transfer').to.equal(226);
         const { code, signal } = await within(30_000, 'firmdrop serve exit after SIGTERM', child.exited);
         expect({ code, signal }, `stderr: ${child.stderr.join('').slice(-500)}`).to.deep.equal({ code: 0, signal: null });
+        await expectGone(pid);
       } finally {
         ftp.destroy();
         data.destroy();
@@ -272,13 +298,14 @@ describe('crash consistency (issue 5 item 5)', function () {
     });
 
     it('cuts a device that never reads at the drain deadline and still exits 0', async () => {
-      const { child, port } = await serve(1000);
+      const { child, port, pid } = await serve(1000);
       const { ftp, data } = await startRetr(port); // never read
       try {
         await sleep(200);
         child.proc.kill('SIGTERM');
         const { code, signal } = await within(30_000, 'firmdrop serve exit after SIGTERM with a stalled device', child.exited);
         expect({ code, signal }, `stderr: ${child.stderr.join('').slice(-500)}`).to.deep.equal({ code: 0, signal: null });
+        await expectGone(pid);
       } finally {
         ftp.destroy();
         data.destroy();
