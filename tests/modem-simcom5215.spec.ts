@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { AtHost, type PayloadFraming } from '../client-sim/at/host.ts';
 import { createModem } from '../client-sim/modem/index.ts';
-import type { AtModem } from '../client-sim/modem/core.ts';
+import { ModuleFs, type AtModem } from '../client-sim/modem/core.ts';
 import { closedPort, startFtpPeer, trickyBinary, type FtpPeer } from './support/ftp-peer.ts';
 
 const framing: PayloadFraming = (l) => {
@@ -138,5 +138,17 @@ describe('SIMCom SIM5215/SIM5320 emulator (+CFTP*)', () => {
     await peer.stop();
     const r = await collect('+CFTPGET');
     expect(r.end).to.equal('+CFTPGET: 201');
+  });
+
+  it('a full module file system or a rest_size past the stored file ends +CFTPGETFILE with an error, not 0', async () => {
+    host.close();
+    modem.destroy();
+    modem = createModem('simcom5215', { fs: new ModuleFs({ capacity: 4000 }) });
+    host = new AtHost(modem, { payload: framing });
+    await setup();
+    await host.command('AT+CFTPGETFILE="FW00001",0');
+    expect((await host.waitFor('+CFTPGETFILE:', 5000)).line).to.equal('+CFTPGETFILE: 201');
+    await host.command('AT+CFTPGETFILE="FW00001",0,4500');
+    expect((await host.waitFor('+CFTPGETFILE:', 5000)).line).to.equal('+CFTPGETFILE: 201');
   });
 });

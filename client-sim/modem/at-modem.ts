@@ -166,9 +166,15 @@ export abstract class AtModem extends Duplex {
     this.handlers.sort((a, b) => b.name.length - a.name.length);
   }
 
-  /** The family code for a failure, after `errorCodes` overrides. */
-  protected errorCode(f: Pick<FtpFailure, 'kind' | 'phase'>): number {
-    return codeFor(withOverrides(this.errorTable, this.options.errorCodes), f);
+  /**
+   * The family code for a failure, after `errorCodes` overrides. Anything that is not a classified
+   * failure (an emulator-internal error) counts as `unexpected`.
+   */
+  protected errorCode(f: Pick<FtpFailure, 'kind' | 'phase'> | unknown): number {
+    const table = withOverrides(this.errorTable, this.options.errorCodes);
+    const ff = f as Partial<Pick<FtpFailure, 'kind' | 'phase'>> | undefined;
+    const kind = ff?.kind !== undefined && ff.kind in table.codes ? ff.kind : 'unexpected';
+    return codeFor(table, { kind, phase: ff?.phase ?? 'command' });
   }
 
   /** FTP connection options for this modem (timeout from timing, wire lines to the trace). */

@@ -9,8 +9,10 @@
  *   (one or more frames) and `+CFTPLIST: 0`, or `+CFTPLIST: <err>`.
  * - `+CFTPGETFILE="<path>",<dir 0-8>[,<rest_size>]` → `OK`, then `+CFTPGETFILE: 0` with the file stored in
  *   the module file system under the path's last component, or `+CFTPGETFILE: <err>`. With `<rest_size>`
- *   the stored file is cut to that size and the rest appended (resume). On failure the bytes received so
- *   far are kept (so a resume can continue) and the error is reported — never `0`.
+ *   the stored file is cut to that size and the rest appended (resume; a `<rest_size>` past the stored
+ *   file's end is refused with the `unexpected` code). On failure the bytes received so far are kept (so a
+ *   resume can continue) and the error is reported — never `0`. A full module file system also ends
+ *   with the `unexpected` code.
  * - `+CFTPGET="<path>"[,<rest_size>]` → `OK`, then `+CFTPGET: DATA,<len>\r\n<len bytes>` frames (at most
  *   `frameBytes`, default 1024, per frame — SIM7600 uses 1024, research §4.2), then `+CFTPGET: 0` or
  *   `+CFTPGET: <err>` (after any frames already sent: short data is never followed by 0).
@@ -27,7 +29,7 @@
  * `errorCodes` option when the real table is known.
  */
 import { AtModem, intArg, splitArgs, type AtModemOptions } from './at-modem.ts';
-import type { ErrorCodeTable, FtpFailure } from './errors.ts';
+import { FtpFailure, type ErrorCodeTable } from './errors.ts';
 import { withSession, type FtpSession } from './ftp-session.ts';
 import { ModuleFsError } from './module-fs.ts';
 import { registerFamily } from './registry.ts';
@@ -104,7 +106,9 @@ export class Simcom5215Modem extends AtModem {
           return op(s);
         });
       } catch (err) {
-        final = `${name}: ${this.errorCode(err as FtpFailure)}`;
+        // module FS errors (full, bad name) are not FTP failures: report them as `unexpected`
+        const f = err instanceof FtpFailure ? err : new FtpFailure('unexpected', 'data', (err as Error).message, { cause: err });
+        final = `${name}: ${this.errorCode(f)}`;
       }
       this.current = undefined;
       this.busy = false;
@@ -145,8 +149,11 @@ export class Simcom5215Modem extends AtModem {
     const remote = p[0];
     const name = remote.split('/').filter(Boolean).pop() ?? remote;
     this.background('+CFTPGETFILE', async (s) => {
-      if (rest > 0) this.fs.truncate(name, rest);
-      else this.fs.write(name, Buffer.alloc(0));
+      if (rest > 0) {
+        const have = this.fs.has(name) ? this.fs.size(name) : 0;
+        if (have < rest) throw new FtpFailure('unexpected', 'command', `rest_size ${rest} is past the ${have} bytes of module file ${name}`);
+        this.fs.truncate(name, rest);
+      } else this.fs.write(name, Buffer.alloc(0));
       const dl = await s.startDownload(remote, { offset: rest, capacity: this.bufferBytes, verifySize: this.verifySize });
       await dl.drain((b) => this.fs.append(name, b));
       if (dl.failure) throw dl.failure;
