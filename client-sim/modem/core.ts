@@ -9,7 +9,8 @@
  *   trace events. A dialect calls `register('#FTPOPEN', handler)` and uses `info/ok/cmeError/urc/raw`.
  * - ftp-session.ts — `FtpSession` on basic-ftp: open (connect + USER/PASS), type, cwd, pwd, size
  *   (SIZE, fallback LIST parse), list/listRaw, `startDownload` into a bounded module buffer
- *   (`Download`: pull with `read(n)` — Telit #FTPRECV, SIM900 FTPGET=2 — or drain as a stream), REST
+ *   (`Download`: pull with `read(n)` — Telit #FTPRECV, SIM900 FTPGET=2 — or `drain(onChunk)` as a
+ *   stream — Telit #FTPGET, SIM5215 +CFTPGET/+CFTPGETFILE, iChip AT+iFRCV), REST
  *   offset resume, close (QUIT). `withSession` gives the SIMCom per-operation session model.
  *   The emulator always uses PASV on the wire; an active-mode request is accepted and recorded.
  * - errors.ts — every network/server failure becomes an `FtpFailure` of one `FtpFailureKind`
