@@ -10,6 +10,10 @@
  *    SIZE, CRC32 and MD5; LIST/NLST show nothing but UPGRADE.TXT and program names (no temp file); the
  *    publisher's temp folder holds no stale temp file.
  *
+ * SIGKILL of `firmdrop serve` itself while binaries are being dropped into its root (SERVE_KILLS times): the
+ * manifest on disk is consistent, and after a restart every dropped binary is published, the newest one offered
+ * (none lost because the server died between a drop and its publish).
+ *
  * SIGTERM: the server started as the README says (`npm start`, and the `firmdrop serve` bin) as a child; a device
  * downloads slowly; SIGTERM arrives mid-transfer: the transfer completes byte-exact, new connections are no longer
  * served, and the process exits 0 leaving no server process behind. A device that never reads is cut at the drain
@@ -38,6 +42,8 @@ const CRASH_PUBLISHER = path.join(REPO, 'tests', 'support', 'crash-publisher.ts'
 const FIRMDROP_BIN = path.join(REPO, 'bin', 'firmdrop.js');
 /** SIGKILLs (issue: "at random points"; each costs a child start, ~0.5 s, and a restart). */
 const KILLS = 20;
+/** SIGKILLs of `firmdrop serve` while it publishes dropped binaries (each costs a server start, ~1 s). */
+const SERVE_KILLS = 5;
 /** Longest random delay between the child's `ready` and the SIGKILL, ms. */
 const MAX_KILL_DELAY_MS = 400;
 
@@ -182,6 +188,58 @@ describe('crash consistency (issue 5 item 5)', function () {
     }
     // The kills must have landed while publishing, not only before it started.
     expect(outcomes.publishesDone, 'the child never finished a publish: kills too early to test anything').to.be.above(0);
+  });
+
+  it(`loses no dropped binary and stays consistent across ${SERVE_KILLS} SIGKILLs of \`firmdrop serve\` while it publishes drops`, async () => {
+    const base = await fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-crash-serve-'));
+    bases.push(base);
+    const root = path.join(base, 'root');
+    const staging = path.join(base, 'staging');
+    await fs.mkdir(root);
+    await fs.mkdir(staging);
+    const dropped = new Map<string, Buffer>();
+    let n = 0;
+    for (let k = 0; k < SERVE_KILLS; k++) {
+      const child = startChild([FIRMDROP_BIN, 'serve', '--root', root, '--host', '127.0.0.1', '--port', '0',
+        '--log-format', 'json', '--stability-ms', '100']);
+      children.push(child.proc);
+      await waitForLine(child, (l) => l.includes('"msg":"listening"'), 60_000, 'firmdrop serve listening');
+      // The operator drops new binaries (unique names, renamed in) every ~20 ms; the server dies in the middle.
+      const killAt = Date.now() + 200 + Math.floor(Math.random() * 800);
+      while (Date.now() < killAt) {
+        const name = `K${String(n++).padStart(6, '0')}`;
+        const data = crypto.randomBytes(1024 + crypto.randomInt(31 * 1024));
+        dropped.set(name, data);
+        await fs.writeFile(path.join(staging, name), data);
+        await fs.rename(path.join(staging, name), path.join(root, name));
+        await sleep(20);
+      }
+      child.proc.kill('SIGKILL');
+      await within(10_000, 'serve exit after SIGKILL', child.exited);
+      const ctx = `serve kill #${k + 1} (${dropped.size} dropped so far)`;
+      // On disk, before any repair: parses strictly and names a binary that is there with those bytes.
+      const onDisk = parseManifest(await fs.readFile(path.join(root, MANIFEST_NAME)));
+      if (onDisk.file !== NO_FILE) {
+        const bytes = await fs.readFile(path.join(root, onDisk.file));
+        expect([bytes.length, crc32hex(bytes)], `${ctx}: on disk UPGRADE.TXT names ${onDisk.file}`).to.deep.equal([onDisk.size, onDisk.crc32]);
+      }
+      // Restart: every binary dropped so far must end up published, the newest one offered.
+      const app = await startFirmdrop(loadConfig({
+        root, host: '127.0.0.1', port: '0', 'stability-ms': '100', 'log-level': 'silent', 'log-format': 'json',
+      }, {}), silentLogger());
+      try {
+        await app.publisher.idle();
+        const recorded = new Set((await app.publisher.releases()).map((r) => `${r.name}:${r.crc32}`));
+        const lost = [...dropped].filter(([name, data]) => !recorded.has(`${name}:${crc32hex(data)}`)).map(([name]) => name);
+        expect(lost, `${ctx}: dropped binaries never published after the restart`).to.deep.equal([]);
+        const m = await app.publisher.current();
+        const newest = `K${String(n - 1).padStart(6, '0')}`;
+        expect(m?.file, `${ctx}: offered after restart`).to.equal(newest);
+        expect(m?.crc32).to.equal(crc32hex(dropped.get(newest)!));
+      } finally {
+        await app.close();
+      }
+    }
   });
 
   /** How the README starts the server: `npm start` (package.json) and the `firmdrop` bin. */
