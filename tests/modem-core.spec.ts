@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { Duplex } from 'node:stream';
-import { FTPError } from 'basic-ftp';
+import { Client, FTPError } from 'basic-ftp';
+import { startFaultProxy } from '../client-sim/net/fault-proxy.ts';
+import { holdPartialReplyLines } from '../client-sim/modem/ftp-session.ts';
 import { AtHost, AtTimeoutError } from '../client-sim/at/host.ts';
 import {
   AtModem, FtpFailure, FtpSession, ModuleFs, ModuleFsError, classifyFtpError, codeFor, formatTrace,
@@ -164,6 +166,30 @@ describe('modem core: FtpSession against a real FTP server', () => {
     expect(await s.close()).to.equal(true);
     expect(wire).to.include.members(['> TYPE I', '> SIZE FW00001', '> REST 49000', '> QUIT']);
     expect(wire.some((l) => l.startsWith('> PASV'))).to.equal(true);
+  });
+
+  it('reads server replies the network split right after the reply code (basic-ftp alone misreads them)', async () => {
+    // A segment holding only "220" looks like a complete reply to basic-ftp 6.2.3; holdPartialReplyLines fixes it.
+    const proxy = await startFaultProxy({
+      target: { host: '127.0.0.1', port: peer.directPort },
+      faults: { kind: 'split', on: 'control', direction: 'down', maxSegment: 3, gapMs: 5 },
+    });
+    try {
+      const s = await FtpSession.open({ host: proxy.host, port: proxy.port, user: peer.user, pass: peer.pass, timeoutMs: 5000 });
+      await s.type(true);
+      expect(await s.size('FW00001')).to.equal(50_000);
+      expect((await s.getBuffer('FW00001')).equals(FW)).to.equal(true);
+      expect(await s.close()).to.equal(true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('finds basic-ftp\'s control-data hook point (fails if the library changes underneath)', () => {
+    const c = new Client();
+    expect(typeof (c.ftp as unknown as { _onControlSocketData: unknown })._onControlSocketData).to.equal('function');
+    expect(() => holdPartialReplyLines(c)).not.to.throw();
+    c.close();
   });
 
   it('back-pressures the data connection at the module buffer size and still delivers every byte', async () => {

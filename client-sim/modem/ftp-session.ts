@@ -247,6 +247,7 @@ export class FtpSession {
    */
   static async open(opts: FtpConnectOptions): Promise<FtpSession> {
     const client = new Client(opts.timeoutMs);
+    holdPartialReplyLines(client);
     const session = new FtpSession(client, opts);
     client.ftp.verbose = true;
     client.ftp.log = (m: string) => {
@@ -437,4 +438,33 @@ export async function withSession<T>(opts: FtpConnectOptions, fn: (s: FtpSession
   } finally {
     await s.close();
   }
+}
+
+/**
+ * Make basic-ftp wait for a whole reply line before parsing it, as a modem's FTP client does.
+ *
+ * basic-ftp 6.2.3 parses every chunk of the control connection on its own: a TCP segment holding only `220`
+ * (no `\n` yet) matches its single-line reply pattern and is taken as a complete reply, so a reply split by the
+ * network right after its code is misread (seen behind the fault proxy's `split` fault; slow cellular links split
+ * segments like that). This wrapper feeds the library whole lines only and keeps the unterminated tail for the next
+ * chunk. It relies on `client.ftp._onControlSocketData(chunk: string)`, which the library's socket handler calls
+ * by name; tests/modem-core.spec.ts fails if that hook point disappears.
+ * @throws Error when the installed basic-ftp no longer has the hook point.
+ */
+export function holdPartialReplyLines(client: Client): void {
+  const ctx = client.ftp as unknown as { _onControlSocketData?: (chunk: string) => void };
+  const original = ctx._onControlSocketData;
+  if (typeof original !== 'function') throw new Error('basic-ftp: FtpContext._onControlSocketData is gone; update holdPartialReplyLines');
+  let tail = '';
+  ctx._onControlSocketData = function (this: unknown, chunk: string | Buffer) {
+    const text = tail + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+    const end = text.lastIndexOf('\n');
+    if (end < 0) {
+      // Bounded like the library's own limit (64 KiB) so a server that never sends LF cannot grow this forever.
+      if (text.length > 65536) { tail = ''; original.call(this, text); } else tail = text;
+      return;
+    }
+    tail = text.slice(end + 1);
+    original.call(this, text.slice(0, end + 1));
+  };
 }
