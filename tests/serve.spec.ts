@@ -211,7 +211,7 @@ describe('npm start (the README quick start) on the embedded ota-root', function
 
   it('serves the NO_FILE manifest on the port it logs (PASV and EPSV) and stops cleanly', async () => {
     expect(manifestBefore.toString()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
-    // Its own process group, so stopping it reaches npm, tsx and node alike (as Ctrl-C in a terminal does).
+    // Its own process group, so a failed test can kill npm and the server together (after()).
     server = new ServerProcess(spawn('npm', ['start'], {
       cwd: repo, detached: true, env: cleanEnv({ FIRMDROP_PORT: '0', FIRMDROP_LOG_FORMAT: 'json' }),
     }));
@@ -222,11 +222,11 @@ describe('npm start (the README quick start) on the embedded ota-root', function
     // PASV (not EPSV) on the default 0.0.0.0 bind: the 227 reply must carry an address the client can reach.
     expect((await curl(['--disable-epsv', url])).toString()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
 
-    // SIGTERM to the server process (npm and tsx themselves die of a signal sent to them; the server's exit code
-    // is what npm passes on).
+    // SIGTERM to npm (as a service manager or `kill <pid>` sends it): npm passes it on to the server (the script
+    // `exec`s it, so no shell sits in between to die and orphan it) and exits with the server's code.
     const serverPid = server.lines.find((l) => l.msg === 'listening')?.pid as number;
     expect(serverPid).to.be.a('number');
-    process.kill(serverPid, 'SIGTERM');
+    server.child.kill('SIGTERM');
     const exit = await server.exited;
     expect(exit, server.stderr).to.deep.equal({ code: 0, signal: null });
     expect(server.lines.some((l) => l.msg === 'stopped')).to.equal(true);
