@@ -112,6 +112,18 @@ describe('config', () => {
     }
   });
 
+  it('the README configuration table lists every flag and variable with the default firmdrop uses', async () => {
+    const readme = await fsp.readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const defaults = loadConfig({}, {}, cwd);
+    for (const o of CONFIG_OPTIONS) {
+      const row = readme.split('\n').find((l) => l.startsWith('| `--') && l.includes(`| \`${o.env}\` |`));
+      expect(row, `README row for ${o.env}`).to.be.a('string');
+      expect(row).to.include(`--${o.flag === 'checksums' ? 'no-checksums' : o.flag}`);
+      const value = (defaults as unknown as Record<string, unknown>)[o.key];
+      if (typeof value === 'number' || typeof value === 'boolean') expect(row, o.env).to.include(`| \`${value}\` |`);
+    }
+  });
+
   it('assertRootDir accepts a folder and refuses a missing path or a file with one line', async () => {
     const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-config-'));
     try {
