@@ -9,9 +9,7 @@
 import { stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-
-/** An FTP account allowed to log in (plain-text password, as on Meshlium's vsftpd). */
-export interface FtpUser { user: string; pass: string }
+import type { FtpUser } from './users.ts';
 
 /** Log output format: `pretty` (human-readable), `json` (one pino JSON object a line), `auto` (pretty on a TTY). */
 export type LogFormat = 'auto' | 'json' | 'pretty';
