@@ -10,6 +10,21 @@
  *    write command),
  *  - its own passive data connector (a port pool over the configured range; listener closed at accept),
  *  - its own close(): drain, deadline, no timers left behind.
+ *
+ * research/stack.md items and where they are handled here:
+ *   #1 split commands ........ attach() + onData(): line buffer, 500 for lines over maxCommandBytes
+ *   #2 passive ports ......... PassivePortPool + FirmdropPassive (port released when the data connection arrives)
+ *   #3 timeout cuts transfers  ftp-srv `timeout: 0`; onIdle(): time since the last command or transfer progress;
+ *                              TCP keep-alive reclaims vanished devices
+ *   #4 data connection address FirmdropPassive.#accept() (PORT/EPRT: ftp-srv's own check)
+ *   #5 pasv_url .............. pasvAddress(): bare IPv4 or function of the client IP, validated at start
+ *   #6 signal handlers ....... removed right after `new FtpSrv()`
+ *   #7 close() timers ........ disconnectClient() replaced; shutdown() drains with a deadline
+ *   #8 ABOR ignored .......... onData() stops the running RETR; ABOR answers 226 after the RETR's 426
+ *   #9 client drops .......... detach(), onRead(): fetch logged as cut short, data socket and file closed
+ *   #10 symlinks, path leaks . device-fs.ts (read-only, realpath jail, generic messages)
+ *   #11 FEAT, 227 wording, MDTM, no connection limit: runCommand() overrides; connection gate (421)
+ *   Nagle .................... TCP_NODELAY on control and data sockets
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
