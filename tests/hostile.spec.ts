@@ -1,9 +1,11 @@
 /**
  * Hostile input against the real firmdrop FTP server (issue 5 item 4), at the byte level with a raw control
  * connection (tests/support/raw-ftp.ts). Basic cases (a command split in two, an oversized line, NUL, `../`, 421)
- * are in tests/ftp.spec.ts; these go further: whole sessions byte-at-a-time, a 1 MiB line, garbage and reply-line
- * injection, a traversal/symlink corpus, FTP bounce, data-connection hijack, brute force, vanishing and stalled
- * clients, REST past the end, ABOR during RETR, PASV spam.
+ * are in tests/ftp.spec.ts; these go further: whole sessions byte-at-a-time, a 1 MiB line, garbage and NUL bytes,
+ * client control bytes echoed into replies (forged reply lines), a traversal/symlink corpus (SIZE, MDTM, RETR, CWD,
+ * LIST, NLST, STAT), FTP bounce (PORT/EPRT), data-connection hijack from another address, password brute force,
+ * clients vanishing at every stage, a client that never reads, slowloris, 20,000 pipelined commands, REST past the
+ * end, ABOR during RETR (plain and Telnet IP/DM), PASV spam.
  *
  * No timing assertions: every wait has a generous bound and the assertion is on what happened.
  */
