@@ -202,6 +202,8 @@ describe('hostile input (issue 5 item 4)', function () {
       'LINKFIL', '/LINKFIL', './LINKFIL', 'LINKDIR/secret.txt', 'sub/../LINKDIR/secret.txt', 'LOOPAAA', 'LOOPSLF', 'LOOPAAA/x',
       '../outside/secret.txt', '../../outside/secret.txt', `${outside}/secret.txt`, `${outside}/dir/secret.txt`,
       'UPGRADE.TXT/../../etc/passwd', `sub/${'../'.repeat(50)}etc/passwd`, 'a'.repeat(300), `${'a/'.repeat(400)}x`,
+      '\xc0\xae\xc0\xae/\xc0\xae\xc0\xae/etc/passwd', '..\x00/etc/passwd', // overlong UTF-8 dots, NUL
+      'FIFOPIP', 'LINKFIF', 'LINKZER', 'LINKPRC', // a FIFO (a RETR would hang on it), links to it, /dev/zero, /proc
     ];
     // Folders outside the root or hidden: CWD must fail, LIST/NLST must not show what is inside.
     const DIR_ESCAPES = (outside: string): string[] => [
@@ -513,6 +515,28 @@ describe('hostile input (issue 5 item 4)', function () {
     expect(await waitForSockets(listeners, base + 1, 5000), 'PASV listeners held').to.be.at.most(base + 1);
     await ftp.quit();
     expect(await waitForSockets(listeners, base), 'PASV listeners left after QUIT').to.equal(base);
+  });
+
+  it('holds at most one data connection per session when PASV is sent and connected 200 times without a transfer', async function () {
+    if (!canCountSockets()) this.skip();
+    const ftp = track(await loggedIn(ftpd.port));
+    const base = countHeld();
+    const dataPorts = new Set<number>();
+    for (let i = 0; i < 200; i++) {
+      const r = await ftp.send('PASV');
+      const { host, port } = parsePasv(r);
+      dataPorts.add(port);
+      const d = await connectData(host, port).catch(() => undefined);
+      if (d) sockets.push(d);
+    }
+    // Server side: sockets whose local port is one of the PASV ports (listeners and accepted data connections).
+    const serverData = (): number => countHeld((s) => dataPorts.has(s.localPort));
+    expect(await waitForSockets(serverData, 1, 5000), 'server data sockets held by one idle session').to.be.at.most(1);
+    expect((await ftp.send('NOOP')).code).to.equal(200);
+    await ftp.quit();
+    for (const d of sockets.splice(0)) d.destroy();
+    // base counted this session's control connection twice (client and server side): both must be gone.
+    expect(await waitForSockets(() => countHeld(), base - 2), 'sockets left after QUIT').to.be.at.most(base - 2);
   });
 
   it('closes a connection that trickles bytes but never completes a command (slowloris), once idle', async () => {

@@ -4,6 +4,7 @@
  * 127.0.0.1, ephemeral port, started through the contract of server/ftp.ts.
  */
 import type { Client } from 'basic-ftp';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -42,6 +43,7 @@ export interface HostileTree {
  * root/.firmdrop/releases.json   the hidden catalogue
  * root/LINKFIL -> outside/secret.txt      root/LINKDIR -> outside/dir
  * root/LOOPAAA -> LOOPBBB -> LOOPAAA      root/LOOPSLF -> LOOPSLF
+ * root/FIFOPIP (a named pipe)   root/LINKFIF -> FIFOPIP   root/LINKZER -> /dev/zero   root/LINKPRC -> /proc/self/environ
  * outside/secret.txt, outside/dir/secret.txt  (both hold SECRET)
  * ```
  */
@@ -67,6 +69,10 @@ export async function makeTree(opts: { bigBytes?: number } = {}): Promise<Hostil
   await fs.symlink('LOOPBBB', path.join(root, 'LOOPAAA'));
   await fs.symlink('LOOPAAA', path.join(root, 'LOOPBBB'));
   await fs.symlink('LOOPSLF', path.join(root, 'LOOPSLF'));
+  execFileSync('mkfifo', [path.join(root, 'FIFOPIP')]);
+  await fs.symlink('FIFOPIP', path.join(root, 'LINKFIF'));
+  await fs.symlink('/dev/zero', path.join(root, 'LINKZER'));
+  await fs.symlink('/proc/self/environ', path.join(root, 'LINKPRC'));
   return { base, root, outside, files };
 }
 
