@@ -115,7 +115,13 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-interface CatalogFile { format: 1; current: Selection; releases: Release[] }
+/**
+ * A binary that was already in the root when firmdrop first took over a root that had an UPGRADE.TXT (an adopted
+ * Meshlium/vsftpd root): left as it is, not published, unless it changes (`size` in bytes, `mtimeMs` its mtime).
+ */
+export interface BaselineFile { name: string; size: number; mtimeMs: number }
+
+interface CatalogFile { format: 1; current: Selection; releases: Release[]; baseline?: BaselineFile[] }
 
 /** The release catalogue of one root. Not safe for concurrent writers: the Publisher serializes all calls. */
 export class Catalog {
@@ -129,6 +135,7 @@ export class Catalog {
   readonly tmpDir: string;
   private readonly log: Logger;
   private state: CatalogFile = { format: 1, current: null, releases: [] };
+  private onDisk = false;
 
   /** @param root the FTP root; @param logger pino logger (silent by default). Call load() before use. */
   constructor(root: string, logger?: Logger) {
@@ -158,6 +165,7 @@ export class Catalog {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         this.state = { format: 1, current: null, releases: [] };
+        this.onDisk = false;
         return;
       }
       throw e;
@@ -168,14 +176,32 @@ export class Catalog {
       await fsp.rename(this.file, aside);
       this.log.error({ file: this.file, movedTo: aside, reason: parsed }, `release catalogue unreadable (${parsed}): moved aside to ${path.basename(aside)}, starting empty`);
       this.state = { format: 1, current: null, releases: [] };
+      this.onDisk = false;
       return;
     }
     this.state = parsed;
+    this.onDisk = true;
+  }
+
+  /** False when the last load() found no releases.json (none yet, or a corrupt one moved aside), until saved. */
+  get exists(): boolean {
+    return this.onDisk;
   }
 
   /** All releases, oldest first (as published). */
   get releases(): readonly Release[] {
     return this.state.releases;
+  }
+
+  /** Binaries found in an adopted root when the catalogue was created (see BaselineFile); empty otherwise. */
+  get baseline(): readonly BaselineFile[] {
+    return this.state.baseline ?? [];
+  }
+
+  /** Records the baseline of an adopted root and saves. */
+  async setBaseline(files: BaselineFile[]): Promise<void> {
+    this.state.baseline = files.map((f) => ({ name: f.name, size: f.size, mtimeMs: f.mtimeMs }));
+    await this.save();
   }
 
   /** What UPGRADE.TXT offers, as last recorded (null before anything was recorded). */
@@ -235,6 +261,7 @@ export class Catalog {
 
   private async save(): Promise<void> {
     await writeFileAtomic(this.tmpDir, this.file, JSON.stringify(this.state, null, 2) + '\n');
+    this.onDisk = true;
   }
 }
 
@@ -262,7 +289,17 @@ function parseCatalog(text: string): CatalogFile | string {
       current = { kind: 'release', name: c.name, version: c.version as number };
     } else return 'current is not a selection';
   }
-  return { format: 1, current, releases: d.releases as Release[] };
+  const out: CatalogFile = { format: 1, current, releases: d.releases as Release[] };
+  if (d.baseline !== undefined) {
+    if (!Array.isArray(d.baseline)) return 'baseline is not a list';
+    for (const b of d.baseline as Record<string, unknown>[]) {
+      if (typeof b !== 'object' || b === null || typeof b.name !== 'string' || !Number.isInteger(b.size) || typeof b.mtimeMs !== 'number') {
+        return 'baseline entry is not {name, size, mtimeMs}';
+      }
+    }
+    out.baseline = d.baseline as BaselineFile[];
+  }
+  return out;
 }
 
 /** Why `r` is not a Release, or undefined. */

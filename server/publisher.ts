@@ -28,10 +28,10 @@ import { createHash } from 'node:crypto';
 import CRC32 from 'crc-32';
 import { pino, type Logger } from 'pino';
 import {
-  MANIFEST_NAME, MAX_SIZE, NO_FILE, ManifestError, explainProgramName, formatManifest, noFileManifest, parseManifest,
+  MANIFEST_NAME, MAX_SIZE, NO_FILE, ManifestError, explainProgramName, formatManifest, isProgramName, noFileManifest, parseManifest,
   type Manifest, type ManifestIssue,
 } from './manifest.ts';
-import { CATALOG_DIR, Catalog, fsyncDir, tempPath, writeFileAtomic, type Release } from './catalog.ts';
+import { CATALOG_DIR, Catalog, CatalogError, fsyncDir, tempPath, writeFileAtomic, type Release } from './catalog.ts';
 
 export type { Release } from './catalog.ts';
 
@@ -150,7 +150,6 @@ export class Publisher {
   private queue: Promise<unknown> = Promise.resolve();
   /** The binary this Publisher last offered, as stat'ed when published, and the UPGRADE.TXT text it wrote for it. */
   private offeredStat?: { name: string; size: number; mtimeMs: number; ino: number; text: string };
-  private opened?: { catalogWrittenAt?: Date; manifestExisted: boolean };
 
   /**
    * @param opts.root FTP root holding the binaries and UPGRADE.TXT
@@ -314,13 +313,48 @@ export class Publisher {
   }
 
   /**
-   * The root as this Publisher first found it, before writing anything (added for the watcher's start-up
-   * catch-up): the last catalogue write time (undefined: no catalogue) and whether UPGRADE.TXT existed.
+   * Publishes binaries that landed while nothing was watching (added for the watcher's start-up): every binary in
+   * the root (program name, regular file) whose bytes differ from the latest release of its name, except the
+   * baseline of an adopted root while unchanged (see open()). Oldest mtime first, so the newest ends offered; one
+   * older than the binary offered now is recorded as a release but not offered (that would roll the fleet back;
+   * `select` offers it). A binary still being written is skipped (the watcher publishes it when it settles).
+   * @returns the releases recorded
    */
-  initialState(): Promise<{ catalogWrittenAt?: Date; manifestExisted: boolean }> {
+  catchUp(): Promise<Release[]> {
     return this.enqueue(async () => {
       await this.open();
-      return { ...this.opened! };
+      const baseline = new Map(this.catalog.baseline.map((b) => [b.name, b]));
+      const pending: { name: string; info: BinaryInfo }[] = [];
+      for (const f of await this.rootBinaries()) {
+        const b = baseline.get(f.name);
+        if (b && b.size === f.size && b.mtimeMs === f.mtimeMs) continue;
+        let info: BinaryInfo;
+        try {
+          info = await hashBinary(path.join(this.root, f.name), f.name);
+        } catch (e) {
+          if (!(e instanceof PublishError)) throw e;
+          this.log.info({ name: f.name, reason: e.message }, `not caught up: ${e.message}`);
+          continue;
+        }
+        const latest = this.catalog.latest(f.name);
+        if (!latest || !sameContent(latest, info)) pending.push({ name: f.name, info });
+      }
+      pending.sort((a, b) => a.info.mtimeMs - b.info.mtimeMs);
+      let offeredMtime = await this.offeredMtime();
+      const done: Release[] = [];
+      for (const { name, info } of pending) {
+        const offer = info.mtimeMs >= offeredMtime;
+        try {
+          const plan = await this.plan(name, info, {});
+          await assertUnchanged(path.join(this.root, name), info, name);
+          done.push(await this.apply(plan, info, offer));
+          if (offer) offeredMtime = info.mtimeMs;
+        } catch (e) {
+          if (!(e instanceof PublishError) && !(e instanceof CatalogError)) throw e;
+          this.log.warn({ name, reason: e.message }, `${name} not caught up: ${e.message}`);
+        }
+      }
+      return done;
     });
   }
 
@@ -370,14 +404,38 @@ export class Publisher {
     }
   }
 
-  /** Reloads the catalogue (another process may have written it); the first time, records the initial state. */
+  /**
+   * Reloads the catalogue (another process may have written it). When there is no catalogue but there is an
+   * UPGRADE.TXT (firmdrop taking over a Meshlium/vsftpd root, or a catalogue lost), records the binaries already
+   * in the root as the baseline first: they are left as they are and not published unless they change, so taking
+   * over a root never changes what devices are offered. A root with neither is fresh: everything in it is new.
+   */
   private async open(): Promise<void> {
-    if (!this.opened) {
-      const catalogWrittenAt = await this.catalog.writtenAt();
-      const manifestExisted = (await this.readManifest()).state !== 'missing';
-      this.opened = { catalogWrittenAt, manifestExisted };
-    }
     await this.catalog.load();
+    if (this.catalog.exists || (await this.readManifest()).state === 'missing') return;
+    const files = await this.rootBinaries();
+    await this.catalog.setBaseline(files);
+    this.log.info({ files: files.map((f) => f.name) }, `taking over a root with an existing ${MANIFEST_NAME}: ` +
+      `${files.length} binar${files.length === 1 ? 'y' : 'ies'} already there left as they are (published only if they change)`);
+  }
+
+  /** The binaries in the root: program names that are regular files, with their size and mtime. */
+  private async rootBinaries(): Promise<{ name: string; size: number; mtimeMs: number }[]> {
+    const out: { name: string; size: number; mtimeMs: number }[] = [];
+    for (const d of await fsp.readdir(this.root, { withFileTypes: true })) {
+      if (!d.isFile() || !isProgramName(d.name)) continue;
+      const st = await fsp.lstat(path.join(this.root, d.name)).catch(() => undefined);
+      if (st?.isFile()) out.push({ name: d.name, size: st.size, mtimeMs: st.mtimeMs });
+    }
+    return out;
+  }
+
+  /** mtime of the binary UPGRADE.TXT offers now, or −Infinity (NO_FILE, none, broken, or the file is gone). */
+  private async offeredMtime(): Promise<number> {
+    const m = await this.readManifest();
+    if (m.state !== 'ok' || m.manifest.file === NO_FILE) return -Infinity;
+    const st = await fsp.lstat(path.join(this.root, m.manifest.file)).catch(() => undefined);
+    return st ? st.mtimeMs : -Infinity;
   }
 
   private assertName(name: string): void {
@@ -432,8 +490,15 @@ export class Publisher {
   }
 
   /** Writes the manifest for a plan (skipped when already identical), then records it. */
-  private async apply(plan: Plan, info: BinaryInfo): Promise<Release> {
+  private async apply(plan: Plan, info: BinaryInfo, offer = true): Promise<Release> {
     const r = plan.release;
+    if (!offer) {
+      if (plan.record) {
+        await this.catalog.add(r, false);
+        this.log.info({ name: r.name, version: r.version }, `recorded ${r.name} v${r.version} without offering it: it is older than the binary offered now (select it to offer it)`);
+      }
+      return { ...r };
+    }
     if (plan.kind === 'unchanged') {
       if (plan.record) await this.catalog.add(r, false);
       this.log.info({ name: r.name, version: r.version }, `${r.name} unchanged (same bytes as v${r.version}): not re-offered; select it to offer it again`);

@@ -15,13 +15,13 @@
  * same VERSION for the same bytes). What remains is the moment between the write and that withdrawal (a few ms),
  * which no watcher can close: replacing a file by rename never has it.
  *
- * Start-up (decided here): the watcher starts first (nothing lands unseen), then `publisher.reconcile()`, then a
- * catch-up for binaries that landed while the server was down: a binary whose mtime is newer than the last
- * catalogue write (as the publisher first found it) is published unless its bytes equal the latest release of its
- * name, oldest first, so the newest ends current, as if the watcher had been running. A root without a catalogue
- * but with an UPGRADE.TXT (an adopted Meshlium/vsftpd root) gets no catch-up: what devices are offered stays as it
- * was. A root with neither (fresh) publishes every binary in it. Known limit: a copy that keeps an old mtime
- * (`cp -p`, `rsync -t`) is not caught up; `firmdrop select NAME` offers it.
+ * Start-up (decided here): the watcher starts first (nothing lands unseen), then `publisher.reconcile()`, then
+ * `publisher.catchUp()` for binaries that landed while nothing was watching, including drops a killed server had
+ * seen but not yet published: every binary whose bytes differ from the latest release of its name is published,
+ * oldest mtime first so the newest ends offered (one older than the binary offered now is only recorded). When
+ * firmdrop takes over a root that already has an UPGRADE.TXT (Meshlium/vsftpd), the binaries there are recorded as
+ * a baseline and left alone until they change: taking over never changes what devices are offered. A root with
+ * neither UPGRADE.TXT nor catalogue is fresh: the binaries in it are published.
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -166,9 +166,9 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
       watcher.once('ready', resolve);
       watcher.once('error', reject);
     });
-    const initial = await publisher.initialState();
     await publisher.reconcile();
-    await catchUp(root, publisher, log, initial, track);
+    await publisher.catchUp();
+    await warnBadNames(root, log);
   } catch (e) {
     await close();
     throw e;
@@ -177,26 +177,11 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
   return { close };
 }
 
-/** Publishes binaries that landed while the server was down (rules in the module comment). */
-async function catchUp(
-  root: string, publisher: Publisher, log: Logger,
-  initial: { catalogWrittenAt?: Date; manifestExisted: boolean },
-  track: (what: string, fn: () => Promise<unknown>) => void,
-): Promise<void> {
-  if (!initial.catalogWrittenAt && initial.manifestExisted) return;
-  const since = initial.catalogWrittenAt?.getTime() ?? -Infinity;
-  const found: { name: string; mtimeMs: number }[] = [];
+/** Logs a warning for each file in the root that looks like an attempted binary but cannot be one. */
+async function warnBadNames(root: string, log: Logger): Promise<void> {
   for (const d of await fsp.readdir(root, { withFileTypes: true })) {
     if (!d.isFile()) continue;
     const kind = classifyEntry(d.name);
     if (kind.kind === 'bad-name') log.warn({ file: d.name }, `${kind.reason}: not published`);
-    if (kind.kind !== 'binary') continue;
-    const st = await fsp.lstat(path.join(root, d.name)).catch(() => undefined);
-    if (st && st.mtimeMs > since) found.push({ name: d.name, mtimeMs: st.mtimeMs });
-  }
-  found.sort((a, b) => a.mtimeMs - b.mtimeMs);
-  for (const f of found) {
-    log.info({ name: f.name }, `${f.name} arrived while firmdrop was not running: publishing it`);
-    track(`publish ${f.name}`, () => publisher.publish(f.name, { ifChanged: true }));
   }
 }

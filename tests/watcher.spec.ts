@@ -192,23 +192,39 @@ describe('watcher', function () {
     }
   });
 
-  it('on start, publishes binaries that landed while it was down (newest last), not older ones', async () => {
+  it('on start, publishes binaries that landed while it was down, newest last; an older one is only recorded', async () => {
     await start();
     await fsp.writeFile(path.join(root, 'FIRSTPG'), 'first');
     await advertised('FIRSTPG');
     await watcher!.close();
     watcher = undefined;
-    const written = (await new Catalog(root).writtenAt())!.getTime() / 1000;
+    const first = (await fsp.stat(path.join(root, 'FIRSTPG'))).mtimeMs / 1000;
     for (const [name, offset] of [['LATERPG', 20], ['OLDERPG', -20], ['NEWESTP', 40], ['MIDDLEP', 30]] as const) {
       const f = path.join(root, name);
       await fsp.writeFile(f, `${name} bytes`);
-      await fsp.utimes(f, written + offset, written + offset);
+      await fsp.utimes(f, first + offset, first + offset);
     }
     await start();
-    await advertised('NEWESTP');
-    await publisher.idle();
-    expect((await publisher.releases()).map((r) => r.name)).to.deep.equal(['FIRSTPG', 'LATERPG', 'MIDDLEP', 'NEWESTP']);
+    expect((await publisher.releases()).map((r) => r.name)).to.deep.equal(['FIRSTPG', 'OLDERPG', 'LATERPG', 'MIDDLEP', 'NEWESTP']);
     expect((await manifest())!.file).to.equal('NEWESTP');
+    expect(lines.some((l) => /^recorded OLDERPG v1 without offering it/.test(l.msg))).to.equal(true);
+    expect(lines.some((l) => /^published OLDERPG/.test(l.msg))).to.equal(false);
+  });
+
+  it('on start, publishes a drop a killed server had seen but not published (mtime before its last catalogue write)', async () => {
+    await start();
+    await fsp.writeFile(path.join(root, 'FIRSTPG'), 'first');
+    await advertised('FIRSTPG');
+    await watcher!.close();
+    watcher = undefined;
+    // dropped just after FIRSTPG, while the server was still publishing FIRSTPG: older than the catalogue write
+    const first = (await fsp.stat(path.join(root, 'FIRSTPG'))).mtimeMs / 1000;
+    const written = (await new Catalog(root).writtenAt())!.getTime() / 1000;
+    await fsp.writeFile(path.join(root, 'SEENPRG'), 'seen, never published');
+    await fsp.utimes(path.join(root, 'SEENPRG'), first + 0.05, first + 0.05);
+    expect(first + 0.05).to.be.below(written);
+    await start();
+    expect((await manifest())!.file).to.equal('SEENPRG');
   });
 
   it('adopting an existing root (UPGRADE.TXT, no catalogue) changes nothing devices are offered', async () => {
@@ -217,9 +233,18 @@ describe('watcher', function () {
     const text = 'FILE:MESHPRG\nPATH:/\nSIZE:15\nVERSION:4\n';
     await fsp.writeFile(path.join(root, 'UPGRADE.TXT'), text);
     await start();
-    await publisher.idle();
     expect(await manifestText()).to.equal(text);
     expect((await publisher.releases()).map((r) => `${r.name}v${r.version}`)).to.deep.equal(['MESHPRGv4']);
+    // a restart still leaves the baseline alone...
+    await watcher!.close();
+    await start();
+    expect(await manifestText()).to.equal(text);
+    // ...until a baseline binary changes while firmdrop is down: then it is new, and published
+    await watcher!.close();
+    watcher = undefined;
+    await fsp.writeFile(path.join(root, 'ANOTHER'), 'another binary, rebuilt');
+    await start();
+    expect((await manifest())!.file).to.equal('ANOTHER');
   });
 
   it('a fresh root (no UPGRADE.TXT, no catalogue) publishes the binaries already there', async () => {
