@@ -192,13 +192,18 @@ describe('watcher', function () {
     }
   });
 
-  it('on start, publishes binaries that landed while it was down, newest last; an older one is only recorded', async () => {
+  /** Starts, publishes FIRSTPG through the watcher, stops; returns FIRSTPG's mtime in seconds. */
+  async function publishFirstThenStop(): Promise<number> {
     await start();
     await fsp.writeFile(path.join(root, 'FIRSTPG'), 'first');
     await advertised('FIRSTPG');
     await watcher!.close();
     watcher = undefined;
-    const first = (await fsp.stat(path.join(root, 'FIRSTPG'))).mtimeMs / 1000;
+    return (await fsp.stat(path.join(root, 'FIRSTPG'))).mtimeMs / 1000;
+  }
+
+  it('on start, publishes binaries that landed while it was down, newest last; an older one is only recorded', async () => {
+    const first = await publishFirstThenStop();
     for (const [name, offset] of [['LATERPG', 20], ['OLDERPG', -20], ['NEWESTP', 40], ['MIDDLEP', 30]] as const) {
       const f = path.join(root, name);
       await fsp.writeFile(f, `${name} bytes`);
@@ -212,13 +217,8 @@ describe('watcher', function () {
   });
 
   it('on start, publishes a drop a killed server had seen but not published (mtime before its last catalogue write)', async () => {
-    await start();
-    await fsp.writeFile(path.join(root, 'FIRSTPG'), 'first');
-    await advertised('FIRSTPG');
-    await watcher!.close();
-    watcher = undefined;
+    const first = await publishFirstThenStop();
     // dropped just after FIRSTPG, while the server was still publishing FIRSTPG: older than the catalogue write
-    const first = (await fsp.stat(path.join(root, 'FIRSTPG'))).mtimeMs / 1000;
     const written = (await new Catalog(root).writtenAt())!.getTime() / 1000;
     await fsp.writeFile(path.join(root, 'SEENPRG'), 'seen, never published');
     await fsp.utimes(path.join(root, 'SEENPRG'), first + 0.05, first + 0.05);
