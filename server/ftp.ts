@@ -115,6 +115,7 @@ interface ConnectorInternals {
   end(): void;
   closeServer(): void;
   closeSocket(): void;
+  waitForConnection(opts?: { timeout?: number }): PromiseLike<net.Socket>;
 }
 
 interface FtpConnectionInternals extends EventEmitter {
@@ -428,6 +429,32 @@ class FirmdropPassive extends BaseConnector {
     for (const w of this.#waiters.splice(0)) w.reject(new Bluebird.TimeoutError('Data connection closed'));
     super.end();
   }
+}
+
+/**
+ * Replaces ftp-srv's active-mode waitForConnection(), which polls every 250 ms for 5 s (up to 250 ms added to each
+ * PORT/EPRT transfer): resolves when the connection to the client is up, rejects with bluebird's TimeoutError
+ * (→ 425) when it fails or takes over `timeoutMs`.
+ */
+function activeConnected(socket: net.Socket & { connected?: boolean }, timeoutMs: number): PromiseLike<net.Socket> {
+  return new Bluebird<net.Socket>((resolve, reject) => {
+    if (socket.connected && !socket.destroyed) return resolve(socket);
+    if (socket.destroyed) return reject(new Bluebird.TimeoutError('Data connection failed'));
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      socket.off('connect', onConnect);
+      socket.off('close', onClose);
+      if (err) reject(err);
+      else resolve(socket);
+    };
+    // ftp-srv's own 'connect' callback (registered first) marks the socket connected; resolve after it.
+    const onConnect = () => done();
+    const onClose = () => done(new Bluebird.TimeoutError('Data connection failed'));
+    const timer = setTimeout(() => done(new Bluebird.TimeoutError('Data connection timed out')), timeoutMs);
+    timer.unref();
+    socket.once('connect', onConnect);
+    socket.once('close', onClose);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -958,8 +985,12 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       case 'PORT':
       case 'EPRT': {
         const r = await conn.commands.handle(item);
-        const d = conn.connector?.dataSocket;
-        if (d) trackDataSocket(s, d);
+        const c = conn.connector;
+        const d = c?.dataSocket;
+        if (c?.type === 'active' && d) {
+          trackDataSocket(s, d);
+          c.waitForConnection = () => activeConnected(d, passiveWaitMs);
+        }
         return r;
       }
       default:
