@@ -266,6 +266,11 @@ describe('publish storm: binaries dropped while clients poll UPGRADE.TXT (issue 
   });
 });
 
+// A drop under the offered name replaces the very bytes UPGRADE.TXT describes. Until the watcher reacts (and
+// between a device's read of UPGRADE.TXT and its RETR a moment later, in the same session), a device can get the new
+// bytes under the old SIZE/CRC32/MD5. Switching to NO_FILE when the offered binary changes narrows that window but
+// cannot close it; serving each published release from a snapshot the publisher keeps (e.g. .firmdrop/store), and
+// answering a session's RETR/SIZE with the release its last UPGRADE.TXT read named, would.
 describe('rebuild storm: new builds of the offered program replace it under the same name while clients poll (issue 5 item 5)', function () {
   this.timeout(STORM_LIMIT_MS + 60_000);
   const NAME = 'SENSOR1';
