@@ -136,6 +136,8 @@ export class Catalog {
   private readonly log: Logger;
   private state: CatalogFile = { format: 1, current: null, releases: [] };
   private onDisk = false;
+  /** inode:size:mtime of the releases.json the state was read from or last written as (skip re-reading it). */
+  private loadedKey?: string;
 
   /** @param root the FTP root; @param logger pino logger (silent by default). Call load() before use. */
   constructor(root: string, logger?: Logger) {
@@ -160,12 +162,16 @@ export class Catalog {
    */
   async load(): Promise<void> {
     let text: string;
+    let key: string;
     try {
+      key = statKey(await fsp.stat(this.file));
+      if (this.onDisk && key === this.loadedKey) return; // unchanged since read or written (a rename changes the inode)
       text = await fsp.readFile(this.file, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         this.state = { format: 1, current: null, releases: [] };
         this.onDisk = false;
+        this.loadedKey = undefined;
         return;
       }
       throw e;
@@ -177,10 +183,12 @@ export class Catalog {
       this.log.error({ file: this.file, movedTo: aside, reason: parsed }, `release catalogue unreadable (${parsed}): moved aside to ${path.basename(aside)}, starting empty`);
       this.state = { format: 1, current: null, releases: [] };
       this.onDisk = false;
+      this.loadedKey = undefined;
       return;
     }
     this.state = parsed;
     this.onDisk = true;
+    this.loadedKey = key;
   }
 
   /** False when the last load() found no releases.json (none yet, or a corrupt one moved aside), until saved. */
@@ -262,7 +270,13 @@ export class Catalog {
   private async save(): Promise<void> {
     await writeFileAtomic(this.tmpDir, this.file, JSON.stringify(this.state, null, 2) + '\n');
     this.onDisk = true;
+    this.loadedKey = statKey(await fsp.stat(this.file));
   }
+}
+
+/** Identity of one version of a file: inode, size and mtime. */
+function statKey(st: { ino: number; size: number; mtimeMs: number }): string {
+  return `${st.ino}:${st.size}:${st.mtimeMs}`;
 }
 
 /** The catalogue in `text`, or a one-line reason it is not one. */
