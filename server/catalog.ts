@@ -24,7 +24,7 @@ export interface Release { name: string; version: number; size: number; crc32: s
 export type Selection = { kind: 'release'; name: string; version: number } | { kind: 'no-file' } | null;
 
 /** Reasons a catalogue operation is refused. */
-export type CatalogErrorCode = 'version-range' | 'version-overflow' | 'version-not-higher' | 'bad-name' | 'io';
+export type CatalogErrorCode = 'version-range' | 'version-overflow' | 'version-not-higher' | 'bad-name';
 
 /** A refused catalogue operation; `code` says which rule, `message` is one line for the operator. */
 export class CatalogError extends Error {
