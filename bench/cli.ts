@@ -56,6 +56,8 @@ async function main(): Promise<void> {
     .option('duration-limit', { type: 'number', default: 120, describe: 'hard cap per run, seconds' })
     .option('session-timeout', { type: 'number', default: 30, describe: 'client socket idle timeout, seconds' })
     .option('cpu-prof', { type: 'string', describe: 'with --server firmdrop|ftp-srv: profile the server (node --cpu-prof) into this folder and summarise' })
+    .option('warmup', { type: 'number', default: 0, describe: 'sessions run first and not counted (warm server)' })
+    .option('server-arg', { type: 'string', array: true, describe: 'extra argument for firmdrop serve, repeatable: --server-arg=--max-connections --server-arg=5000' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of text' })
     .command('$0', 'run N sessions at concurrency C', () => {}, async (argv) => {
       if (!argv.server && !argv.url) throw new Error('give --server <kind> or --url ftp://user:pass@127.0.0.1:PORT');
@@ -80,6 +82,7 @@ async function main(): Promise<void> {
       (y) => y
         .option('servers', { type: 'string', default: 'pyftpdlib,vsftpd,ftp-srv,ftp-srv-nodelay,firmdrop' })
         .option('repeat', { type: 'number', default: 3 })
+        .option('warmup', { type: 'number', default: 100, describe: 'sessions run first on each fresh server and not counted' })
         .option('big-c', { type: 'number', default: 1000, describe: 'concurrency of the big column' })
         .option('big-n', { type: 'number', default: 2000 }),
       async (argv) => {
@@ -92,14 +95,16 @@ async function main(): Promise<void> {
           const server = name as ServerKind;
           const missing = missingAnchor(server);
           if (missing) { console.error(`skipping ${server}: ${missing}`); rows.push({ server, error: `not run: ${missing}` }); continue; }
+          const label = server === 'firmdrop' && base.serverArgs?.length ? `firmdrop ${base.serverArgs.join(' ')}` : server;
           const run = async (n: number, c: number, extra: Partial<MeasureOptions> = {}): Promise<RepeatedFigures> => {
-            const r = await measureRepeated({ ...base, server, n, c, ...extra }, argv.repeat);
+            const r = await measureRepeated({ ...base, server, n, c, ...extra,
+              serverArgs: server === 'firmdrop' ? base.serverArgs : undefined }, argv.repeat);
             if (!argv.json) console.error(formatFigures(r));
             return r;
           };
           try {
             rows.push({
-              server,
+              server: label,
               c1: await run(200, 1),
               c50: await run(2000, 50),
               c1000: await run(argv['big-n'], argv['big-c']),
@@ -107,7 +112,7 @@ async function main(): Promise<void> {
             });
           } catch (err) {
             console.error(`${server}: ${(err as Error).message}`);
-            rows.push({ server, error: `failed: ${(err as Error).message.slice(0, 100)}` });
+            rows.push({ server: label, error: `failed: ${(err as Error).message.slice(0, 100)}` });
           }
         }
         const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
@@ -131,12 +136,14 @@ async function main(): Promise<void> {
 
 /** Options shared by both commands, from parsed arguments. */
 function common(argv: { n: number; c: number; size: string; profile?: string; epsv: boolean; link: string;
-                        'duration-limit': number; 'session-timeout': number }): MeasureOptions {
+                        'duration-limit': number; 'session-timeout': number; warmup: number; 'server-arg'?: string[] }): MeasureOptions {
   return {
     n: Math.floor(argv.n), c: Math.floor(argv.c), size: parseSize(argv.size),
     profile: argv.profile ? parseLinkProfile(argv.profile) : undefined,
     epsv: argv.epsv,
     link: argv.link === 'proxy' ? 'proxy' : 'client',
+    warmup: Math.max(0, Math.floor(argv.warmup)),
+    serverArgs: argv['server-arg']?.map(String),
     durationLimitMs: argv['duration-limit'] * 1000,
     sessionTimeoutMs: argv['session-timeout'] * 1000,
   };

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 const { values } = parseArgs({
   options: {
     root: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' },
-    'pasv-min': { type: 'string', default: '40000' }, 'pasv-max': { type: 'string', default: '49999' },
+    'pasv-min': { type: 'string', default: '20000' }, 'pasv-max': { type: 'string', default: '29999' },
     nodelay: { type: 'boolean', default: false },
   },
 });

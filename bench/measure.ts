@@ -27,6 +27,13 @@ export interface MeasureOptions {
   pasvMin?: number; pasvMax?: number;
   /** With `server` firmdrop or ftp-srv: write a V8 CPU profile of the server into this folder (servers.ts). */
   cpuProfDir?: string;
+  /** Extra `firmdrop serve` arguments (servers.ts). */
+  serverArgs?: string[];
+  /**
+   * Sessions run (at concurrency ≤ 10) before the measured run and not counted, so that figures are those of a warm
+   * server (JIT-compiled code, pools filled), as in production. Default 0.
+   */
+  warmup?: number;
   onSession?: LoadOptions['onSession'];
 }
 
@@ -50,6 +57,11 @@ export async function measureOnce(opts: MeasureOptions): Promise<RunFigures> {
       proxy = await startFaultProxy({ target: { host: target.host, port: target.port }, profile });
       target = { ...target, host: proxy.host, port: proxy.port };
       profile = undefined;     // the proxy shapes; the devices do not add their own delays
+    }
+    if (opts.warmup && opts.warmup > 0) {
+      const w = await runLoad({ target, n: opts.warmup, c: Math.min(10, opts.warmup), durationLimitMs: opts.durationLimitMs,
+        sessionTimeoutMs: opts.sessionTimeoutMs, profile });
+      if (w.failed > 0) console.error(`warning: ${w.failed} of ${w.n} warm-up sessions failed: ${Object.keys(w.failures).join('; ')}`);
     }
     const sampler = pid ? new MemorySampler(pid) : undefined;
     const cpu0 = pid ? readCpuMs(pid) : 0;

@@ -24,10 +24,15 @@ export type ServerKind = (typeof SERVER_KINDS)[number];
 export interface BenchServer { kind: ServerKind; url: string; pid: number; root: string; stop(): Promise<void> }
 
 /**
- * Options: binary size in bytes; passive port range (inclusive, default 40000–49999); `cpuProfDir`: for the Node
- * servers (firmdrop, ftp-srv), run with `node --cpu-prof` writing the profile there when the server exits.
+ * Options: binary size in bytes; passive port range (inclusive, default 20000–29999: outside Linux's ephemeral
+ * range 32768–60999, so that the load generator's own outgoing ports never collide with it); `cpuProfDir`: for the
+ * Node servers (firmdrop, ftp-srv), run with `node --cpu-prof` writing the profile there when the server exits.
  */
-export interface StartOptions { size: number; pasvMin?: number; pasvMax?: number; readyTimeoutMs?: number; cpuProfDir?: string }
+export interface StartOptions {
+  size: number; pasvMin?: number; pasvMax?: number; readyTimeoutMs?: number; cpuProfDir?: string;
+  /** Extra arguments for `firmdrop serve` (e.g. ['--max-connections', '5000']); refused for other servers. */
+  serverArgs?: string[];
+}
 
 /** Thrown when an anchor server is not installed; the message says how to install it. */
 export class AnchorMissingError extends Error {}
@@ -135,7 +140,8 @@ async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
 export async function startBenchServer(kind: ServerKind, opts: StartOptions): Promise<BenchServer> {
   const missing = missingAnchor(kind);
   if (missing) throw new AnchorMissingError(missing);
-  const pasvMin = opts.pasvMin ?? 40000, pasvMax = opts.pasvMax ?? 49999;
+  if (opts.serverArgs?.length && kind !== 'firmdrop') throw new Error(`--server-arg applies to firmdrop only, not ${kind}`);
+  const pasvMin = opts.pasvMin ?? 20000, pasvMax = opts.pasvMax ?? 29999;
   const readyMs = opts.readyTimeoutMs ?? 20_000;
   const root = await mkdtemp(path.join(os.tmpdir(), `firmdrop-bench-${kind}-`));
   let child: ChildProcess | undefined;
@@ -213,7 +219,8 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
  * firmdrop as a child process, started as the README says: the bench binary is published first with firmdrop's own
  * Publisher (in this process: it writes UPGRADE.TXT and the catalogue), then
  * `node --import tsx server/cli.ts serve --root ROOT --host 127.0.0.1 --port PORT --pasv-range MIN-MAX --user bench:bench`
- * runs with its default log level (info, JSON lines to a pipe the bench drains), as deployed.
+ * runs with its default log level (info, JSON lines to a pipe the bench drains) and default limits, as deployed,
+ * plus `opts.serverArgs`.
  */
 async function launchFirmdrop(root: string, opts: StartOptions, pasv: [number, number],
                               launch: (cmd: string, args: string[]) => ChildProcess):
@@ -230,6 +237,6 @@ async function launchFirmdrop(root: string, opts: StartOptions, pasv: [number, n
   const port = await freePort();
   launch(process.execPath, [...nodeFlags(opts), '--import', 'tsx', path.join(repo, 'server', 'cli.ts'), 'serve', '--root', root,
     '--host', '127.0.0.1', '--port', String(port), '--pasv-range', `${pasv[0]}-${pasv[1]}`,
-    '--user', 'bench:bench', '--log-format', 'json']);
+    '--user', 'bench:bench', '--log-format', 'json', ...(opts.serverArgs ?? [])]);
   return { port, url: (p) => `ftp://bench:bench@127.0.0.1:${p}` };
 }
