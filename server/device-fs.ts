@@ -11,13 +11,27 @@
  * - Every write operation fails with 550 "Permission denied".
  * - Error messages are generic ("No such file or directory", "Not a directory", "Permission denied"): never an
  *   absolute server path, never an errno text.
+ *
+ * Offered binaries are served from their published snapshot (server/offered.ts), not the live file the operator may
+ * be rewriting, so the bytes a device fetches are the bytes the UPGRADE.TXT it read names (issue 5 item 5). One
+ * function, #resolveFile(), decides which file a name means, and SIZE, MDTM, LIST, STAT and RETR all use it:
+ * - `/UPGRADE.TXT`: a RETR reads it whole into memory (it is under 255 bytes) and serves that buffer, and remembers
+ *   the FILE and VERSION it named for this connection (session pin) and for the client's IP address (ManifestPins);
+ * - `/NAME` (a program name), the first that applies: this connection's pin for NAME, if its snapshot exists; the
+ *   client IP's recent pin for NAME (a device that reads the manifest and the binary in two sessions); the release
+ *   the current UPGRADE.TXT names for NAME; otherwise the file in the root, as for any other name (a binary that is
+ *   not offered);
+ * - everything else: the file in the root.
+ * A directory LIST shows the root's real entries, with an offered name's size and date taken from its snapshot.
  */
 import * as ftpSrvModule from 'ftp-srv';
 import { close, constants as fsConstants, createReadStream, fstat, open, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { MANIFEST_NAME, isProgramName } from './manifest.ts';
+import { SNAPSHOT_GRACE_MS, findSnapshot, type SnapshotKey } from './offered.ts';
 
 // ftp-srv's .d.ts does not declare `ftpErrors`, which exists at run time (research/stack.md item 13): cast narrowly.
 const { FileSystem } = ftpSrvModule;
@@ -66,6 +80,76 @@ export interface DeviceFsOptions {
    * carry the same bytes. Runs after the data connection is ready.
    */
   onRead?: (info: ReadInfo) => Readable | void;
+  /** Manifest reads remembered per client IP, shared by every connection of one server (see ManifestPins). */
+  pins?: ManifestPins;
+  /** The client's IP address (plain IPv4 for IPv4 clients), the key into `pins`. */
+  clientIp?: string;
+}
+
+/** Largest UPGRADE.TXT served from memory, bytes; a bigger one (broken anyway) is streamed like any file. */
+const MAX_BUFFERED_MANIFEST = 4096;
+
+/**
+ * The FILE and VERSION an UPGRADE.TXT names, read tolerantly (first `FILE:` and `VERSION:` lines, CR and spaces
+ * trimmed): undefined when FILE is not a program name (NO_FILE, broken) or VERSION not an integer 1..255. Strict
+ * checking is manifest.ts's job; this only decides which snapshot a device that read this text should be served.
+ */
+export function manifestKey(text: string | Buffer): SnapshotKey | undefined {
+  let file: string | undefined;
+  let version: string | undefined;
+  for (const raw of text.toString('latin1').split('\n')) {
+    const line = raw.trim();
+    if (file === undefined && line.startsWith('FILE:')) file = line.slice(5).trim();
+    else if (version === undefined && line.startsWith('VERSION:')) version = line.slice(8).trim();
+  }
+  if (file === undefined || version === undefined || !isProgramName(file) || !/^\d{1,3}$/.test(version)) return undefined;
+  const v = Number(version);
+  return v >= 1 && v <= 255 ? { name: file, version: v } : undefined;
+}
+
+/**
+ * The release each client IP address last read in an UPGRADE.TXT, for devices that fetch the manifest and the
+ * binary in different FTP sessions: the Waspmote 4G (one session for UPGRADE.TXT, a new one for the binary,
+ * research/waspmote-ota.md §2) and SIM900 modules (a session per operation). A pin expires after `graceMs`
+ * (SNAPSHOT_GRACE_MS, the time a retired snapshot is kept anyway); at most `max` addresses are held, the least
+ * recently used dropped first, so memory stays bounded (about 100 bytes an entry).
+ * Carrier NAT puts many devices behind one address: they share one pin, the last manifest any of them read. A
+ * device whose neighbour read a newer manifest between its two sessions then gets the newer binary, the same as
+ * without pins; a device whose CRC32/MD5 check fails retries.
+ */
+export class ManifestPins {
+  readonly #byIp = new Map<string, SnapshotKey & { at: number }>();
+  readonly #graceMs: number;
+  readonly #max: number;
+
+  /** @param opts.graceMs lifetime of a pin, ms (default SNAPSHOT_GRACE_MS); opts.max addresses held (default 10000) */
+  constructor(opts: { graceMs?: number; max?: number } = {}) {
+    this.#graceMs = opts.graceMs ?? SNAPSHOT_GRACE_MS;
+    this.#max = opts.max ?? 10_000;
+  }
+
+  /** Remembers that `ip` read a manifest naming `key` at `now` (ms since the epoch). */
+  remember(ip: string, key: SnapshotKey, now = Date.now()): void {
+    this.#byIp.delete(ip);
+    this.#byIp.set(ip, { name: key.name, version: key.version, at: now });
+    if (this.#byIp.size > this.#max) this.#byIp.delete(this.#byIp.keys().next().value!);
+  }
+
+  /** The VERSION of `name` that `ip` read within the grace period, or undefined. */
+  versionFor(ip: string, name: string, now = Date.now()): number | undefined {
+    const pin = this.#byIp.get(ip);
+    if (!pin) return undefined;
+    if (now - pin.at >= this.#graceMs) {
+      this.#byIp.delete(ip);
+      return undefined;
+    }
+    return pin.name === name ? pin.version : undefined;
+  }
+
+  /** Addresses held (for tests and status). */
+  get size(): number {
+    return this.#byIp.size;
+  }
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -99,18 +183,24 @@ function denied(): Error {
   return new ftpErrors.FileSystemError(MSG_DENIED, 550);
 }
 
-/** An open regular file: virtual path, file descriptor, size in bytes (from fstat of the descriptor). */
-interface Opened {
-  virtual: string;
-  fd: number;
-  size: number;
-}
+/**
+ * An open regular file: virtual path, size in bytes, and either a file descriptor (size from its fstat) or, for
+ * UPGRADE.TXT, the bytes read into memory and the release they name.
+ */
+type Opened =
+  | { virtual: string; size: number; fd: number }
+  | { virtual: string; size: number; buffer: Buffer; names: SnapshotKey | undefined };
 
 const openFd = promisify(open);
 const fstatFd = promisify(fstat);
 /** Closes a descriptor, ignoring errors. */
 function closeFd(fd: number): Promise<void> {
   return new Promise((resolve) => close(fd, () => resolve()));
+}
+
+/** Releases an Opened file that no read() used (its descriptor, if it has one). */
+async function closeOpened(o: Opened): Promise<void> {
+  if ('fd' in o) await closeFd(o.fd);
 }
 
 /** A located entry: its virtual path, real path on disk, and stat (symlinks followed). */
@@ -129,6 +219,10 @@ export class DeviceFileSystem extends FileSystem {
   #realRoot: Promise<string>;
   #onRead: DeviceFsOptions['onRead'];
   #prepared: { name: string; opened: Opened } | undefined;
+  #pins: ManifestPins | undefined;
+  #clientIp: string;
+  /** The release the last UPGRADE.TXT this connection read named (session pin). */
+  #pin: SnapshotKey | undefined;
 
   /** @param connection the ftp-srv connection (typed loosely: ftp-srv's typings are partly wrong) */
   constructor(connection: unknown, opts: DeviceFsOptions) {
@@ -136,6 +230,8 @@ export class DeviceFileSystem extends FileSystem {
     this.#realRoot = opts.realRoot !== undefined ? Promise.resolve(opts.realRoot) : fsp.realpath(opts.root);
     this.#realRoot.catch(() => undefined); // reported on first use
     this.#onRead = opts.onRead;
+    this.#pins = opts.pins;
+    this.#clientIp = opts.clientIp ?? '';
   }
 
   /** The virtual current directory, e.g. `/` or `/ota`. */
@@ -184,9 +280,69 @@ export class DeviceFileSystem extends FileSystem {
     }
   }
 
+  /**
+   * The file devices are served for `clientPath` (see the module comment): an offered program name's snapshot when
+   * a pin or the current UPGRADE.TXT applies, else what #locate finds. `current` is the release the current
+   * UPGRADE.TXT names, when the caller already read it (LIST reads it once for all entries).
+   */
+  async #resolveFile(clientPath: string | null | undefined, current?: { key: SnapshotKey | undefined }): Promise<Located> {
+    const virtual = this.virtualPath(clientPath);
+    const name = virtual.slice(1);
+    if (isProgramName(name)) {
+      const root = await this.#realRoot.catch(() => undefined);
+      if (root !== undefined) {
+        const versions: number[] = [];
+        if (this.#pin?.name === name) versions.push(this.#pin.version);
+        const ipVersion = this.#pins?.versionFor(this.#clientIp, name);
+        if (ipVersion !== undefined) versions.push(ipVersion);
+        for (const v of versions) {
+          const snap = await findSnapshot(root, name, v);
+          if (snap) return { virtual, real: snap.file, stat: snap.stat };
+        }
+        const cur = current ?? { key: await this.#currentKey() };
+        if (cur.key?.name === name) {
+          const snap = await findSnapshot(root, name, cur.key.version);
+          if (snap) return { virtual, real: snap.file, stat: snap.stat };
+        }
+      }
+    }
+    return this.#locate(clientPath);
+  }
+
+  /** The release the current UPGRADE.TXT names (tolerant parse), or undefined (none, NO_FILE, unreadable). */
+  async #currentKey(): Promise<SnapshotKey | undefined> {
+    try {
+      const m = await this.#readManifest(await this.#locate(`/${MANIFEST_NAME}`));
+      return m && 'names' in m ? m.names : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Reads a located UPGRADE.TXT whole into memory (O_NOFOLLOW) with the release it names; undefined when it is
+   * over MAX_BUFFERED_MANIFEST bytes (then it is served as a plain file).
+   * @throws "No such file or directory" when it is not a regular file or cannot be read
+   */
+  async #readManifest(loc: Located): Promise<Opened | undefined> {
+    let fh: fsp.FileHandle | undefined;
+    try {
+      fh = await fsp.open(loc.real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+      const st = await fh.stat();
+      if (!st.isFile()) throw notFound();
+      if (st.size > MAX_BUFFERED_MANIFEST) return undefined;
+      const buffer = await fh.readFile();
+      return { virtual: loc.virtual, size: buffer.length, buffer, names: manifestKey(buffer) };
+    } catch {
+      throw notFound();
+    } finally {
+      await fh?.close().catch(() => undefined);
+    }
+  }
+
   /** Stat of a file or folder, with `name` = its last path segment (`/` for the root). */
   override async get(fileName: string): Promise<NamedStats> {
-    const { virtual, stat } = await this.#locate(fileName);
+    const { virtual, stat } = await this.#resolveFile(fileName);
     return Object.assign(stat, { name: virtual === '/' ? '/' : path.posix.basename(virtual) });
   }
 
@@ -201,10 +357,13 @@ export class DeviceFileSystem extends FileSystem {
       throw notFound();
     }
     const base = dir.virtual === '/' ? '' : dir.virtual;
+    // Read the current UPGRADE.TXT once for all entries (offered names show their snapshot's size and date).
+    const current = base === '' ? { key: await this.#currentKey() } : undefined;
     const entries = await Promise.all(
       names.map(async (name) => {
         try {
-          const { stat } = await this.#locate(`${base}/${name}`);
+          const { stat: real } = await this.#locate(`${base}/${name}`);
+          const stat = current && real.isFile() ? (await this.#resolveFile(`/${name}`, current)).stat : real;
           return Object.assign(stat, { name });
         } catch {
           return undefined;
@@ -233,15 +392,29 @@ export class DeviceFileSystem extends FileSystem {
     let opened: Opened;
     if (prepared && prepared.name === fileName) opened = prepared.opened;
     else {
-      if (prepared) await closeFd(prepared.opened.fd);
+      if (prepared) await closeOpened(prepared.opened);
       opened = await this.#open(fileName);
     }
-    const { virtual, fd, size } = opened;
+    const { virtual, size } = opened;
     // REST past 2^53 arrives as an imprecise or infinite number: still past the end, so still an empty stream.
     const wanted = typeof start === 'number' && start > 0 ? start : 0;
     const offset = Math.min(Math.floor(wanted), size);
-    // A plain fd stream (callback reads), like ftp-srv's own FileSystem; the fd is closed when the stream ends.
-    const source: Readable = createReadStream('', { fd, start: offset, autoClose: true });
+    let source: Readable;
+    if ('buffer' in opened) {
+      // UPGRADE.TXT: serve the bytes read, and pin the release they name for this connection and this address.
+      if (opened.names) {
+        this.#pin = opened.names;
+        this.#pins?.remember(this.#clientIp, opened.names);
+      } else {
+        this.#pin = undefined;
+      }
+      const pass = new PassThrough();
+      pass.end(opened.buffer.subarray(offset));
+      source = pass;
+    } else {
+      // A plain fd stream (callback reads), like ftp-srv's own FileSystem; the fd is closed when the stream ends.
+      source = createReadStream('', { fd: opened.fd, start: offset, autoClose: true });
+    }
     const stream = this.#onRead?.({ file: virtual, offset, size, stream: source }) ?? source;
     return { stream, clientPath: virtual };
   }
@@ -265,13 +438,21 @@ export class DeviceFileSystem extends FileSystem {
   async discardPrepared(): Promise<void> {
     const p = this.#prepared;
     this.#prepared = undefined;
-    if (p) await closeFd(p.opened.fd);
+    if (p) await closeOpened(p.opened);
   }
 
-  /** Opens a visible regular file by its real path with O_NOFOLLOW; rejects with "No such file or directory". */
+  /**
+   * Opens the regular file #resolveFile() names by its real path with O_NOFOLLOW (UPGRADE.TXT: read into memory);
+   * rejects with "No such file or directory".
+   */
   async #open(fileName: string): Promise<Opened> {
-    const { virtual, real, stat } = await this.#locate(fileName);
+    const located = await this.#resolveFile(fileName);
+    const { virtual, real, stat } = located;
     if (!stat.isFile()) throw notFound();
+    if (virtual === `/${MANIFEST_NAME}`) {
+      const m = await this.#readManifest(located);
+      if (m) return m;
+    }
     let fd: number;
     try {
       fd = await openFd(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);

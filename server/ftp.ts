@@ -33,7 +33,7 @@ import { createRequire } from 'node:module';
 import net, { type AddressInfo } from 'node:net';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import * as ftpSrvModule from 'ftp-srv';
-import { DeviceFileSystem, formatListLine, MSG_DENIED, MSG_NOT_FOUND, type ReadInfo } from './device-fs.ts';
+import { DeviceFileSystem, formatListLine, ManifestPins, MSG_DENIED, MSG_NOT_FOUND, type ReadInfo } from './device-fs.ts';
 import { SessionLog, type FetchLog, type Logger } from './log.ts';
 import { checkLogin, type FtpUser } from './users.ts';
 
@@ -528,6 +528,9 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
   const maxLine = opts.maxCommandBytes ?? MAX_COMMAND_BYTES;
   const passiveWaitMs = opts.passiveWaitMs ?? 30_000;
   const pool = new PassivePortPool(opts.host, opts.pasvMin, opts.pasvMax);
+  // Which release each client address last read in UPGRADE.TXT, so a device fetching the binary in a later
+  // session is served the snapshot its manifest named (device-fs.ts, ManifestPins). One table per server.
+  const pins = new ManifestPins();
   const log = logger.child({ component: 'ftp' });
 
   // stack.md #6: every `new FtpSrv()` adds SIGINT/SIGTERM/SIGQUIT listeners that call process.exit(0). Remove
@@ -626,7 +629,10 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
         return;
       }
       s.log.login(who.user, who.anonymous);
-      resolve({ fs: new DeviceFileSystem(connection, { root: opts.root, realRoot, onRead: (info) => onRead(s, info) }) });
+      resolve({ fs: new DeviceFileSystem(connection, {
+        root: opts.root, realRoot, onRead: (info) => onRead(s, info),
+        pins, clientIp: plainIp(connection.commandSocket.remoteAddress),
+      }) });
     },
   );
 

@@ -7,11 +7,19 @@
  *   1. hash the binary and re-check its size/mtime/inode (refuse if it changed: still being written);
  *   2. decide the VERSION against the catalogue AND the current UPGRADE.TXT (its VERSION counts as published for
  *      its FILE, so a release the catalogue missed is never reused for other bytes);
- *   3. rename the new UPGRADE.TXT into place (devices now see it);
+ *   2b. write the release's snapshot `.firmdrop/offered/NAME.vVERSION` (server/offered.ts: a copy verified against
+ *      the size/CRC-32/MD5 of step 1, renamed into place). Devices are served this snapshot, not the live file, so
+ *      a manifest never names a VERSION whose bytes are not there, even while a new build is renamed or written over
+ *      `<root>/NAME` (issue 5 item 5);
+ *   3. rename the new UPGRADE.TXT into place (devices now see it); the snapshot it replaced is retired (kept for
+ *      SNAPSHOT_GRACE_MS for devices still fetching it) and old snapshots are pruned;
  *   4. record the release in releases.json.
  * What a crash leaves, and how reconcile() repairs it:
  *   - during 1–3: a stale temp file in .firmdrop/tmp (removed by reconcile: its name carries a dead pid) and the old
- *     manifest, still consistent with its binary;
+ *     manifest, still consistent with its binary; after 2b, also a snapshot no manifest names (harmless: devices
+ *     are only served snapshots a manifest named; pruned later);
+ *   - a manifest whose snapshot is missing (a root from before snapshots, an adopted Meshlium root): reconcile()
+ *     creates the snapshot from the root file when that still matches, else the manifest becomes NO_FILE;
  *   - between 3 and 4: a manifest naming a release the catalogue lacks; reconcile() finds the binary matches the
  *     manifest and records it (no new version, devices' offer unchanged);
  *   - importBinary between its rename into the root and step 3: a new binary in the root; if it replaced the
@@ -32,6 +40,7 @@ import {
   type Manifest, type ManifestIssue,
 } from './manifest.ts';
 import { CATALOG_DIR, Catalog, CatalogError, fsyncDir, tempPath, writeFileAtomic, type Release } from './catalog.ts';
+import { createSnapshot, pruneSnapshots, retireSnapshot, type SnapshotKey } from './offered.ts';
 
 export type { Release } from './catalog.ts';
 
@@ -506,7 +515,8 @@ export class Publisher {
     }
     const m: Manifest = { file: r.name, path: '/', size: r.size, version: r.version, crc32: r.crc32, md5: r.md5 };
     const text = formatManifest(m, { checksums: this.checksums });
-    const wrote = await this.writeManifest(text);
+    await createSnapshot(this.root, r.name, r.version, path.join(this.root, r.name), r);
+    const wrote = await this.writeManifest(text, { name: r.name, version: r.version });
     this.offeredStat = { name: r.name, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino, text };
     if (plan.record) await this.catalog.add(r);
     else await this.catalog.setCurrent({ kind: 'release', name: r.name, version: r.version });
@@ -520,11 +530,20 @@ export class Publisher {
     return { ...r };
   }
 
-  /** Writes UPGRADE.TXT atomically unless it already holds exactly `text`; true when it wrote. */
-  private async writeManifest(text: string): Promise<boolean> {
+  /**
+   * Writes UPGRADE.TXT atomically unless it already holds exactly `text`; true when it wrote. When the offer
+   * changes, the snapshot the old manifest named is retired (devices that just read it keep SNAPSHOT_GRACE_MS to
+   * fetch it) and snapshots no one can need are pruned, keeping `offered` (the release the new text names).
+   */
+  private async writeManifest(text: string, offered?: SnapshotKey): Promise<boolean> {
     const now = await this.readManifest();
     if (now.state !== 'missing' && now.text === text) return false;
     await writeFileAtomic(this.catalog.tmpDir, this.manifestPath, text);
+    const before = now.state === 'ok' && now.manifest.file !== NO_FILE ? now.manifest : undefined;
+    if (before && (before.file !== offered?.name || before.version !== offered.version)) {
+      await retireSnapshot(this.root, { name: before.file, version: before.version });
+    }
+    await pruneSnapshots(this.root, offered ? [offered] : []);
     return true;
   }
 
@@ -577,6 +596,15 @@ export class Publisher {
     const records = this.catalog.releasesOf(name).filter((r) => r.version === offered.version);
     const record = records[records.length - 1];
     if (manifestMatches(offered, info) && (!record || sameContent(record, info))) {
+      try {
+        // A root from before snapshots, or an adopted Meshlium root: devices are served the snapshot (offered.ts).
+        await createSnapshot(this.root, name, offered.version, path.join(this.root, name), info);
+      } catch (e) {
+        if (!(e instanceof PublishError)) throw e;
+        this.log.warn({ name, version: offered.version, reason: e.message },
+          `${MANIFEST_NAME} offered ${name} v${offered.version} but ${e.message}: now ${NO_FILE}`);
+        return this.writeNoFile();
+      }
       this.offeredStat = { name, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino, text: m.text };
       if (record) return this.catalog.setCurrent({ kind: 'release', name, version: offered.version });
       const adopted = this.catalog.releases.length === 0;
