@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { DeviceFileSystem, formatListLine, isHiddenName, MSG_DENIED, MSG_NOT_FOUND } from '../server/device-fs.ts';
+import { DeviceFileSystem, formatListLine, isHiddenName, ManifestPins, manifestKey, MSG_DENIED, MSG_NOT_FOUND } from '../server/device-fs.ts';
 import { makeRoot, snapshot, type TestRoot } from './support/ftp-fixtures.ts';
 
 async function rejection(p: Promise<unknown> | (() => unknown)): Promise<Error & { code?: number }> {
@@ -162,5 +162,36 @@ describe('device-fs: read-only jailed file system', () => {
     expect(line.split(' ')[4]).to.equal('204800');
     const old = formatListLine({ name: 'ota', size: 4096, mtime: new Date('2024-02-03T04:05:00Z'), isDirectory: () => true }, now);
     expect(old).to.equal('dr-xr-xr-x 1 ftp ftp 4096 Feb 03 2024 ota');
+  });
+});
+
+describe('device-fs: what a manifest read pins', () => {
+  it('manifestKey reads FILE and VERSION tolerantly (CRLF, spaces, extra lines) and nothing else', () => {
+    expect(manifestKey('FILE:ABCDEFG\nPATH:/\nSIZE:10\nVERSION:3\nCRC32:00000000\n')).to.deep.equal({ name: 'ABCDEFG', version: 3 });
+    expect(manifestKey(Buffer.from('FILE: ABCDEFG\r\nPATH:/\r\nSIZE:10\r\nVERSION: 200\r\n'))).to.deep.equal({ name: 'ABCDEFG', version: 200 });
+    for (const bad of ['FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n', 'FILE:ABCDEFG\nVERSION:256\n', 'FILE:ABCDEFG\nVERSION:0\n',
+      'FILE:../../x\nVERSION:1\n', 'FILE:ABCDEFG\n', 'VERSION:1\n', 'FILE:ABCDEFG\nVERSION:1a\n', '']) {
+      expect(manifestKey(bad), JSON.stringify(bad)).to.equal(undefined);
+    }
+  });
+
+  it('ManifestPins: one pin per address, for its name only, expiring after the grace period, least recently used dropped first', () => {
+    const pins = new ManifestPins({ graceMs: 1000, max: 2 });
+    pins.remember('10.0.0.1', { name: 'ABCDEFG', version: 3 }, 0);
+    expect(pins.versionFor('10.0.0.1', 'ABCDEFG', 999)).to.equal(3);
+    expect(pins.versionFor('10.0.0.1', 'OTHER01', 999)).to.equal(undefined);
+    expect(pins.versionFor('10.0.0.2', 'ABCDEFG', 999)).to.equal(undefined);
+    pins.remember('10.0.0.1', { name: 'ABCDEFG', version: 4 }, 10);
+    expect(pins.versionFor('10.0.0.1', 'ABCDEFG', 20)).to.equal(4);
+    expect(pins.versionFor('10.0.0.1', 'ABCDEFG', 1010)).to.equal(undefined);
+    expect(pins.size).to.equal(0);
+    pins.remember('a', { name: 'ABCDEFG', version: 1 }, 0);
+    pins.remember('b', { name: 'ABCDEFG', version: 2 }, 0);
+    pins.remember('a', { name: 'ABCDEFG', version: 5 }, 1);
+    pins.remember('c', { name: 'ABCDEFG', version: 3 }, 2);
+    expect(pins.size).to.equal(2);
+    expect(pins.versionFor('b', 'ABCDEFG', 3), 'least recently used: dropped').to.equal(undefined);
+    expect(pins.versionFor('a', 'ABCDEFG', 3)).to.equal(5);
+    expect(pins.versionFor('c', 'ABCDEFG', 3)).to.equal(3);
   });
 });

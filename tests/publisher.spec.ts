@@ -8,6 +8,7 @@ import { captureLogger } from './support/publisher-log.ts';
 import { Publisher, PublishError, hashBinary, LOCK_FILE } from '../server/publisher.ts';
 import { Catalog, CatalogError, CATALOG_DIR } from '../server/catalog.ts';
 import { parseManifest, lintManifest } from '../server/manifest.ts';
+import { snapshotPath } from '../server/offered.ts';
 
 const crcOf = (b: Buffer) => (CRC32.buf(b) >>> 0).toString(16).padStart(8, '0');
 const md5Of = (b: Buffer) => createHash('md5').update(b).digest('hex');
@@ -317,5 +318,60 @@ describe('publisher', () => {
         expect((e as Error).name).to.equal('ManifestError');
       }
     });
+  });
+});
+
+describe('publisher: offered snapshots (server/offered.ts)', () => {
+  let root: string;
+  const put = (name: string, bytes: Buffer) => fsp.writeFile(path.join(root, name), bytes);
+  const snap = (name: string, v: number) => fsp.readFile(snapshotPath(root, name, v)).catch(() => undefined);
+  beforeEach(async () => {
+    root = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-pub-'));
+  });
+  afterEach(() => fsp.rm(root, { recursive: true, force: true }));
+
+  it('reconcile creates the missing snapshot of an adopted Meshlium root, offer unchanged', async () => {
+    const bytes = randomBytes(1234);
+    await put('MESHPRG', bytes);
+    const text = 'FILE:MESHPRG\nPATH:/\nSIZE:1234\nVERSION:12\n';
+    await put('UPGRADE.TXT', Buffer.from(text));
+    await new Publisher({ root }).reconcile();
+    expect(await fsp.readFile(path.join(root, 'UPGRADE.TXT'), 'utf8')).to.equal(text);
+    expect(await snap('MESHPRG', 12)).to.deep.equal(bytes);
+  });
+
+  it('reconcile recreates a lost snapshot from the root file when it still matches the release', async () => {
+    const bytes = randomBytes(500);
+    await put('ABCDEFG', bytes);
+    await new Publisher({ root }).publish('ABCDEFG');
+    await fsp.rm(snapshotPath(root, 'ABCDEFG', 1));
+    await new Publisher({ root }).reconcile();
+    expect(await snap('ABCDEFG', 1)).to.deep.equal(bytes);
+    expect(parseManifest(await fsp.readFile(path.join(root, 'UPGRADE.TXT'), 'utf8')).version).to.equal(1);
+  });
+
+  it('a lost snapshot whose root file changed is not recreated from other bytes: the new bytes become the next VERSION', async () => {
+    await put('ABCDEFG', randomBytes(500));
+    await new Publisher({ root }).publish('ABCDEFG');
+    await fsp.rm(snapshotPath(root, 'ABCDEFG', 1));
+    const next = randomBytes(600);
+    await put('ABCDEFG', next);
+    await new Publisher({ root }).reconcile();
+    expect(await snap('ABCDEFG', 1)).to.equal(undefined);
+    expect(await snap('ABCDEFG', 2)).to.deep.equal(next);
+    expect(parseManifest(await fsp.readFile(path.join(root, 'UPGRADE.TXT'), 'utf8'))).to.include({ version: 2, size: 600 });
+  });
+
+  it('select of an older release recreates its snapshot from the root file', async () => {
+    const p = new Publisher({ root });
+    const a = randomBytes(100);
+    await put('AAAAAAA', a);
+    await p.publish('AAAAAAA');
+    await put('BBBBBBB', randomBytes(100));
+    await p.publish('BBBBBBB');
+    await fsp.rm(snapshotPath(root, 'AAAAAAA', 1));
+    await p.select('AAAAAAA');
+    expect(await snap('AAAAAAA', 1)).to.deep.equal(a);
+    expect(parseManifest(await fsp.readFile(path.join(root, 'UPGRADE.TXT'), 'utf8')).file).to.equal('AAAAAAA');
   });
 });
