@@ -157,8 +157,6 @@ export class Publisher {
   private readonly catalog: Catalog;
   private readonly manifestPath: string;
   private queue: Promise<unknown> = Promise.resolve();
-  /** The binary this Publisher last offered, as stat'ed when published, and the UPGRADE.TXT text it wrote for it. */
-  private offeredStat?: { name: string; size: number; mtimeMs: number; ino: number; text: string };
 
   /**
    * @param opts.root FTP root holding the binaries and UPGRADE.TXT
@@ -222,7 +220,7 @@ export class Publisher {
         moved = true;
         await fsyncDir(this.root);
         await assertUnchanged(target, info, name);
-        return await this.apply(plan, info);
+        return await this.apply(plan);
       } finally {
         if (!moved) await fsp.rm(tmp, { force: true });
       }
@@ -275,44 +273,6 @@ export class Publisher {
     return m.manifest;
   }
 
-  /**
-   * Withdraws the offer (writes NO_FILE, logs a warning) when UPGRADE.TXT names `name` and that binary is gone, is
-   * no longer a regular file, no longer has the advertised SIZE, or (when UPGRADE.TXT is still the text this
-   * Publisher wrote) no longer has the mtime and inode it was published with: it is being rewritten in place. The
-   * watcher calls this on every raw file-system event for a binary name, before the size settles, so devices are
-   * not offered bytes that are not there; once the file is stable the watcher publishes it again. Cheap when
-   * nothing changed (one read, one lstat, no lock). Added to the contract for the watcher.
-   * @returns true when it withdrew the offer
-   */
-  async withdrawIfChanged(name: string): Promise<boolean> {
-    if (!(await this.offerBroken(name))) return false;
-    return this.enqueue(async () => {
-      const broken = await this.offerBroken(name);
-      if (!broken) return false;
-      await this.open();
-      await this.writeNoFile();
-      const what = `${name} v${broken.version} ${broken.why}`;
-      this.log.warn({ name, version: broken.version, reason: broken.why }, broken.gone
-        ? `${what}: now ${NO_FILE} (no fallback to an older binary, that would roll the fleet back)`
-        : `${what} while offered: ${NO_FILE} until it is stable again`);
-      return true;
-    });
-  }
-
-  /** Why the binary UPGRADE.TXT offers as `name` no longer matches it, or undefined (see withdrawIfChanged). */
-  private async offerBroken(name: string): Promise<{ why: string; version: number; gone: boolean } | undefined> {
-    const m = await this.readManifest();
-    if (m.state !== 'ok' || m.manifest.file !== name) return undefined;
-    const version = m.manifest.version;
-    const st = await fsp.lstat(path.join(this.root, name)).catch(() => undefined);
-    if (!st) return { why: 'was removed', version, gone: true };
-    if (!st.isFile()) return { why: 'is no longer a regular file', version, gone: true };
-    if (st.size !== m.manifest.size) return { why: `is ${st.size} bytes, not the advertised ${m.manifest.size}`, version, gone: false };
-    const o = this.offeredStat;
-    if (o && o.name === name && o.text === m.text && (st.mtimeMs !== o.mtimeMs || st.ino !== o.ino)) return { why: 'was modified', version, gone: false };
-    return undefined;
-  }
-
   /** All recorded releases, oldest first (added to the contract for status and the watcher). */
   releases(): Promise<Release[]> {
     return this.enqueue(async () => {
@@ -356,7 +316,7 @@ export class Publisher {
         try {
           const plan = await this.plan(name, info, {});
           await assertUnchanged(path.join(this.root, name), info, name);
-          done.push(await this.apply(plan, info, offer));
+          done.push(await this.apply(plan, offer));
           if (offer) offeredMtime = info.mtimeMs;
         } catch (e) {
           if (!(e instanceof PublishError) && !(e instanceof CatalogError)) throw e;
@@ -458,7 +418,7 @@ export class Publisher {
     const info = await hashBinary(file, name);
     const plan = await this.plan(name, info, opts);
     await assertUnchanged(file, info, name);
-    return this.apply(plan, info);
+    return this.apply(plan);
   }
 
   /** Decides the release for `name` with content `info` (no writes). */
@@ -499,7 +459,7 @@ export class Publisher {
   }
 
   /** Writes the manifest for a plan (skipped when already identical), then records it. */
-  private async apply(plan: Plan, info: BinaryInfo, offer = true): Promise<Release> {
+  private async apply(plan: Plan, offer = true): Promise<Release> {
     const r = plan.release;
     if (!offer) {
       if (plan.record) {
@@ -517,7 +477,6 @@ export class Publisher {
     const text = formatManifest(m, { checksums: this.checksums });
     await createSnapshot(this.root, r.name, r.version, path.join(this.root, r.name), r);
     const wrote = await this.writeManifest(text, { name: r.name, version: r.version });
-    this.offeredStat = { name: r.name, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino, text };
     if (plan.record) await this.catalog.add(r);
     else await this.catalog.setCurrent({ kind: 'release', name: r.name, version: r.version });
     if (wrote || plan.fresh) {
@@ -548,7 +507,6 @@ export class Publisher {
   }
 
   private async writeNoFile(): Promise<void> {
-    this.offeredStat = undefined;
     await this.writeManifest(formatManifest(noFileManifest()));
     await this.catalog.setCurrent({ kind: 'no-file' });
   }
@@ -605,7 +563,6 @@ export class Publisher {
           `${MANIFEST_NAME} offered ${name} v${offered.version} but ${e.message}: now ${NO_FILE}`);
         return this.writeNoFile();
       }
-      this.offeredStat = { name, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino, text: m.text };
       if (record) return this.catalog.setCurrent({ kind: 'release', name, version: offered.version });
       const adopted = this.catalog.releases.length === 0;
       await this.catalog.add({ name, version: offered.version, size: info.size, crc32: info.crc32, md5: info.md5, publishedAt: new Date().toISOString() });

@@ -9,11 +9,12 @@
  * complete file as the next VERSION (copy with `firmdrop publish`, which renames a finished file into place, to
  * avoid that).
  *
- * The offered binary itself is also watched through chokidar's raw events, which arrive as soon as a write happens
- * (before awaitWriteFinish): if it is removed, truncated, grown or modified in place, `publisher.withdrawIfChanged`
- * writes NO_FILE at once; when the file is stable again it is offered again (the next VERSION for new bytes, the
- * same VERSION for the same bytes). What remains is the moment between the write and that withdrawal (a few ms),
- * which no watcher can close: replacing a file by rename never has it.
+ * Rewriting the offered binary in place (or renaming a new build over it) does not withdraw the offer: devices are
+ * served the published snapshot of the offered release (server/offered.ts, device-fs.ts), not the file being
+ * written, so the manifest stays true while the new build lands; once it is stable it is published as the next
+ * VERSION. (Until the snapshots, the watcher wrote NO_FILE on the first raw event of such a rewrite; that flapped
+ * the whole fleet to "no update" and still left a window between the write and the withdrawal.) Removing the
+ * offered binary is the operator's "stop offering it": NO_FILE (via publisher.reconcile()).
  *
  * Start-up (decided here): the watcher starts first (nothing lands unseen), then `publisher.reconcile()`, then
  * `publisher.catchUp()` for binaries that landed while nothing was watching, including drops a killed server had
@@ -86,46 +87,13 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
   };
 
   const inRoot = (p: string) => path.dirname(path.resolve(root, p)) === root;
-  /** Binaries whose offer was withdrawn while they were being rewritten: re-offered once stable, even unchanged. */
-  const withdrawn = new Set<string>();
-  /** Names with a withdraw check running → whether another raw event asked for a re-check meanwhile. */
-  const checking = new Map<string, boolean>();
-
   const onWrite = (p: string) => {
     if (closed || !inRoot(p)) return;
     const name = path.basename(p);
     const entry = classifyEntry(name);
-    if (entry.kind === 'binary') {
-      const reoffer = withdrawn.has(name);
-      track(`publish ${name}`, async () => {
-        await publisher.publish(name, { ifChanged: !reoffer });
-        if (reoffer) withdrawn.delete(name);
-      });
-    }
+    if (entry.kind === 'binary') track(`publish ${name}`, () => publisher.publish(name, { ifChanged: true }));
     else if (entry.kind === 'bad-name') log.warn({ file: name }, `${entry.reason}: not published, ${MANIFEST_NAME} unchanged`);
     else log.debug({ file: name }, `ignored ${name}`);
-  };
-
-  /** A raw fs event (before awaitWriteFinish): if it touches the offered binary, withdraw the offer at once. */
-  const onRaw = (_event: string, evPath: string | undefined) => {
-    if (closed || !evPath) return;
-    const name = path.basename(evPath);
-    if (classifyEntry(name).kind !== 'binary') return;
-    if (checking.has(name)) {
-      checking.set(name, true);
-      return;
-    }
-    checking.set(name, false);
-    track(`check of ${name}`, async () => {
-      try {
-        do {
-          checking.set(name, false);
-          if (await publisher.withdrawIfChanged(name)) withdrawn.add(name);
-        } while (checking.get(name) && !closed);
-      } finally {
-        checking.delete(name);
-      }
-    });
   };
 
   const onUnlink = (p: string) => {
@@ -153,7 +121,6 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
   watcher.on('add', onWrite);
   watcher.on('change', onWrite);
   watcher.on('unlink', onUnlink);
-  watcher.on('raw', onRaw);
 
   const close = async () => {
     closed = true;

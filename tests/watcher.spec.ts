@@ -8,6 +8,7 @@ import { Publisher } from '../server/publisher.ts';
 import { startWatcher, classifyEntry, type WatcherHandle } from '../server/watcher.ts';
 import { Catalog } from '../server/catalog.ts';
 import { parseManifest, type Manifest } from '../server/manifest.ts';
+import { snapshotPath } from '../server/offered.ts';
 import { captureLogger, waitFor, type LogLine } from './support/publisher-log.ts';
 
 const crcOf = (b: Buffer) => (CRC32.buf(b) >>> 0).toString(16).padStart(8, '0');
@@ -125,26 +126,53 @@ describe('watcher', function () {
     expect(reads).to.be.greaterThan(24);
   });
 
-  it('the offered binary rewritten in place is withdrawn (NO_FILE) at once, and offered again when complete', async () => {
+  // Behaviour changed deliberately (offered snapshots, server/offered.ts): the offered binary rewritten in place used
+  // to be withdrawn (NO_FILE) at once; devices are now served the published snapshot, so the offer stands and the
+  // fleet sees no NO_FILE flap. What devices can fetch for the manifest is the snapshot, checked here on every read.
+  it('the offered binary rewritten in place stays offered (its snapshot, never NO_FILE), and the complete build is offered next', async () => {
     await start(500);
-    await fsp.writeFile(path.join(root, 'CURRENT'), randomBytes(50_000));
+    const first = randomBytes(50_000);
+    await fsp.writeFile(path.join(root, 'CURRENT'), first);
     const v1 = await advertised('CURRENT');
+    const logged = lines.length;
     const all = randomBytes(24 * 32 * 1024);
-    const poller = pollUntilAdvertised('CURRENT', all.length, async () => (await manifestText()) === NO_FILE_TEXT);
+    let done = false;
+    const seen: string[] = [];
+    const poller = (async () => {
+      for (let i = 0; i < 20_000 && !done; i++) {
+        const m = await manifest();
+        expect(m?.file, 'UPGRADE.TXT while CURRENT is rewritten').to.equal('CURRENT');
+        const snap = await fsp.readFile(snapshotPath(root, 'CURRENT', m!.version));
+        expect(snap.length, `snapshot of v${m!.version}: size`).to.equal(m!.size);
+        expect(crcOf(snap), `snapshot of v${m!.version}: CRC32`).to.equal(m!.crc32);
+        seen.push(`v${m!.version}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
     await writeSlowly(path.join(root, 'CURRENT'), all);
-    const { m } = await poller;
-    expect(m).to.include({ size: all.length, crc32: crcOf(all), version: v1.version + 1 });
-    expect(lines.some((l) => l.level === 40 && /CURRENT .* while offered: NO_FILE until it is stable again/.test(l.msg))).to.equal(true);
+    const m2 = await advertised('CURRENT', (m) => m.version > v1.version);
+    done = true;
+    await poller;
+    expect(m2).to.include({ size: all.length, crc32: crcOf(all), version: v1.version + 1 });
+    expect(seen, 'reads during the rewrite').to.include(`v${v1.version}`);
+    expect(lines.slice(logged).filter((l) => /NO_FILE/.test(l.msg)).map((l) => l.msg), 'NO_FILE logged during the rewrite').to.deep.equal([]);
   });
 
-  it('a touched (same bytes) offered binary is offered again with the same VERSION', async () => {
+  it('a touched (same bytes) offered binary is neither withdrawn nor given a new VERSION', async () => {
     await start();
     await fsp.writeFile(path.join(root, 'TOUCHED'), 'same bytes');
     const v1 = await advertised('TOUCHED');
+    const text = await manifestText();
+    const logged = lines.length;
     const later = Date.now() / 1000 + 5;
     await fsp.utimes(path.join(root, 'TOUCHED'), later, later);
-    await waitFor('withdrawn', async () => (await manifestText()) === NO_FILE_TEXT);
-    expect(await advertised('TOUCHED')).to.deep.equal(v1);
+    // A later drop is published after the touch has been handled (events are handled in order).
+    await fsp.writeFile(path.join(root, 'MARKER1'), 'marker');
+    await advertised('MARKER1');
+    expect(lines.slice(logged).filter((l) => /NO_FILE|TOUCHED/.test(l.msg)).map((l) => l.msg), 'logged about TOUCHED').to.deep.equal([]);
+    await publisher.select('TOUCHED');
+    expect(await manifestText()).to.equal(text);
+    expect((await publisher.releases()).filter((r) => r.name === 'TOUCHED').map((r) => r.version)).to.deep.equal([v1.version]);
   });
 
   it('badly named files leave UPGRADE.TXT byte-identical and log why', async () => {
