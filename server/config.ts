@@ -47,7 +47,7 @@ export interface Config {
   stabilityMs: number;
   /** Close a control connection idle (no command, no transfer byte) this long (ms), 1000..86400000. Default 300000 (5 min). */
   idleTimeoutMs: number;
-  /** Most simultaneous control connections; 0 = unlimited. Default 500. */
+  /** Most simultaneous control connections; 0 = unlimited. Default 10000: a fleet of 5,000 devices at once (issue 5) fits, and each session costs ~100 KB (BENCHMARKS.md). */
   maxConnections: number;
   /** Most simultaneous control connections from one IP address; 0 = unlimited (carrier NAT shares addresses). Default 0. */
   maxPerAddress: number;
@@ -121,7 +121,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'FIRMDROP_IDLE_TIMEOUT_MS', kind: 'string',
     defaultText: '300000', describe: 'ms without command or transfer before a session is closed (1000..86400000)' },
   { key: 'maxConnections', flag: 'max-connections', env: 'FIRMDROP_MAX_CONNECTIONS', kind: 'string',
-    defaultText: '500', describe: 'most simultaneous FTP sessions; 0 = unlimited' },
+    defaultText: '10000', describe: 'most simultaneous FTP sessions; 0 = unlimited' },
   { key: 'maxPerAddress', flag: 'max-per-address', env: 'FIRMDROP_MAX_PER_ADDRESS', kind: 'string',
     defaultText: '0', describe: 'most simultaneous sessions from one IP; 0 = unlimited (carrier NAT)' },
   { key: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'FIRMDROP_DRAIN_TIMEOUT_MS', kind: 'string',
@@ -260,7 +260,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     checksums: get('checksums', parseBoolean, true),
     stabilityMs: get('stabilityMs', ms(600_000), 1000),
     idleTimeoutMs: get('idleTimeoutMs', (raw, src) => parseInteger(raw, src, 1000, 86_400_000, 'a duration in ms'), 300_000),
-    maxConnections: get('maxConnections', count, 500),
+    maxConnections: get('maxConnections', count, 10000),
     maxPerAddress: get('maxPerAddress', count, 0),
     drainTimeoutMs: get('drainTimeoutMs', ms(600_000), 5000),
     logLevel: get('logLevel', (raw, src) => parseChoice(raw, src, LOG_LEVELS), 'info'),

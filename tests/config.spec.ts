@@ -30,7 +30,7 @@ describe('config', () => {
     expect(c.pasvMax).to.equal(undefined);
     expect(c.stabilityMs).to.equal(1000);
     expect(c.idleTimeoutMs).to.equal(300_000);
-    expect(c.maxConnections).to.equal(500);
+    expect(c.maxConnections).to.equal(10000);
     expect(c.maxPerAddress).to.equal(0);
     expect(c.drainTimeoutMs).to.equal(5000);
     expect(c.logLevel).to.equal('info');
