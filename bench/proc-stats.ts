@@ -3,7 +3,7 @@
  * Used by the bench when the server is a local process whose pid we know (firmdrop, ftp-srv, vsftpd, pyftpdlib
  * started by `--server`). vsftpd forks per connection, so memory is the sum over the process tree, sampled.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 let clockTicks: number | undefined;
@@ -123,4 +123,34 @@ export function openFileLimit(): number {
   const m = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
   if (!m || m[1] === 'unlimited') return Infinity;
   return Number(m[1]);
+}
+
+/**
+ * True when a TCP socket listening on `port` (IPv4 or IPv6, /proc/net/tcp{,6} state 0A) is open in `pid` or one of
+ * its descendants (their /proc/<pid>/fd links `socket:[inode]`). Used to make sure the server that answered on a
+ * port is the one the bench started, not another process that took the port between probe and bind.
+ */
+export function holdsListeningPort(pid: number, port: number): boolean {
+  const inodes = new Set<string>();
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(table, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[3] === '0A' && f[1].endsWith(`:${hexPort}`)) inodes.add(f[9]);
+    }
+  }
+  if (inodes.size === 0) return false;
+  for (const p of processTree(pid)) {
+    let fds: string[] = [];
+    try { fds = readdirSync(`/proc/${p}/fd`); } catch { continue; }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${p}/fd/${fd}`));
+        if (m && inodes.has(m[1])) return true;
+      } catch { /* closed meanwhile */ }
+    }
+  }
+  return false;
 }

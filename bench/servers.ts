@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_PROGRAM, BENCH_VERSION, writeBenchRoot } from './fixture.ts';
-import { processTree } from './proc-stats.ts';
+import { holdsListeningPort, processTree } from './proc-stats.ts';
 
 /**
  * Servers `--server` can start. `ftp-srv-nodelay` is plain ftp-srv with TCP_NODELAY on control sockets;
@@ -201,6 +201,11 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
       c.once('exit', (code, sig) => reject(new Error(`${kind} exited (${code ?? sig}): ${readTail()}`))));
     exitedEarly.catch(() => {});     // it also rejects at the normal stop, when nobody waits for it any more
     await Promise.race([waitForGreeting('127.0.0.1', port, readyMs), exitedEarly]);
+    // Another process (other test suites share this machine) may have taken the port between freePort() and the
+    // server's bind: then the greeting came from it. Refuse to measure the wrong server.
+    if (!holdsListeningPort(c.pid, port)) {
+      throw new Error(`${kind}: port ${port} answered, but not from the server the bench started (pid ${c.pid}): ${readTail()}`);
+    }
     const pid = c.pid;
     return {
       kind, url: url(port), pid, root,

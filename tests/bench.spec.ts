@@ -9,6 +9,9 @@ import { startBenchServer, missingAnchor, type BenchServer } from '../bench/serv
 import { benchManifest, DEFAULT_BINARY_BYTES } from '../bench/fixture.ts';
 import { parseLinkProfile } from '../bench/link.ts';
 import { percentile, median } from '../bench/stats.ts';
+import { holdsListeningPort } from '../bench/proc-stats.ts';
+import net from 'node:net';
+import { spawn } from 'node:child_process';
 
 const SIZE = 20 * 1024;
 const SESSION_BYTES = SIZE + Buffer.byteLength(benchManifest(SIZE));
@@ -27,6 +30,21 @@ describe('bench', function () {
       expect(median([3, 1, 2])).to.equal(2);
       expect(Number.isNaN(percentile([], 50))).to.equal(true);
     });
+  });
+
+  it('tells whether a process holds the listening socket of a port (guard against a port taken by another process)', async () => {
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const port = (srv.address() as net.AddressInfo).port;
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });     // a process that does not hold our socket
+    try {
+      expect(holdsListeningPort(process.pid, port)).to.equal(true);
+      expect(holdsListeningPort(other.pid!, port)).to.equal(false);
+    } finally {
+      other.kill();
+      await new Promise((r) => srv.close(r));
+    }
+    expect(holdsListeningPort(process.pid, port)).to.equal(false);  // closed: nobody listens any more
   });
 
   describe('link profiles and URLs', () => {
