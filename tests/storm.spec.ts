@@ -13,10 +13,13 @@
  * Bounded: the storm ends when every client has seen the last binary (dropped once all others are published) or
  * after STORM_LIMIT_MS. Sized for 2 cores well under 60 s: see the constants.
  *
- * Full scale (1,000 binaries, 200 clients): about 22 s on 2 cores (quiet machine; the 1,000 publishes take ~12 s
- * of it). Clients pause POLL_PAUSE_MS (jittered) between polls: 200 clients polling back to back opened ~400 data
- * connections a second, and the TIME_WAIT sockets they left exhausted the machine's ephemeral ports (28k) within a
- * minute, which would also break other tests running on the machine.
+ * Scaled down to N_BINARIES = 500 (issue: 1,000) with the full 200 clients. Measured here on 2 cores shared with
+ * other work (load ~8): dropping 1,000 binaries and waiting for all to be published took 38–48 s since the
+ * publisher writes a snapshot per release (300: 3 s; the per-publish cost grows with the catalogue), and this spec
+ * with 1,000 took ~60 s; with 500 both storms together take ~42 s. Clients pause POLL_PAUSE_MS (jittered) between
+ * polls: 200 clients polling back to back opened ~400 data connections a second, and the TIME_WAIT sockets they
+ * left exhausted the machine's ephemeral ports (28k) within a minute, which would also break other tests running
+ * on the machine.
  */
 import { expect } from 'chai';
 import { Client, enterPassiveModeIPv4 } from 'basic-ftp';
@@ -32,8 +35,8 @@ import { pino } from 'pino';
 import { crc32hex, md5hex } from './support/checksums.ts';
 import { PASS, USER, fetchBuffer, sleep } from './support/hostile-server.ts';
 
-/** Binaries dropped (issue: 1,000). */
-const N_BINARIES = 1000;
+/** Binaries dropped (issue: 1,000; scaled down, see the module comment). */
+const N_BINARIES = 500;
 /** Of those, written in place in the root in chunks (the rest: written outside, renamed in). */
 const N_SLOW = 20;
 /** Clients polling UPGRADE.TXT at once (issue: 200). */
