@@ -51,6 +51,8 @@ export type PublishErrorCode = 'bad-name' | 'not-found' | 'not-regular' | 'empty
 export const LOCK_FILE = 'lock';
 /** How long an operation waits for another process's lock before giving up (ms). */
 export const LOCK_WAIT_MS = 30_000;
+/** Age after which a lock file without a pid in it is taken over, ms (writing a pid takes microseconds). */
+export const EMPTY_LOCK_STALE_MS = 2_000;
 
 /** A binary refused by the publisher; `message` is one line naming the file and the rule. Nothing was changed. */
 export class PublishError extends Error {
@@ -340,31 +342,54 @@ export class Publisher {
   }
 
   /**
-   * Runs `fn` holding `<root>/.firmdrop/lock` (see the module comment). Known limit: two processes that find the
-   * same stale lock at the same instant can both take it over.
+   * Runs `fn` holding `<root>/.firmdrop/lock` (see the module comment). The lock appears with its pid already in it:
+   * the pid is written to a temp file in .firmdrop/tmp which is then hard-linked as the lock (link fails if the lock
+   * exists), so a process killed while taking the lock never leaves an empty lock behind. An empty or unreadable
+   * lock (left by an older firmdrop killed between creating and writing it) is taken over once it is
+   * EMPTY_LOCK_STALE_MS old. Known limit: two processes that find the same stale lock at the same instant can both
+   * take it over.
    * @throws PublishError 'busy' when another live process holds the lock for LOCK_WAIT_MS
    */
   private async withLock<T>(fn: () => Promise<T>): Promise<T> {
     const lock = path.join(this.catalog.dir, LOCK_FILE);
-    await fsp.mkdir(this.catalog.dir, { recursive: true });
+    await fsp.mkdir(this.catalog.tmpDir, { recursive: true });
+    const mine = tempPath(this.catalog.tmpDir, LOCK_FILE);
+    await fsp.writeFile(mine, `${process.pid}\n`);
     const deadline = Date.now() + LOCK_WAIT_MS;
-    for (;;) {
-      try {
-        await fsp.writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    try {
+      for (;;) {
+        try {
+          await fsp.link(mine, lock);
+          break;
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') {
+            // our pid file was removed as a stale temp (another Publisher of this process reconciling): rewrite it
+            await fsp.writeFile(mine, `${process.pid}\n`);
+          } else if (code !== 'EEXIST') throw e;
+        }
+        const holder = Number((await fsp.readFile(lock, 'utf8').catch(() => '')).trim());
+        const valid = Number.isInteger(holder) && holder > 0;
+        if (valid && !isRunning(holder)) {
+          this.log.warn({ pid: holder }, `taking over a stale lock left by process ${holder}`);
+          await fsp.rm(lock, { force: true });
+          continue;
+        }
+        if (!valid) {
+          const st = await fsp.stat(lock).catch(() => undefined);
+          if (st && Date.now() - st.mtimeMs > EMPTY_LOCK_STALE_MS) {
+            this.log.warn(`taking over an empty lock left by an interrupted firmdrop process`);
+            await fsp.rm(lock, { force: true });
+            continue;
+          }
+        }
+        if (Date.now() > deadline) {
+          throw new PublishError('busy', `another firmdrop process (pid ${holder || '?'}) is writing ${path.join(CATALOG_DIR, LOCK_FILE)}; try again`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
       }
-      const holder = Number((await fsp.readFile(lock, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(holder) && holder > 0 && !isRunning(holder)) {
-        this.log.warn({ pid: holder }, `taking over a stale lock left by process ${holder}`);
-        await fsp.rm(lock, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw new PublishError('busy', `another firmdrop process (pid ${holder || '?'}) is writing ${path.join(CATALOG_DIR, LOCK_FILE)}; try again`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await fsp.rm(mine, { force: true });
     }
     try {
       return await fn();

@@ -208,6 +208,20 @@ describe('publisher', () => {
     await expectNoLock();
   });
 
+  it('takes over an empty lock (a process killed between creating and writing it) once it is EMPTY_LOCK_STALE_MS old, not before', async () => {
+    await fsp.mkdir(path.join(root, CATALOG_DIR), { recursive: true });
+    const lock = path.join(root, CATALOG_DIR, LOCK_FILE);
+    await fsp.writeFile(lock, '');
+    await put('ABCDEFG', Buffer.from('x'));
+    const publishing = new Publisher({ root }).publish('ABCDEFG');
+    let settled = false;
+    void publishing.finally(() => { settled = true; });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled, 'took over a fresh empty lock').to.equal(false);
+    expect((await publishing).version).to.equal(1);
+    await expectNoLock();
+  });
+
   describe('reconcile', () => {
     it('missing UPGRADE.TXT → NO_FILE, with a warning', async () => {
       const { logger, lines } = captureLogger();
