@@ -29,9 +29,9 @@ import { close, constants as fsConstants, createReadStream, fstat, open, type St
 import { promisify } from 'node:util';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { MANIFEST_NAME, isProgramName } from './manifest.ts';
-import { SNAPSHOT_GRACE_MS, findSnapshot, type SnapshotKey } from './offered.ts';
+import { SNAPSHOT_GRACE_MS, findSnapshot, type SnapshotCache, type SnapshotKey } from './offered.ts';
 
 // ftp-srv's .d.ts does not declare `ftpErrors`, which exists at run time (research/stack.md item 13): cast narrowly.
 const { FileSystem } = ftpSrvModule;
@@ -84,6 +84,8 @@ export interface DeviceFsOptions {
   pins?: ManifestPins;
   /** The client's IP address (plain IPv4 for IPv4 clients), the key into `pins`. */
   clientIp?: string;
+  /** Snapshot bytes shared by every connection of one server: RETR of an offered binary is served from memory. */
+  snapshotCache?: SnapshotCache;
 }
 
 /** Largest UPGRADE.TXT served from memory, bytes; a bigger one (broken anyway) is streamed like any file. */
@@ -184,12 +186,38 @@ function denied(): Error {
 }
 
 /**
- * An open regular file: virtual path, size in bytes, and either a file descriptor (size from its fstat) or, for
- * UPGRADE.TXT, the bytes read into memory and the release they name.
+ * An open regular file: virtual path, size in bytes, and either a file descriptor (size from its fstat) or its bytes
+ * in memory: UPGRADE.TXT read whole (`manifest` true, with the release it names), or an offered snapshot's shared
+ * bytes from the SnapshotCache.
  */
 type Opened =
   | { virtual: string; size: number; fd: number }
-  | { virtual: string; size: number; buffer: Buffer; names: SnapshotKey | undefined };
+  | { virtual: string; size: number; buffer: Buffer; manifest: boolean; names: SnapshotKey | undefined };
+
+/** Bytes per chunk a buffer stream hands to the data connection (each chunk is a view, never a copy). */
+const BUFFER_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * A Readable over `bytes` from `offset` to the end, in views of BUFFER_CHUNK_BYTES: many transfers of one snapshot
+ * share its Buffer, and a slow transfer still moves (and refreshes the idle timer) chunk by chunk.
+ */
+export function bufferStream(bytes: Buffer, offset = 0): Readable {
+  let pos = Math.min(Math.max(0, offset), bytes.length);
+  return new Readable({
+    highWaterMark: BUFFER_CHUNK_BYTES,
+    read() {
+      if (pos >= bytes.length) {
+        this.push(null);
+        return;
+      }
+      const end = Math.min(pos + BUFFER_CHUNK_BYTES, bytes.length);
+      const chunk = bytes.subarray(pos, end);
+      pos = end;
+      this.push(chunk);
+      if (pos >= bytes.length) this.push(null);
+    },
+  });
+}
 
 const openFd = promisify(open);
 const fstatFd = promisify(fstat);
@@ -203,11 +231,12 @@ async function closeOpened(o: Opened): Promise<void> {
   if ('fd' in o) await closeFd(o.fd);
 }
 
-/** A located entry: its virtual path, real path on disk, and stat (symlinks followed). */
+/** A located entry: its virtual path, real path on disk, and stat (symlinks followed); `snapshot` for an offered snapshot. */
 interface Located {
   virtual: string;
   real: string;
   stat: Stats;
+  snapshot?: boolean;
 }
 
 /**
@@ -223,6 +252,7 @@ export class DeviceFileSystem extends FileSystem {
   #clientIp: string;
   /** The release the last UPGRADE.TXT this connection read named (session pin). */
   #pin: SnapshotKey | undefined;
+  #cache: SnapshotCache | undefined;
 
   /** @param connection the ftp-srv connection (typed loosely: ftp-srv's typings are partly wrong) */
   constructor(connection: unknown, opts: DeviceFsOptions) {
@@ -232,6 +262,7 @@ export class DeviceFileSystem extends FileSystem {
     this.#onRead = opts.onRead;
     this.#pins = opts.pins;
     this.#clientIp = opts.clientIp ?? '';
+    this.#cache = opts.snapshotCache;
   }
 
   /** The virtual current directory, e.g. `/` or `/ota`. */
@@ -297,12 +328,12 @@ export class DeviceFileSystem extends FileSystem {
         if (ipVersion !== undefined) versions.push(ipVersion);
         for (const v of versions) {
           const snap = await findSnapshot(root, name, v);
-          if (snap) return { virtual, real: snap.file, stat: snap.stat };
+          if (snap) return { virtual, real: snap.file, stat: snap.stat, snapshot: true };
         }
         const cur = current ?? { key: await this.#currentKey() };
         if (cur.key?.name === name) {
           const snap = await findSnapshot(root, name, cur.key.version);
-          if (snap) return { virtual, real: snap.file, stat: snap.stat };
+          if (snap) return { virtual, real: snap.file, stat: snap.stat, snapshot: true };
         }
       }
     }
@@ -332,7 +363,7 @@ export class DeviceFileSystem extends FileSystem {
       if (!st.isFile()) throw notFound();
       if (st.size > MAX_BUFFERED_MANIFEST) return undefined;
       const buffer = await fh.readFile();
-      return { virtual: loc.virtual, size: buffer.length, buffer, names: manifestKey(buffer) };
+      return { virtual: loc.virtual, size: buffer.length, buffer, manifest: true, names: manifestKey(buffer) };
     } catch {
       throw notFound();
     } finally {
@@ -402,15 +433,15 @@ export class DeviceFileSystem extends FileSystem {
     let source: Readable;
     if ('buffer' in opened) {
       // UPGRADE.TXT: serve the bytes read, and pin the release they name for this connection and this address.
-      if (opened.names) {
-        this.#pin = opened.names;
-        this.#pins?.remember(this.#clientIp, opened.names);
-      } else {
-        this.#pin = undefined;
+      if (opened.manifest) {
+        if (opened.names) {
+          this.#pin = opened.names;
+          this.#pins?.remember(this.#clientIp, opened.names);
+        } else {
+          this.#pin = undefined;
+        }
       }
-      const pass = new PassThrough();
-      pass.end(opened.buffer.subarray(offset));
-      source = pass;
+      source = bufferStream(opened.buffer, offset);
     } else {
       // A plain fd stream (callback reads), like ftp-srv's own FileSystem; the fd is closed when the stream ends.
       source = createReadStream('', { fd: opened.fd, start: offset, autoClose: true });
@@ -452,6 +483,11 @@ export class DeviceFileSystem extends FileSystem {
     if (virtual === `/${MANIFEST_NAME}`) {
       const m = await this.#readManifest(located);
       if (m) return m;
+    }
+    if (located.snapshot && this.#cache) {
+      // An offered snapshot is immutable: its bytes come from memory (checked against the lstat just taken).
+      const buffer = await this.#cache.bytes(real, stat);
+      if (buffer) return { virtual, size: buffer.length, buffer, manifest: false, names: undefined };
     }
     let fd: number;
     try {

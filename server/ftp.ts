@@ -35,6 +35,7 @@ import { pipeline, Transform, type Readable } from 'node:stream';
 import * as ftpSrvModule from 'ftp-srv';
 import { DeviceFileSystem, formatListLine, ManifestPins, MSG_DENIED, MSG_NOT_FOUND, type ReadInfo } from './device-fs.ts';
 import { SessionLog, type FetchLog, type Logger } from './log.ts';
+import { SnapshotCache } from './offered.ts';
 import { checkLogin, type FtpUser } from './users.ts';
 
 /** Options of startFtp (ARCHITECTURE.md contract; `maxCommandBytes` and `passiveWaitMs` are compatible extensions). */
@@ -531,6 +532,8 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
   // Which release each client address last read in UPGRADE.TXT, so a device fetching the binary in a later
   // session is served the snapshot its manifest named (device-fs.ts, ManifestPins). One table per server.
   const pins = new ManifestPins();
+  // Offered snapshots are immutable: their bytes are read once and shared by every RETR (offered.ts, SnapshotCache).
+  const snapshotCache = new SnapshotCache();
   const log = logger.child({ component: 'ftp' });
 
   // stack.md #6: every `new FtpSrv()` adds SIGINT/SIGTERM/SIGQUIT listeners that call process.exit(0). Remove
@@ -631,7 +634,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       s.log.login(who.user, who.anonymous);
       resolve({ fs: new DeviceFileSystem(connection, {
         root: opts.root, realRoot, onRead: (info) => onRead(s, info),
-        pins, clientIp: plainIp(connection.commandSocket.remoteAddress),
+        pins, clientIp: plainIp(connection.commandSocket.remoteAddress), snapshotCache,
       }) });
     },
   );
