@@ -10,8 +10,13 @@
  * No timing assertions: every wait has a generous bound and the assertion is on what happened.
  */
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
 import net from 'node:net';
-import { type FtpHandle } from '../server/ftp.ts';
+import path from 'node:path';
+import tls from 'node:tls';
+import { type FtpHandle, type FtpOptions } from '../server/ftp.ts';
 import { RawFtp, type FtpReply, collect, connectData, parsePasv } from './support/raw-ftp.ts';
 import { canCountSockets, countHeld, waitForSockets } from './support/open-sockets.ts';
 import {
@@ -613,3 +618,72 @@ describe('hostile input (issue 5 item 4)', function () {
 function noPathIn(r: FtpReply): void {
   expect(r.lines.join('\n')).to.not.include(TMP_PREFIX);
 }
+
+describe('hostile input over FTPS (explicit AUTH TLS, issue 5 items 4 and 6)', function () {
+  this.timeout(60_000);
+  let tree: HostileTree;
+  let ftpd: FtpHandle | undefined;
+  const open: RawFtp[] = [];
+
+  before(async function () {
+    tree = await makeTree();
+    // A throw-away self-signed certificate (P-256: fast to make).
+    const key = path.join(tree.base, 'key.pem');
+    const cert = path.join(tree.base, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const tlsOptions = { key: await fs.readFile(key), cert: await fs.readFile(cert) };
+    // `tls` is the FTPS option of FtpOptions (cast: a server build without FTPS ignores it, and the tests skip).
+    ftpd = await startTestFtp(tree.root, { tls: tlsOptions, idleTimeoutMs: 1000 } as Partial<FtpOptions>);
+    const { ftp } = await RawFtp.connect(HOST, ftpd.port);
+    const auth = await ftp.send('AUTH TLS');
+    ftp.destroy();
+    if (auth.code !== 234) this.skip(); // this server build has no FTPS
+  });
+  afterEach(() => { for (const f of open.splice(0)) f.destroy(); });
+  after(async () => {
+    await ftpd?.close(1000);
+    await removeTree(tree);
+  });
+
+  it('does not log in a client that sends USER/PASS in the clear after AUTH TLS, and keeps serving others', async () => {
+    const { ftp } = await RawFtp.connect(HOST, ftpd!.port);
+    open.push(ftp);
+    expect((await ftp.send('AUTH TLS')).code).to.equal(234);
+    // No handshake: plain commands where a TLS ClientHello should be.
+    await ftp.write(`USER ${USER}\r\nPASS ${PASS}\r\nRETR PROGRAM\r\n`);
+    const r = await ftp.readOrEnd(5000);
+    expect(r?.code, `reply to clear-text commands after AUTH TLS: ${r?.code} ${r?.text}`).to.not.be.oneOf([230, 331, 150, 226]);
+    await within(15_000, 'connection dropped after a failed TLS handshake', ftp.closed);
+    expect((await download(ftpd!.port, 'PROGRAM')).equals(tree.files.PROGRAM)).to.equal(true);
+  });
+
+  it('cuts a client that sends AUTH TLS and then never starts the handshake, once idle', async () => {
+    const { ftp } = await RawFtp.connect(HOST, ftpd!.port);
+    open.push(ftp);
+    expect((await ftp.send('AUTH TLS')).code).to.equal(234);
+    // Silence: the server waits for a ClientHello that never comes; its 1 s idle timeout must still apply.
+    await within(15_000, 'connection closed while the TLS handshake never started (idle timeout 1 s)', ftp.closed);
+  });
+
+  it('survives TLS garbage and handshakes abandoned halfway, and keeps serving others', async () => {
+    for (let i = 0; i < 10; i++) {
+      const { ftp } = await RawFtp.connect(HOST, ftpd!.port);
+      open.push(ftp);
+      expect((await ftp.send('AUTH TLS')).code).to.equal(234);
+      if (i % 2 === 0) {
+        // Bytes that look like a TLS record header, then garbage.
+        await ftp.write(Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x40, 0x00]), crypto.randomBytes(2000)]));
+      } else {
+        // A real ClientHello, then the client vanishes before finishing the handshake.
+        const t = tls.connect({ socket: ftp.socket, rejectUnauthorized: false });
+        t.on('error', () => undefined);
+        await sleep(20);
+        t.destroy();
+      }
+      ftp.destroy();
+    }
+    expect((await download(ftpd!.port, 'PROGRAM')).equals(tree.files.PROGRAM)).to.equal(true);
+    if (canCountSockets()) expect(await waitForSockets(() => controlSockets(ftpd!.port), 0), 'server control sockets left open').to.equal(0);
+  });
+});
