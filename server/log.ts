@@ -20,9 +20,17 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
+/** JSON lines to stdout are buffered up to this many bytes before a write (one syscall for many session lines). */
+const STDOUT_BUFFER_BYTES = 4096;
+/** Buffered stdout lines are written at least this often, ms. */
+const STDOUT_FLUSH_MS = 100;
+
 /**
  * Creates the application logger: JSON lines (one object per line, `time` in ms since the epoch), or
- * pino-pretty's human-readable form on a TTY or with `pretty: true`. Writes synchronously (no worker thread).
+ * pino-pretty's human-readable form on a TTY or with `pretty: true`. No worker thread. JSON lines to stdout (the
+ * default destination: a server's session log) are buffered, up to STDOUT_BUFFER_BYTES or STDOUT_FLUSH_MS, and
+ * flushed synchronously when the process exits: at several lines per device session, one write per line was ~8 % of
+ * the server's CPU in the bench profile (issue 5). A given `destination` or pretty output is written synchronously.
  */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
@@ -37,7 +45,26 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     });
     return pino({ level }, stream);
   }
-  return opts.destination ? pino({ level }, opts.destination) : pino({ level });
+  if (opts.destination) return pino({ level }, opts.destination);
+  return pino({ level }, level === 'silent' ? undefined : bufferedStdout());
+}
+
+let stdoutStream: ReturnType<typeof pino.destination> | undefined;
+
+/** The one buffered stdout destination of this process (one buffer, so lines from several loggers never interleave). */
+function bufferedStdout(): ReturnType<typeof pino.destination> {
+  if (stdoutStream) return stdoutStream;
+  // pino flushes this stream synchronously on exit (its own exit hook for sync: false destinations).
+  const out = pino.destination({ dest: 1, sync: false, minLength: STDOUT_BUFFER_BYTES });
+  setInterval(() => {
+    try {
+      out.flush();
+    } catch {
+      // not ready yet or closed: the next tick or the exit hook writes it
+    }
+  }, STDOUT_FLUSH_MS).unref();
+  stdoutStream = out;
+  return out;
 }
 
 /** How a fetch ended: every byte handed to the data connection and RETR acknowledged, or not. */
