@@ -25,7 +25,7 @@
  * A directory LIST shows the root's real entries, with an offered name's size and date taken from its snapshot.
  */
 import * as ftpSrvModule from 'ftp-srv';
-import { close, constants as fsConstants, createReadStream, fstat, open, type Stats } from 'node:fs';
+import { close, closeSync, constants as fsConstants, createReadStream, fstat, fstatSync, lstatSync, open, openSync, readSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -290,8 +290,10 @@ export class DeviceFileSystem extends FileSystem {
       const joined = path.join(root, ...segments);
       // Fast path (every name directly in the root, as devices ask): the root is real and the entry is not a
       // link, so lstat alone proves the entry is inside. Anything else goes through realpath.
+      // Synchronous on purpose (see #readManifest): a local lstat takes microseconds, a thread-pool round trip
+      // costs more CPU and adds latency to every SIZE and RETR.
       if (segments.length <= 1) {
-        const lst = await fsp.lstat(joined);
+        const lst = lstatSync(joined);
         if (!lst.isSymbolicLink()) {
           if (!lst.isFile() && !lst.isDirectory()) throw notFound();
           return { virtual, real: joined, stat: lst };
@@ -343,7 +345,7 @@ export class DeviceFileSystem extends FileSystem {
   /** The release the current UPGRADE.TXT names (tolerant parse), or undefined (none, NO_FILE, unreadable). */
   async #currentKey(): Promise<SnapshotKey | undefined> {
     try {
-      const m = await this.#readManifest(await this.#locate(`/${MANIFEST_NAME}`));
+      const m = this.#readManifest(await this.#locate(`/${MANIFEST_NAME}`));
       return m && 'names' in m ? m.names : undefined;
     } catch {
       return undefined;
@@ -353,21 +355,40 @@ export class DeviceFileSystem extends FileSystem {
   /**
    * Reads a located UPGRADE.TXT whole into memory (O_NOFOLLOW) with the release it names; undefined when it is
    * over MAX_BUFFERED_MANIFEST bytes (then it is served as a plain file).
+   * Synchronous on purpose: the file is under 255 bytes on the local disk, and open/fstat/read/close through the
+   * thread pool cost several round trips per request (issue 5 profile: file access was the largest item of the
+   * server's CPU). O_NONBLOCK: a FIFO swapped in after the lstat cannot block the open (fstat then refuses it).
    * @throws "No such file or directory" when it is not a regular file or cannot be read
    */
-  async #readManifest(loc: Located): Promise<Opened | undefined> {
-    let fh: fsp.FileHandle | undefined;
+  #readManifest(loc: Located): Opened | undefined {
+    let fd: number | undefined;
     try {
-      fh = await fsp.open(loc.real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-      const st = await fh.stat();
+      fd = openSync(loc.real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+      const st = fstatSync(fd);
       if (!st.isFile()) throw notFound();
       if (st.size > MAX_BUFFERED_MANIFEST) return undefined;
-      const buffer = await fh.readFile();
+      // One read past the size tells a file that grew since the fstat; read to the end in that case.
+      const chunks: Buffer[] = [];
+      for (let total = 0; ; ) {
+        const buf = Buffer.allocUnsafe(Math.max(st.size, 0) + 1);
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        chunks.push(buf.subarray(0, n));
+        total += n;
+        if (total > MAX_BUFFERED_MANIFEST) return undefined;
+      }
+      const buffer = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       return { virtual: loc.virtual, size: buffer.length, buffer, manifest: true, names: manifestKey(buffer) };
     } catch {
       throw notFound();
     } finally {
-      await fh?.close().catch(() => undefined);
+      if (fd !== undefined) {
+        try {
+          closeSync(fd);
+        } catch {
+          // nothing to release
+        }
+      }
     }
   }
 
@@ -481,7 +502,7 @@ export class DeviceFileSystem extends FileSystem {
     const { virtual, real, stat } = located;
     if (!stat.isFile()) throw notFound();
     if (virtual === `/${MANIFEST_NAME}`) {
-      const m = await this.#readManifest(located);
+      const m = this.#readManifest(located);
       if (m) return m;
     }
     if (located.snapshot && this.#cache) {
