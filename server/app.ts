@@ -6,6 +6,7 @@ import { type Config, assertRootDir } from './config.ts';
 import { type FtpHandle, startFtp } from './ftp.ts';
 import { type Logger, createLogger } from './log.ts';
 import { Publisher } from './publisher.ts';
+import { loadTls } from './tls.ts';
 import { startWatcher } from './watcher.ts';
 
 /** A running firmdrop. `close()` is idempotent. */
@@ -34,6 +35,8 @@ export function loggerFor(config: Pick<Config, 'logLevel' | 'logFormat'>): Logge
  */
 export async function startFirmdrop(config: Config, logger: Logger = loggerFor(config)): Promise<Firmdrop> {
   await assertRootDir(config.root);
+  // FTPS files are checked before anything starts: a bad one stops firmdrop with one line (ConfigError).
+  const tls = config.tlsCert && config.tlsKey ? await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey }) : undefined;
   const publisher = new Publisher({ root: config.root, checksums: config.checksums, logger });
   await publisher.reconcile();
   const watcher = await startWatcher({ root: config.root, publisher, logger, stabilityMs: config.stabilityMs });
@@ -51,12 +54,17 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
       idleTimeoutMs: config.idleTimeoutMs,
       maxConnections: config.maxConnections === 0 ? Infinity : config.maxConnections, // 0 = unlimited
       maxPerAddress: config.maxPerAddress === 0 ? undefined : config.maxPerAddress, // 0 = unlimited (ftp.ts default)
+      tls: tls?.options,
     }, logger);
   } catch (err) {
     await watcher.close();
     throw err;
   }
   logger.info({ host: ftp.host, port: ftp.port, root: config.root }, 'listening');
+  if (tls) {
+    const expired = tls.validTo.getTime() < Date.now();
+    logger[expired ? 'warn' : 'info']({ subject: tls.subject, validTo: tls.validTo.toISOString() }, expired ? 'FTPS certificate expired' : 'FTPS enabled (AUTH TLS)');
+  }
   logger.info({ manifest: (await publisher.current()) ?? null }, 'manifest');
 
   let closing: Promise<void> | undefined;

@@ -57,6 +57,14 @@ export interface Config {
   logLevel: LogLevel;
   /** Log format. Default `auto`. */
   logFormat: LogFormat;
+  /**
+   * FTPS (explicit `AUTH TLS`): absolute path of the PEM certificate (chain). Set together with {@link tlsKey};
+   * both unset (default): plain FTP only. With both, plain FTP still works for devices that do not do TLS.
+   * The files are read and checked at start (server/tls.ts loadTls()).
+   */
+  tlsCert?: string;
+  /** FTPS: absolute path of the unencrypted PEM private key of {@link tlsCert}. */
+  tlsKey?: string;
 }
 
 /** A configuration value that breaks a rule; the message is one line naming the flag/variable and the value. */
@@ -130,6 +138,10 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     describe: `log level: ${LOG_LEVELS.join(', ')}` },
   { key: 'logFormat', flag: 'log-format', env: 'FIRMDROP_LOG_FORMAT', kind: 'string', defaultText: 'auto',
     describe: 'log format: auto (pretty on a terminal), json, pretty' },
+  { key: 'tlsCert', flag: 'tls-cert', env: 'FIRMDROP_TLS_CERT', kind: 'string', defaultText: 'none (plain FTP only)',
+    describe: 'PEM certificate file: enables FTPS (explicit AUTH TLS); needs --tls-key' },
+  { key: 'tlsKey', flag: 'tls-key', env: 'FIRMDROP_TLS_KEY', kind: 'string', defaultText: 'none',
+    describe: 'PEM private key file (unencrypted) of --tls-cert' },
 ];
 
 function optionFor(key: ConfigOption['key']): ConfigOption {
@@ -248,6 +260,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   const count = (raw: unknown, src: Source) => parseInteger(raw, src, 0, 1_000_000, 'a count');
 
   const range = get('pasvRange', parsePasvRange, undefined);
+  const tlsCert = get('tlsCert', str, undefined);
+  const tlsKey = get('tlsKey', str, undefined);
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    const [given, missing] = tlsCert === undefined ? [optionFor('tlsKey'), optionFor('tlsCert')] : [optionFor('tlsCert'), optionFor('tlsKey')];
+    throw new ConfigError(`--${given.flag} (${given.env}) needs --${missing.flag} (${missing.env}) too: FTPS takes a certificate and its key`);
+  }
   return {
     root: path.resolve(cwd, get('root', str, DEFAULT_ROOT)),
     host: get('host', parseHost, '0.0.0.0'),
@@ -265,6 +283,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     drainTimeoutMs: get('drainTimeoutMs', ms(600_000), 5000),
     logLevel: get('logLevel', (raw, src) => parseChoice(raw, src, LOG_LEVELS), 'info'),
     logFormat: get('logFormat', (raw, src) => parseChoice(raw, src, ['auto', 'json', 'pretty'] as const), 'auto'),
+    tlsCert: tlsCert === undefined ? undefined : path.resolve(cwd, tlsCert),
+    tlsKey: tlsKey === undefined ? undefined : path.resolve(cwd, tlsKey),
   };
 }
 

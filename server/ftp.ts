@@ -32,6 +32,7 @@ import * as fsp from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import net, { type AddressInfo } from 'node:net';
 import { pipeline, Transform, type Readable } from 'node:stream';
+import tls from 'node:tls';
 import * as ftpSrvModule from 'ftp-srv';
 import { DeviceFileSystem, formatListLine, ManifestPins, MSG_DENIED, MSG_NOT_FOUND, type ReadInfo } from './device-fs.ts';
 import { SessionLog, type FetchLog, type Logger } from './log.ts';
@@ -72,6 +73,8 @@ export interface FtpOptions {
   maxCommandBytes?: number;
   /** How long a passive listener waits for the client's data connection, ms. Default 30000 (ftp-srv's). */
   passiveWaitMs?: number;
+  /** FTPS: explicit `AUTH TLS` (RFC 4217) with these options (server/tls.ts loadTls()); unset = plain FTP only. */
+  tls?: tls.SecureContextOptions;
 }
 
 /** A running FTP server. */
@@ -122,6 +125,8 @@ interface ConnectorInternals {
 interface FtpConnectionInternals extends EventEmitter {
   id: string;
   commandSocket: net.Socket;
+  /** AUTH TLS done: commandSocket is now a TLSSocket. */
+  secure?: boolean;
   authenticated?: boolean;
   username?: string;
   fs?: DeviceFileSystem;
@@ -185,6 +190,8 @@ const CLOSE_GRACE_MS = 2_000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
 /** FEAT lines (stack.md #11: ftp-srv lists neither EPSV nor REST). Same set as vsftpd's, without TVFS. */
 export const FEATURES: readonly string[] = ['EPRT', 'EPSV', 'MDTM', 'PASV', 'REST STREAM', 'SIZE', 'UTF8'];
+/** FEAT lines added when TLS is configured (RFC 4217 §6). */
+export const TLS_FEATURES: readonly string[] = ['AUTH TLS', 'PBSZ', 'PROT'];
 /** Failed logins on one connection before it is closed (brute force, issue 5 item 4). */
 export const MAX_LOGIN_FAILURES = 3;
 /** Pause before each 530 for a bad password, ms (vsftpd's delay_failed_login is 1 s). */
@@ -350,7 +357,11 @@ class FirmdropPassive extends BaseConnector {
 
   constructor(
     connection: FtpConnectionInternals,
-    private readonly ctx: { pool: PassivePortPool; waitMs: number; onDataSocket: (s: net.Socket) => void; log: Logger },
+    private readonly ctx: {
+      pool: PassivePortPool; waitMs: number; onDataSocket: (s: net.Socket) => void; log: Logger;
+      /** Set after AUTH TLS: the data connection is TLS too (ftp-srv's PROT accepts only P). */
+      secureContext?: tls.SecureContext;
+    },
   ) {
     super(connection);
     this.type = 'passive';
@@ -387,11 +398,17 @@ class FirmdropPassive extends BaseConnector {
       socket.destroy();
       return;
     }
-    this.dataSocket = socket;
-    socket.connected = true;
-    this.ctx.onDataSocket(socket);
+    // curl starts the data channel's TLS handshake only after the 150 reply: hand the TLS socket over at once
+    // (writes wait for the handshake) rather than wait for it as ftp-srv's passive connector does.
+    const data: net.Socket & { connected?: boolean } = this.ctx.secureContext
+      ? new tls.TLSSocket(socket, { isServer: true, secureContext: this.ctx.secureContext })
+      : socket;
+    if (data !== socket) data.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'data TLS error'));
+    this.dataSocket = data;
+    data.connected = true;
+    this.ctx.onDataSocket(data);
     this.closeServer(); // the port goes back to the pool now; the accepted socket lives on
-    for (const w of this.#waiters.splice(0)) w.resolve(socket);
+    for (const w of this.#waiters.splice(0)) w.resolve(data);
   }
 
   /** Resolves with the data socket once connected; rejects with bluebird's TimeoutError after `timeout` ms (→ 425). */
@@ -533,6 +550,8 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
   const maxLine = opts.maxCommandBytes ?? MAX_COMMAND_BYTES;
   const passiveWaitMs = opts.passiveWaitMs ?? 30_000;
   const pool = new PassivePortPool(opts.host, opts.pasvMin, opts.pasvMax);
+  // One context for every TLS data connection (the ticket keys in opts.tls let clients resume the control session).
+  const dataTls = opts.tls ? tls.createSecureContext(opts.tls) : undefined;
   // Which release each client address last read in UPGRADE.TXT, so a device fetching the binary in a later
   // session is served the snapshot its manifest named (device-fs.ts, ManifestPins). One table per server.
   const pins = new ManifestPins();
@@ -552,6 +571,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     // ftp-srv logs every refused command at error level and makes a child logger per connection and per command;
     // firmdrop logs what matters itself, so ftp-srv gets a logger that does nothing unless tracing.
     log: logger.isLevelEnabled('trace') ? logger.child({ component: 'ftp-srv' }) : QUIET_LOG,
+    tls: opts.tls ?? false, // ftp-srv's AUTH/PBSZ/PROT; without it AUTH TLS gets 502
   });
   for (const sig of SIGNALS) {
     for (const l of process.listeners(sig)) if (!before.get(sig)!.has(l)) process.removeListener(sig, l as (...a: unknown[]) => void);
@@ -893,6 +913,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     const connector = new FirmdropPassive(s.conn, {
       pool,
       waitMs: passiveWaitMs,
+      secureContext: s.conn.secure ? dataTls : undefined,
       onDataSocket: (d) => trackDataSocket(s, d),
       log: s.log.log,
     });
@@ -936,11 +957,25 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     }
     switch (directive) {
       case 'FEAT': // stack.md #11
-        return conn.reply(211, 'Extensions supported', ...FEATURES.map((f) => ({ message: ` ${f}`, raw: true })), 'End');
+        return conn.reply(211, 'Extensions supported', ...(opts.tls ? [...FEATURES, ...TLS_FEATURES] : FEATURES).map((f) => ({ message: ` ${f}`, raw: true })), 'End');
       case 'USER':
         // ftp-srv keeps the first USER forever: after a failed PASS every new USER got `530 Username already set`.
         if (!conn.authenticated) delete conn.username;
         return conn.commands.handle(item);
+      case 'AUTH': {
+        // ftp-srv answers 234, then swaps conn.commandSocket for a TLSSocket and re-emits its decrypted 'data' on
+        // the plain socket, where onData() listens. Hold the plain socket so a ClientHello arriving before the swap
+        // is handed to TLS instead of being read as a command line.
+        pauseSocket.call(s.socket);
+        const r = await conn.commands.handle(item);
+        if (conn.commandSocket !== s.socket) {
+          // RFC 4217 §4: what the client sent in the clear after AUTH is dropped. Replies, 421 and throttling now
+          // go through the TLS socket; it keeps reading during RETR, as in attach(), so ABOR works.
+          Object.assign(s, { partial: [], partialBytes: 0, discarding: false, queue: [], queuedBytes: 0, socket: conn.commandSocket });
+          s.socket.pause = () => s.socket;
+        } else if (!s.throttled) resumeSocket.call(s.socket);
+        return r;
+      }
       case 'QUIT':
         s.endReason = 'quit';
         return conn.commands.handle(item);

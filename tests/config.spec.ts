@@ -44,7 +44,7 @@ describe('config', () => {
       FIRMDROP_USERS: 'ota:libelium, dev:se:cret', FIRMDROP_ANONYMOUS: 'yes', FIRMDROP_CHECKSUMS: '0',
       FIRMDROP_STABILITY_MS: '250', FIRMDROP_IDLE_TIMEOUT_MS: '1000', FIRMDROP_MAX_CONNECTIONS: '10',
       FIRMDROP_MAX_PER_ADDRESS: '3', FIRMDROP_DRAIN_TIMEOUT_MS: '100', FIRMDROP_LOG_LEVEL: 'DEBUG',
-      FIRMDROP_LOG_FORMAT: 'json',
+      FIRMDROP_LOG_FORMAT: 'json', FIRMDROP_TLS_CERT: 'tls/cert.pem', FIRMDROP_TLS_KEY: '/etc/firmdrop/key.pem',
     }, cwd);
     expect(c).to.deep.equal({
       root: path.join(cwd, 'files'), host: '127.0.0.1', port: 2221, pasvAddress: '203.0.113.9',
@@ -52,6 +52,7 @@ describe('config', () => {
       users: [{ user: 'ota', pass: 'libelium' }, { user: 'dev', pass: 'se:cret' }],
       anonymous: true, checksums: false, stabilityMs: 250, idleTimeoutMs: 1000, maxConnections: 10, maxPerAddress: 3,
       drainTimeoutMs: 100, logLevel: 'debug', logFormat: 'json',
+      tlsCert: path.join(cwd, 'tls', 'cert.pem'), tlsKey: '/etc/firmdrop/key.pem',
     });
   });
 
