@@ -1,0 +1,397 @@
+/**
+ * FTPS (explicit AUTH TLS, issue 5 item 6) with real clients: basic-ftp (`secure: true`, PBSZ 0 / PROT P), curl
+ * (`--ssl-reqd`), and a raw TLS control connection for commands split across TLS records (the line buffer of
+ * server/ftp.ts must follow ftp-srv's swap of the control socket). Plain FTP keeps working next to FTPS; without a
+ * certificate AUTH TLS is refused and plain FTP works. Configuration: both files or neither, one-line errors for a
+ * missing, wrong or mismatched file (server/tls.ts).
+ * The self-signed certificate is made with openssl in a temp folder; the spec is skipped only when openssl is absent
+ * (the curl cases also when curl is).
+ */
+import { expect } from 'chai';
+import { Client, enterPassiveModeIPv4, FTPError } from 'basic-ftp';
+import { execFile, spawnSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import tls from 'node:tls';
+import { startFirmdrop } from '../server/app.ts';
+import { ConfigError, loadConfig } from '../server/config.ts';
+import { createLogger } from '../server/log.ts';
+import { loadTls, type LoadedTls } from '../server/tls.ts';
+import {
+  collector, connectClient, makeRoot, MANIFEST, PASS, RawFtp, startServer, USER, type TestRoot, type TestServer,
+} from './support/ftp-fixtures.ts';
+
+const has = (cmd: string, arg: string) => spawnSync(cmd, [arg], { stdio: 'ignore' }).status === 0;
+const HAS_OPENSSL = has('openssl', 'version');
+const HAS_CURL = has('curl', '--version');
+
+/** Runs a command; resolves with exit code, stdout and stderr (never rejects on a non-zero exit). */
+function run(cmd: string, args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { encoding: 'buffer', timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, stdout, stderr: stderr.toString('utf8') });
+    });
+  });
+}
+
+/** A self-signed certificate for 127.0.0.1 (`c`) and its key (`k`) in `dir`, made by openssl. */
+async function makeCert(dir: string, name = ''): Promise<{ cert: string; key: string }> {
+  const cert = path.join(dir, `c${name}`);
+  const key = path.join(dir, `k${name}`);
+  const r = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', cert]);
+  if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  return { cert, key };
+}
+
+function secureAccess(client: Client, port: number): Promise<unknown> {
+  return client.access({ host: '127.0.0.1', port, user: USER, password: PASS, secure: true, secureOptions: { rejectUnauthorized: false } });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * A control connection upgraded with AUTH TLS by hand: writes go out as separate TLS records (one `write()` each),
+ * so a command can be split wherever the test wants. Replies are read from the decrypted transcript.
+ */
+class TlsControl {
+  transcript = '';
+  #seen = 0;
+  private constructor(readonly socket: tls.TLSSocket) {
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => (this.transcript += d.toString('latin1')));
+    socket.on('error', () => undefined);
+  }
+
+  /** Connects, reads 220, sends AUTH TLS, expects 234, and does the TLS handshake on the same socket. */
+  static async open(port: number): Promise<TlsControl> {
+    const raw = await RawFtp.connect(port);
+    const r = await raw.cmd('AUTH TLS');
+    if (r.code !== 234) throw new Error(`AUTH TLS: ${r.text}`);
+    raw.socket.removeAllListeners('data');
+    const socket = tls.connect({ socket: raw.socket, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    });
+    return new TlsControl(socket);
+  }
+
+  /** The next complete reply (`ddd text` line) after the last one read; rejects after `timeoutMs`. */
+  async reply(timeoutMs = 5000): Promise<{ code: number; text: string }> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const m = /^(\d{3}) [^\r\n]*\r\n/m.exec(this.transcript.slice(this.#seen));
+      if (m) {
+        const text = this.transcript.slice(this.#seen, this.#seen + m.index + m[0].length);
+        this.#seen += m.index + m[0].length;
+        return { code: Number(m[1]), text };
+      }
+      if (Date.now() > until || this.socket.destroyed) throw new Error(`no reply; transcript: ${this.transcript}`);
+      await sleep(5);
+    }
+  }
+
+  /** Sends `pieces` as separate TLS records with a pause between them, then reads the reply. */
+  async sendSplit(pieces: string[]): Promise<{ code: number; text: string }> {
+    for (const p of pieces) {
+      this.socket.write(p);
+      await sleep(15);
+    }
+    return this.reply();
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+describe('ftps: explicit AUTH TLS with a certificate configured', function () {
+  let dir: string;
+  let t: TestRoot;
+  let srv: TestServer;
+  let loaded: LoadedTls;
+  const opened: { close(): void }[] = [];
+
+  before(async function () {
+    if (!HAS_OPENSSL) this.skip();
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-ftps-'));
+    const { cert, key } = await makeCert(dir);
+    loaded = await loadTls({ certFile: cert, keyFile: key });
+    t = await makeRoot();
+    srv = await startServer(t.root, { tls: loaded.options });
+  });
+  afterEach(() => {
+    for (const c of opened.splice(0)) c.close();
+  });
+  after(async () => {
+    await srv?.close(500);
+    await t?.cleanup();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('loads the certificate: subject and validity', () => {
+    expect(loaded.subject).to.equal('CN=127.0.0.1');
+    expect(loaded.validTo.getTime()).to.be.greaterThan(Date.now());
+  });
+
+  it('FEAT lists AUTH TLS, PBSZ and PROT next to the usual features', async () => {
+    const raw = await RawFtp.connect(srv.port);
+    opened.push({ close: () => raw.socket.destroy() });
+    const feat = await raw.cmd('FEAT');
+    expect(feat.code).to.equal(211);
+    for (const f of ['AUTH TLS', 'PBSZ', 'PROT', 'EPSV', 'SIZE', 'REST STREAM']) expect(feat.text).to.include(`\r\n ${f}\r\n`);
+  });
+
+  it('basic-ftp (secure, PROT P) downloads UPGRADE.TXT and the binary byte-exact over TLS control and data, EPSV and PASV', async () => {
+    for (const pasv of [false, true]) {
+      const client = new Client(10_000);
+      opened.push(client);
+      await secureAccess(client, srv.port);
+      if (pasv) client.prepareTransfer = enterPassiveModeIPv4;
+      expect(client.ftp.socket).to.be.instanceOf(tls.TLSSocket);
+      expect((client.ftp.socket as tls.TLSSocket).encrypted).to.equal(true);
+      expect(await client.size('ABCDEFG')).to.equal(t.binary.length);
+      // which protocol carried the data: recorded from basic-ftp's data socket as the first bytes arrive
+      const dataProtocols: (string | null)[] = [];
+      const sink = (): Writable & { data(): Buffer } => {
+        const c = collector();
+        const write = c._write.bind(c);
+        let first = true;
+        c._write = (chunk, enc, done) => {
+          if (first) {
+            const ds = client.ftp.dataSocket;
+            dataProtocols.push(ds instanceof tls.TLSSocket ? ds.getProtocol() : null);
+            first = false;
+          }
+          write(chunk, enc, done);
+        };
+        return c;
+      };
+      const manifest = sink();
+      await client.downloadTo(manifest, 'UPGRADE.TXT');
+      expect(manifest.data().toString('latin1')).to.equal(MANIFEST);
+      const binary = sink();
+      await client.downloadTo(binary, 'ABCDEFG');
+      expect(binary.data().equals(t.binary), 'binary byte-exact').to.equal(true);
+      expect(dataProtocols).to.have.length(2);
+      for (const p of dataProtocols) expect(p, 'data connection is TLS').to.match(/^TLSv1\.[23]$/);
+      client.close();
+    }
+    const ends = srv.logs.filter((l) => l.event === 'fetch-end' && l.file === '/ABCDEFG');
+    expect(ends.length).to.be.at.least(2);
+    for (const e of ends) expect(e).to.include({ outcome: 'completed', bytes: t.binary.length });
+  });
+
+  it('curl --ssl-reqd (explicit TLS on ftp://) downloads byte-exact over EPSV and PASV', async function () {
+    if (!HAS_CURL) this.skip();
+    const url = `ftp://${USER}:${PASS}@127.0.0.1:${srv.port}`;
+    const m = await run('curl', ['-sS', '-v', '--ssl-reqd', '-k', `${url}/UPGRADE.TXT`]);
+    expect(m.code, m.stderr).to.equal(0);
+    expect(m.stdout.toString('latin1')).to.equal(MANIFEST);
+    expect(m.stderr).to.match(/AUTH TLS/).and.match(/PROT P/).and.match(/< 200/);
+    for (const extra of [[], ['--disable-epsv']]) {
+      const r = await run('curl', ['-sS', '-v', '--ssl-reqd', '-k', ...extra, `${url}/ABCDEFG`]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout.equals(t.binary), `byte-exact ${extra.join(' ')}`).to.equal(true);
+      expect(r.stderr).to.include(extra.length ? 'PASV' : 'EPSV');
+    }
+  });
+
+  it('reads commands split across TLS records (the line buffer follows the control socket to TLS)', async () => {
+    const c = await TlsControl.open(srv.port);
+    opened.push(c);
+    expect((await c.sendSplit(['US', 'ER ', `${USER}\r`, '\n'])).code).to.equal(331);
+    expect((await c.sendSplit(`PASS ${PASS}\r\n`.split(''))).code).to.equal(230); // one byte per record
+    const size = await c.sendSplit(['SI', 'ZE ABC', 'DEFG\r\n']);
+    expect(size.text).to.equal(`213 ${t.binary.length}\r\n`);
+    // two commands in one record, then a NOOP split: answered in order
+    c.socket.write('TYPE I\r\nMDTM UPGR');
+    await sleep(15);
+    c.socket.write('ADE.TXT\r\n');
+    expect((await c.reply()).code).to.equal(200);
+    expect((await c.reply()).code).to.equal(213);
+    expect((await c.sendSplit(['QU', 'IT\r\n'])).code).to.equal(221);
+  });
+
+  it('still serves plain FTP to devices that do not send AUTH TLS', async () => {
+    const client = await connectClient(srv.port);
+    opened.push(client);
+    expect(client.ftp.socket).not.to.be.instanceOf(tls.TLSSocket);
+    const w = collector();
+    await client.downloadTo(w, 'ABCDEFG');
+    expect(w.data().equals(t.binary)).to.equal(true);
+  });
+
+  it('a TLS session frees its connection slot, and close() ends an idle TLS session with 421', async () => {
+    const one = await startServer(t.root, { tls: loaded.options, maxConnections: 1 });
+    try {
+      const a = new Client(10_000);
+      await secureAccess(a, one.port);
+      const w = collector();
+      await a.downloadTo(w, 'UPGRADE.TXT');
+      a.close();
+      // the slot comes back when the TLS session ends (the gate counts the plain socket's close)
+      let b: Client | undefined;
+      for (let i = 0; i < 50 && !b; i++) {
+        const c = new Client(10_000);
+        try {
+          await c.access({ host: '127.0.0.1', port: one.port, user: USER, password: PASS });
+          b = c;
+        } catch {
+          c.close();
+          await sleep(20);
+        }
+      }
+      expect(b, 'a new session after the TLS one ended').to.not.equal(undefined);
+      b!.close();
+      await sleep(50);
+      const idle = await TlsControl.open(one.port);
+      expect((await idle.sendSplit([`USER ${USER}\r\n`])).code).to.equal(331);
+      const closed = new Promise<void>((resolve) => idle.socket.once('close', () => resolve()));
+      await one.close(1000);
+      await closed;
+      expect(idle.transcript).to.match(/^421 /m);
+    } finally {
+      await one.close(500);
+    }
+  });
+});
+
+describe('ftps: no certificate configured', function () {
+  let t: TestRoot;
+  let srv: TestServer;
+
+  before(async () => {
+    t = await makeRoot();
+    srv = await startServer(t.root);
+  });
+  after(async () => {
+    await srv.close(500);
+    await t.cleanup();
+  });
+
+  it('refuses AUTH TLS (502), leaves it out of FEAT, and the same connection carries on in plain FTP', async () => {
+    const raw = await RawFtp.connect(srv.port);
+    try {
+      const auth = await raw.cmd('AUTH TLS');
+      expect([502, 504]).to.include(auth.code);
+      const feat = await raw.cmd('FEAT');
+      expect(feat.text).not.to.include('AUTH TLS');
+      expect((await raw.cmd(`USER ${USER}`)).code).to.equal(331);
+      expect((await raw.cmd(`PASS ${PASS}`)).code).to.equal(230);
+      expect((await raw.cmd('SIZE ABCDEFG')).text).to.equal(`213 ${t.binary.length}\r\n`);
+    } finally {
+      raw.socket.destroy();
+    }
+  });
+
+  it('basic-ftp with secure: true fails with the refusal; without it downloads', async () => {
+    const c = new Client(10_000);
+    try {
+      const err = await secureAccess(c, srv.port).then(() => undefined, (e: unknown) => e);
+      expect(err).to.be.instanceOf(FTPError);
+      expect([502, 504]).to.include((err as FTPError).code);
+    } finally {
+      c.close();
+    }
+    const plain = await connectClient(srv.port);
+    try {
+      const w = collector();
+      await plain.downloadTo(w, 'UPGRADE.TXT');
+      expect(w.data().toString('latin1')).to.equal(MANIFEST);
+    } finally {
+      plain.close();
+    }
+  });
+});
+
+describe('ftps: configuration', function () {
+  let dir: string;
+  let good: { cert: string; key: string };
+  let other: { cert: string; key: string };
+
+  before(async function () {
+    if (!HAS_OPENSSL) this.skip();
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-ftps-cfg-'));
+    good = await makeCert(dir);
+    other = await makeCert(dir, '2');
+  });
+  after(async () => {
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  function oneLineConfigError(err: unknown, re: RegExp): void {
+    expect(err).to.be.instanceOf(ConfigError);
+    const message = (err as Error).message;
+    expect(message).to.match(re);
+    expect(message).not.to.include('\n');
+  }
+
+  it('takes both files from flags or variables, resolved against the working directory; neither = plain only', () => {
+    expect(loadConfig({}, {}, dir)).to.include({ tlsCert: undefined, tlsKey: undefined });
+    expect(loadConfig({ 'tls-cert': 'c', 'tls-key': 'k' }, {}, dir)).to.include({ tlsCert: path.join(dir, 'c'), tlsKey: path.join(dir, 'k') });
+    expect(loadConfig({}, { FIRMDROP_TLS_CERT: '/x/c.pem', FIRMDROP_TLS_KEY: '/x/k.pem' }, dir)).to.include({ tlsCert: '/x/c.pem', tlsKey: '/x/k.pem' });
+  });
+
+  it('refuses a certificate without a key (and a key without a certificate) with one line', () => {
+    oneLineConfigError(catchSync(() => loadConfig({ 'tls-cert': 'c' }, {}, dir)), /^--tls-cert \(FIRMDROP_TLS_CERT\) needs --tls-key/);
+    oneLineConfigError(catchSync(() => loadConfig({}, { FIRMDROP_TLS_KEY: 'k' }, dir)), /^--tls-key \(FIRMDROP_TLS_KEY\) needs --tls-cert/);
+  });
+
+  it('refuses a missing, non-PEM or mismatched file with one line naming it', async () => {
+    const missing = path.join(dir, 'nope.pem');
+    const cases: [{ certFile: string; keyFile: string }, RegExp][] = [
+      [{ certFile: missing, keyFile: good.key }, new RegExp(`^TLS certificate ${missing}: no such file$`)],
+      [{ certFile: good.cert, keyFile: missing }, new RegExp(`^TLS key ${missing}: no such file$`)],
+      [{ certFile: good.key, keyFile: good.key }, new RegExp(`^TLS certificate ${good.key}: not a PEM certificate`)],
+      [{ certFile: good.cert, keyFile: good.cert }, new RegExp(`^TLS key ${good.cert}: not an unencrypted PEM private key`)],
+      [{ certFile: good.cert, keyFile: other.key }, new RegExp(`^TLS certificate ${good.cert} and key ${other.key} do not match`)],
+      [{ certFile: dir, keyFile: good.key }, new RegExp(`^TLS certificate ${dir}: is a folder$`)],
+    ];
+    for (const [files, re] of cases) oneLineConfigError(await loadTls(files).then(() => undefined, (e: unknown) => e), re);
+  });
+
+  it('startFirmdrop stops at a bad certificate path with one line, before serving anything', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-ftps-root-'));
+    try {
+      const config = loadConfig({ root, host: '127.0.0.1', port: '0', 'tls-cert': 'missing.pem', 'tls-key': good.key }, {}, dir);
+      const logger = createLogger({ level: 'silent', pretty: false });
+      const err = await startFirmdrop(config, logger).then((app) => app.close(), (e: unknown) => e);
+      oneLineConfigError(err, new RegExp(`^TLS certificate ${path.join(dir, 'missing.pem')}: no such file$`));
+      expect(await fs.readdir(root)).to.deep.equal([]); // nothing reconciled or written
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('startFirmdrop with good files serves FTPS', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-ftps-root-'));
+    const config = loadConfig({ root, host: '127.0.0.1', port: '0', 'tls-cert': good.cert, 'tls-key': good.key }, {}, dir);
+    const app = await startFirmdrop(config, createLogger({ level: 'silent', pretty: false }));
+    const c = new Client(10_000);
+    try {
+      await secureAccess(c, app.ftp.port);
+      const w = collector();
+      await c.downloadTo(w, 'UPGRADE.TXT');
+      expect(w.data().toString('latin1')).to.match(/^FILE:NO_FILE\r?\n/);
+    } finally {
+      c.close();
+      await app.close();
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+function catchSync(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected an error');
+}
