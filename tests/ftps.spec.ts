@@ -218,6 +218,41 @@ describe('ftps: explicit AUTH TLS with a certificate configured', function () {
     expect((await c.sendSplit(['QU', 'IT\r\n'])).code).to.equal(221);
   });
 
+  it('ABOR over TLS during a RETR stops the transfer and the session carries on (the TLS control socket keeps reading)', async () => {
+    const big = 16 * 1024 * 1024;
+    await fs.writeFile(path.join(t.root, 'BIGFILE'), Buffer.alloc(big, 0x5a));
+    const c = await TlsControl.open(srv.port);
+    opened.push(c);
+    for (const [cmd, code] of [[`USER ${USER}`, 331], [`PASS ${PASS}`, 230], ['PBSZ 0', 200], ['PROT P', 200], ['TYPE I', 200]] as const) {
+      expect((await c.sendSplit([`${cmd}\r\n`])).code, cmd).to.equal(code);
+    }
+    const epsv = await c.sendSplit(['EPSV\r\n']);
+    const port = Number(/\|\|\|(\d+)\|/.exec(epsv.text)?.[1]);
+    const data = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+    opened.push({ close: () => data.destroy() });
+    data.on('error', () => undefined);
+    let received = 0;
+    const first = new Promise<void>((resolve) => data.on('data', (d: Buffer) => {
+      received += d.length;
+      if (received >= 64 * 1024) {
+        data.pause(); // the device stops reading; the server blocks on a full socket
+        resolve();
+      }
+    }));
+    expect((await c.sendSplit(['RETR BIGFILE\r\n'])).code).to.equal(150);
+    await first;
+    const abor = await c.sendSplit(['ABOR\r\n']);
+    expect([225, 226, 426]).to.include(abor.code);
+    data.resume();
+    await sleep(200); // whatever was in flight arrives; the server destroyed its end at ABOR
+    expect(received, 'the whole file was sent despite ABOR').to.be.below(big);
+    for (;;) {
+      const r = await c.sendSplit(['NOOP\r\n']);
+      if (r.code === 200) break;
+      expect([226, 426]).to.include(r.code); // the rest of the ABOR exchange, then NOOP's 200
+    }
+  });
+
   it('still serves plain FTP to devices that do not send AUTH TLS', async () => {
     const client = await connectClient(srv.port);
     opened.push(client);
