@@ -1032,6 +1032,9 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       }
       case 'PORT':
       case 'EPRT': {
+        // ftp-srv's active connector wraps the data socket in TLS after pause()ing it and the handshake never
+        // completes (RETR would hang until the idle timeout): after AUTH TLS, answer at once instead.
+        if (conn.secure) return conn.reply(502, 'Active mode is not available over TLS; use PASV or EPSV');
         const r = await conn.commands.handle(item);
         const c = conn.connector;
         const d = c?.dataSocket;

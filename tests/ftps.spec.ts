@@ -187,19 +187,24 @@ describe('ftps: explicit AUTH TLS with a certificate configured', function () {
     for (const e of ends) expect(e).to.include({ outcome: 'completed', bytes: t.binary.length });
   });
 
-  it('curl --ssl-reqd (explicit TLS on ftp://) downloads byte-exact over EPSV and PASV', async function () {
+  it('curl --ssl-reqd (explicit TLS on ftp://) downloads byte-exact over EPSV and PASV; active mode is refused at once', async function () {
     if (!HAS_CURL) this.skip();
     const url = `ftp://${USER}:${PASS}@127.0.0.1:${srv.port}`;
     const m = await run('curl', ['-sS', '-v', '--ssl-reqd', '-k', `${url}/UPGRADE.TXT`]);
     expect(m.code, m.stderr).to.equal(0);
     expect(m.stdout.toString('latin1')).to.equal(MANIFEST);
     expect(m.stderr).to.match(/AUTH TLS/).and.match(/PROT P/).and.match(/< 200/);
-    for (const extra of [[], ['--disable-epsv']]) {
+    for (const [extra, command] of [[[], 'EPSV'], [['--disable-epsv'], 'PASV']] as const) {
       const r = await run('curl', ['-sS', '-v', '--ssl-reqd', '-k', ...extra, `${url}/ABCDEFG`]);
       expect(r.code, r.stderr).to.equal(0);
-      expect(r.stdout.equals(t.binary), `byte-exact ${extra.join(' ')}`).to.equal(true);
-      expect(r.stderr).to.include(extra.length ? 'PASV' : 'EPSV');
+      expect(r.stdout.equals(t.binary), `byte-exact over ${command}`).to.equal(true);
+      expect(r.stderr).to.include(`> ${command}`);
     }
+    // Active mode is refused over TLS at once (502), not left to hang: curl gives up quickly, not on its timeout.
+    const active = await run('curl', ['-sS', '-v', '--max-time', '15', '--ssl-reqd', '-k', '--ftp-port', '127.0.0.1', `${url}/ABCDEFG`]);
+    expect(active.code, active.stderr).to.not.equal(0);
+    expect(active.code, 'curl timed out').to.not.equal(28);
+    expect(active.stderr).to.match(/< 502 Active mode is not available over TLS/);
   });
 
   it('reads commands split across TLS records (the line buffer follows the control socket to TLS)', async () => {
