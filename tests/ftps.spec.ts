@@ -258,6 +258,20 @@ describe('ftps: explicit AUTH TLS with a certificate configured', function () {
     }
   });
 
+  it('a client that sends cleartext or garbage instead of a TLS handshake after 234 is closed; others are served', async () => {
+    for (const junk of ['USER ota\r\n', Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0xff, 0, 0, 0, 0])]) {
+      const raw = await RawFtp.connect(srv.port);
+      opened.push({ close: () => raw.socket.destroy() });
+      expect((await raw.cmd('AUTH TLS')).code).to.equal(234);
+      raw.write(junk);
+      await raw.waitClosed(5000);
+    }
+    const client = new Client(10_000);
+    opened.push(client);
+    await secureAccess(client, srv.port);
+    expect(await client.size('UPGRADE.TXT')).to.equal(MANIFEST.length);
+  });
+
   it('still serves plain FTP to devices that do not send AUTH TLS', async () => {
     const client = await connectClient(srv.port);
     opened.push(client);
