@@ -25,6 +25,8 @@
  *   #10 symlinks, path leaks . device-fs.ts (read-only, realpath jail, generic messages)
  *   #11 FEAT, 227 wording, MDTM, no connection limit: runCommand() overrides; connection gate (421)
  *   Nagle .................... TCP_NODELAY on control and data sockets
+ *   FTPS (issue 5 item 6) .... `tls` option (server/tls.ts); runCommand() AUTH: the line buffer follows the TLS
+ *                              socket; FirmdropPassive: TLS data connections; PORT/EPRT refused over TLS
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
