@@ -1,11 +1,13 @@
 /**
  * FTPS (explicit AUTH TLS, issue 5 item 6) with real clients: basic-ftp (`secure: true`, PBSZ 0 / PROT P), curl
- * (`--ssl-reqd`), and a raw TLS control connection for commands split across TLS records (the line buffer of
- * server/ftp.ts must follow ftp-srv's swap of the control socket). Plain FTP keeps working next to FTPS; without a
+ * (`--ssl-reqd`), Python ftplib FTP_TLS, and a raw TLS control connection for commands split across TLS records
+ * and ABOR during a RETR (the line buffer of server/ftp.ts must follow ftp-srv's swap of the control socket).
+ * Active mode over TLS is refused at once; garbage instead of a handshake closes only that connection.
+ * Plain FTP keeps working next to FTPS; without a
  * certificate AUTH TLS is refused and plain FTP works. Configuration: both files or neither, one-line errors for a
  * missing, wrong or mismatched file (server/tls.ts).
  * The self-signed certificate is made with openssl in a temp folder; the spec is skipped only when openssl is absent
- * (the curl cases also when curl is).
+ * (the curl and Python cases also when curl or python3 is).
  */
 import { expect } from 'chai';
 import { Client, enterPassiveModeIPv4, FTPError } from 'basic-ftp';
@@ -205,6 +207,21 @@ describe('ftps: explicit AUTH TLS with a certificate configured', function () {
     expect(active.code, active.stderr).to.not.equal(0);
     expect(active.code, 'curl timed out').to.not.equal(28);
     expect(active.stderr).to.match(/< 502 Active mode is not available over TLS/);
+  });
+
+  it('Python ftplib FTP_TLS (login, prot_p, retrbinary) downloads byte-exact', async function () {
+    if (!has('python3', '--version')) this.skip();
+    const py = [
+      'import ftplib, ssl, sys',
+      'ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE',
+      'f = ftplib.FTP_TLS(context=ctx, timeout=10)',
+      `f.connect('127.0.0.1', ${srv.port}); f.login('${USER}', '${PASS}'); f.prot_p()`,
+      "buf = bytearray(); f.retrbinary('RETR ABCDEFG', buf.extend)",
+      'sys.stdout.buffer.write(buf); f.quit()',
+    ].join('\n');
+    const r = await run('python3', ['-c', py]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout.equals(t.binary), 'byte-exact').to.equal(true);
   });
 
   it('reads commands split across TLS records (the line buffer follows the control socket to TLS)', async () => {
