@@ -18,6 +18,7 @@ import { holdsListeningPort, processTree } from './proc-stats.ts';
  * `pyftpdlib-tuned` is pyftpdlib without its 512-connection cap and with a listen backlog of 2048.
  */
 export const SERVER_KINDS = ['firmdrop', 'ftp-srv', 'ftp-srv-nodelay', 'vsftpd', 'pyftpdlib', 'pyftpdlib-tuned'] as const;
+/** One of SERVER_KINDS: which server `--server` starts. */
 export type ServerKind = (typeof SERVER_KINDS)[number];
 
 /** A running server: its FTP URL (with credentials), process id, and root; `stop()` ends it and removes the root. */

@@ -16,6 +16,7 @@ export type LogFormat = 'auto' | 'json' | 'pretty';
 
 /** pino level names accepted by `--log-level`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** One of LOG_LEVELS. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Everything `serve` (and the other commands) need, validated. Units are in the field names or docs. */

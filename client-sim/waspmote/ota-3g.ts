@@ -29,6 +29,7 @@ export const COPY_BLOCK_3G = 128;
 export const CONFIG_TRIES_3G = 10;
 /** Tries of AT+CFTPGETFILE, and the pause between them in ms. */
 export const GETFILE_TRIES_3G = 3;
+/** Pause between two AT+CFTPGETFILE tries, ms (Wasp3G downloadFile, research/modem-at-ftp.md §4.2: 3 tries, 10 s apart). */
 export const GETFILE_RETRY_PAUSE_MS = 10_000;
 
 /** AtHost options of the SIM5215 link: its FTP results are URCs, LIST output comes in counted DATA frames. */
