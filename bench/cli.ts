@@ -7,7 +7,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { measureRepeated, type MeasureOptions, type RepeatedFigures } from './measure.ts';
-import { SERVER_KINDS, missingAnchor, type ServerKind } from './servers.ts';
+import { SERVER_KINDS, isFirmdrop, missingAnchor, type ServerKind } from './servers.ts';
 import { parseLinkProfile } from './link.ts';
 import { openFileLimit } from './proc-stats.ts';
 import { formatFigures, formatTable, machineLine, type TableRow } from './report.ts';
@@ -95,10 +95,10 @@ async function main(): Promise<void> {
           const server = name as ServerKind;
           const missing = missingAnchor(server);
           if (missing) { console.error(`skipping ${server}: ${missing}`); rows.push({ server, error: `not run: ${missing}` }); continue; }
-          const label = server === 'firmdrop' && base.serverArgs?.length ? `firmdrop ${base.serverArgs.join(' ')}` : server;
+          const label = isFirmdrop(server) && base.serverArgs?.length ? `firmdrop ${base.serverArgs.join(' ')}` : server;
           const run = async (n: number, c: number, extra: Partial<MeasureOptions> = {}): Promise<RepeatedFigures> => {
             const r = await measureRepeated({ ...base, server, n, c, ...extra,
-              serverArgs: server === 'firmdrop' ? base.serverArgs : undefined }, argv.repeat);
+              serverArgs: isFirmdrop(server) ? base.serverArgs : undefined }, argv.repeat);
             if (!argv.json) console.error(formatFigures(r));
             return r;
           };

@@ -14,10 +14,12 @@ import { BENCH_PROGRAM, BENCH_VERSION, writeBenchRoot } from './fixture.ts';
 import { holdsListeningPort, processTree } from './proc-stats.ts';
 
 /**
- * Servers `--server` can start. `ftp-srv-nodelay` is plain ftp-srv with TCP_NODELAY on control sockets;
- * `pyftpdlib-tuned` is pyftpdlib without its 512-connection cap and with a listen backlog of 2048.
+ * Servers `--server` can start. `firmdrop` runs as `npm start` does (the precompiled build in dist/, built first);
+ * `firmdrop-tsx` runs the same server from its TypeScript sources through tsx (what the tests run), to show what
+ * the build saves. `ftp-srv-nodelay` is plain ftp-srv with TCP_NODELAY on control sockets; `pyftpdlib-tuned` is
+ * pyftpdlib without its 512-connection cap and with a listen backlog of 2048.
  */
-export const SERVER_KINDS = ['firmdrop', 'ftp-srv', 'ftp-srv-nodelay', 'vsftpd', 'pyftpdlib', 'pyftpdlib-tuned'] as const;
+export const SERVER_KINDS = ['firmdrop', 'firmdrop-tsx', 'ftp-srv', 'ftp-srv-nodelay', 'vsftpd', 'pyftpdlib', 'pyftpdlib-tuned'] as const;
 /** One of SERVER_KINDS: which server `--server` starts. */
 export type ServerKind = (typeof SERVER_KINDS)[number];
 
@@ -54,7 +56,7 @@ export function missingAnchor(kind: ServerKind): string | undefined {
       spawnSync(DEBIAN_PYTHON, ['-c', 'import pyftpdlib'], { stdio: 'ignore' }).status === 0;
     if (!ok) return `pyftpdlib is not importable by ${DEBIAN_PYTHON}: run \`apt-get update && apt-get install -y python3-pyftpdlib\``;
   }
-  if (kind === 'firmdrop' && !existsSync(path.join(repo, 'server', 'cli.ts'))) {
+  if (isFirmdrop(kind) && !existsSync(path.join(repo, 'server', 'cli.ts'))) {
     return 'firmdrop is not there yet (server/cli.ts missing)';
   }
   return undefined;
@@ -141,7 +143,7 @@ async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
 export async function startBenchServer(kind: ServerKind, opts: StartOptions): Promise<BenchServer> {
   const missing = missingAnchor(kind);
   if (missing) throw new AnchorMissingError(missing);
-  if (opts.serverArgs?.length && kind !== 'firmdrop') throw new Error(`--server-arg applies to firmdrop only, not ${kind}`);
+  if (opts.serverArgs?.length && !isFirmdrop(kind)) throw new Error(`--server-arg applies to firmdrop only, not ${kind}`);
   const pasvMin = opts.pasvMin ?? 20000, pasvMax = opts.pasvMax ?? 29999;
   const readyMs = opts.readyTimeoutMs ?? 20_000;
   const root = await mkdtemp(path.join(os.tmpdir(), `firmdrop-bench-${kind}-`));
@@ -191,8 +193,9 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
         url = (p) => `ftp://anonymous:bench@127.0.0.1:${p}`;
         break;
       }
-      case 'firmdrop': {
-        ({ port, url } = await launchFirmdrop(root, opts, [pasvMin, pasvMax], launch));
+      case 'firmdrop':
+      case 'firmdrop-tsx': {
+        ({ port, url } = await launchFirmdrop(root, opts, [pasvMin, pasvMax], launch, kind === 'firmdrop-tsx'));
         break;
       }
     }
@@ -221,15 +224,22 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
   }
 }
 
+/** Whether `kind` is firmdrop (built or from sources). */
+export function isFirmdrop(kind: ServerKind): boolean {
+  return kind === 'firmdrop' || kind === 'firmdrop-tsx';
+}
+
 /**
- * firmdrop as a child process, started as the README says: the bench binary is published first with firmdrop's own
- * Publisher (in this process: it writes UPGRADE.TXT and the catalogue), then
- * `node --import tsx server/cli.ts serve --root ROOT --host 127.0.0.1 --port PORT --pasv-range MIN-MAX --user bench:bench`
+ * firmdrop as a child process, started as `npm start` does: the bench binary is published first with firmdrop's own
+ * Publisher (in this process: it writes UPGRADE.TXT and the catalogue), the server is built (`node
+ * bin/build-dist.js`, a no-op when dist/ is up to date), then
+ * `node bin/firmdrop.js serve --root ROOT --host 127.0.0.1 --port PORT --pasv-range MIN-MAX --user bench:bench`
  * runs with its default log level (info, JSON lines to a pipe the bench drains) and default limits, as deployed,
- * plus `opts.serverArgs`.
+ * plus `opts.serverArgs`. With `fromSources`, `node --import tsx server/cli.ts serve ...` instead (no build).
+ * Throws when the build fails.
  */
 async function launchFirmdrop(root: string, opts: StartOptions, pasv: [number, number],
-                              launch: (cmd: string, args: string[]) => ChildProcess):
+                              launch: (cmd: string, args: string[]) => ChildProcess, fromSources: boolean):
     Promise<{ port: number; url: (p: number) => string }> {
   const src = await mkdtemp(path.join(os.tmpdir(), 'firmdrop-bench-src-'));
   try {
@@ -241,7 +251,12 @@ async function launchFirmdrop(root: string, opts: StartOptions, pasv: [number, n
   }
   await chmod(root, 0o755);
   const port = await freePort();
-  launch(process.execPath, [...nodeFlags(opts), '--import', 'tsx', path.join(repo, 'server', 'cli.ts'), 'serve', '--root', root,
+  if (!fromSources) {
+    const built = spawnSync(process.execPath, [path.join(repo, 'bin', 'build-dist.js')], { cwd: repo, encoding: 'utf8' });
+    if (built.status !== 0) throw new Error(`firmdrop build failed: ${built.stderr || built.stdout}`);
+  }
+  const entry = fromSources ? ['--import', 'tsx', path.join(repo, 'server', 'cli.ts')] : [path.join(repo, 'bin', 'firmdrop.js')];
+  launch(process.execPath, [...nodeFlags(opts), ...entry, 'serve', '--root', root,
     '--host', '127.0.0.1', '--port', String(port), '--pasv-range', `${pasv[0]}-${pasv[1]}`,
     '--user', 'bench:bench', '--log-format', 'json', ...(opts.serverArgs ?? [])]);
   return { port, url: (p) => `ftp://bench:bench@127.0.0.1:${p}` };

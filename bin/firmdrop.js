@@ -1,8 +1,17 @@
 #!/usr/bin/env node
-// Launcher for `npx firmdrop` / the `firmdrop` bin: registers tsx (a runtime dependency) in this process so
-// Node can load the TypeScript sources, then runs the CLI in server/cli.ts with the arguments given.
-import { register } from 'tsx/esm/api';
+// Launcher for `npm start` / `npx firmdrop` / the `firmdrop` bin: runs the CLI (server/cli.ts) with the arguments
+// given, from the precompiled build in dist/ when it is up to date (bin/dist.js), otherwise from the TypeScript
+// sources through tsx (a runtime dependency), registered in this process.
+import { pathToFileURL } from 'node:url';
+import path from 'node:path';
+import { DIST, distIsFresh } from './dist.js';
 
-register();
-const { runAndExit } = await import('../server/cli.ts');
-await runAndExit(process.argv.slice(2));
+let cli;
+if (distIsFresh()) {
+  cli = await import(pathToFileURL(path.join(DIST, 'server', 'cli.js')).href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  cli = await import('../server/cli.ts');
+}
+await cli.runAndExit(process.argv.slice(2));

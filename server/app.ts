@@ -9,6 +9,12 @@ import { Publisher } from './publisher.ts';
 import { loadTls } from './tls.ts';
 import { startWatcher } from './watcher.ts';
 
+/**
+ * Which code is running, for the `listening` log line: `dist` when this module was loaded from the precompiled
+ * JavaScript build (`npm start` builds it first: bin/dist.js), `sources` when TypeScript is run through tsx.
+ */
+export const RUNNING_BUILD: 'dist' | 'sources' = import.meta.url.endsWith('.js') ? 'dist' : 'sources';
+
 /** A running firmdrop. `close()` is idempotent. */
 export interface Firmdrop {
   /** The FTP server; `ftp.port` is the real port when the config asked for 0. */
@@ -27,7 +33,7 @@ export function loggerFor(config: Pick<Config, 'logLevel' | 'logFormat'>): Logge
 
 /**
  * Starts firmdrop on `config.root`: reconciles UPGRADE.TXT with the files there (so it never advertises bytes that
- * are not there), starts the watcher, then the FTP server. Logs one `listening` line (`host`, `port`, `root`) and
+ * are not there), starts the watcher, then the FTP server. Logs one `listening` line (`host`, `port`, `root`, `build`) and
  * one `manifest` line (the manifest being served, or `null` when the root has none).
  * Nothing is left running when it throws.
  * @throws ConfigError when the root is not a directory; whatever reconcile, the watcher or the FTP listener throw
@@ -60,7 +66,7 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
     await watcher.close();
     throw err;
   }
-  logger.info({ host: ftp.host, port: ftp.port, root: config.root }, 'listening');
+  logger.info({ host: ftp.host, port: ftp.port, root: config.root, build: RUNNING_BUILD }, 'listening');
   if (tls) {
     const expired = tls.validTo.getTime() < Date.now();
     logger[expired ? 'warn' : 'info']({ subject: tls.subject, validTo: tls.validTo.toISOString() }, expired ? 'FTPS certificate expired' : 'FTPS enabled (AUTH TLS)');
