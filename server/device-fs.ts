@@ -69,6 +69,19 @@ export interface ReadInfo {
   stream: Readable;
 }
 
+/**
+ * What a RETR sends (DeviceFileSystem.openRetr): the file's virtual path, its size and the first byte to send
+ * (bytes), and its bytes either as a shared `buffer` (never modified: an immutable snapshot or the manifest read)
+ * or as an open file descriptor `fd` the caller must close.
+ */
+export interface RetrSource {
+  file: string;
+  size: number;
+  offset: number;
+  buffer?: Buffer;
+  fd?: number;
+}
+
 /** Options of DeviceFileSystem. */
 export interface DeviceFsOptions {
   /** The OTA root on disk (any form; it is resolved with realpath once). */
@@ -435,10 +448,13 @@ export class DeviceFileSystem extends FileSystem {
 
   /**
    * Opens a visible regular file for RETR from byte `start` (the REST offset; an offset past the end gives an
-   * empty stream, a negative or non-numeric one starts at 0). The file is opened by its real path with O_NOFOLLOW, so a symlink
-   * swapped in after the check is refused. Returns `{ stream, clientPath }` as ftp-srv expects.
+   * empty source, a negative or non-numeric one starts at 0): an offered snapshot or UPGRADE.TXT comes back as a
+   * shared in-memory `buffer`, any other file as an `fd` opened by its real path with O_NOFOLLOW (so a symlink
+   * swapped in after the check is refused; the caller closes it). Reading UPGRADE.TXT pins the release it names
+   * for this connection and this client address (ManifestPins). Uses the file prepareRead() opened, if it has
+   * the same name. Rejects with "No such file or directory" (550).
    */
-  override async read(fileName: string, { start }: { start?: unknown } = {}): Promise<{ stream: Readable; clientPath: string }> {
+  async openRetr(fileName: string, { start }: { start?: unknown } = {}): Promise<RetrSource> {
     const prepared = this.#prepared;
     this.#prepared = undefined;
     let opened: Opened;
@@ -448,10 +464,9 @@ export class DeviceFileSystem extends FileSystem {
       opened = await this.#open(fileName);
     }
     const { virtual, size } = opened;
-    // REST past 2^53 arrives as an imprecise or infinite number: still past the end, so still an empty stream.
+    // REST past 2^53 arrives as an imprecise or infinite number: still past the end, so still an empty source.
     const wanted = typeof start === 'number' && start > 0 ? start : 0;
     const offset = Math.min(Math.floor(wanted), size);
-    let source: Readable;
     if ('buffer' in opened) {
       // UPGRADE.TXT: serve the bytes read, and pin the release they name for this connection and this address.
       if (opened.manifest) {
@@ -462,13 +477,21 @@ export class DeviceFileSystem extends FileSystem {
           this.#pin = undefined;
         }
       }
-      source = bufferStream(opened.buffer, offset);
-    } else {
-      // A plain fd stream (callback reads), like ftp-srv's own FileSystem; the fd is closed when the stream ends.
-      source = createReadStream('', { fd: opened.fd, start: offset, autoClose: true });
+      return { file: virtual, size, offset, buffer: opened.buffer };
     }
-    const stream = this.#onRead?.({ file: virtual, offset, size, stream: source }) ?? source;
-    return { stream, clientPath: virtual };
+    return { file: virtual, size, offset, fd: opened.fd };
+  }
+
+  /**
+   * ftp-srv's FileSystem read(): openRetr() as a stream (a buffer stream of views, or an fd stream closed at its
+   * end), passed through the `onRead` hook. Returns `{ stream, clientPath }` as ftp-srv expects; rejects like
+   * openRetr(). (firmdrop's own RETR in ftp.ts uses openRetr() directly.)
+   */
+  override async read(fileName: string, opts: { start?: unknown } = {}): Promise<{ stream: Readable; clientPath: string }> {
+    const { file, size, offset, buffer, fd } = await this.openRetr(fileName, opts);
+    const source = buffer ? bufferStream(buffer, offset) : createReadStream('', { fd: fd!, start: offset, autoClose: true });
+    const stream = this.#onRead?.({ file, offset, size, stream: source }) ?? source;
+    return { stream, clientPath: file };
   }
 
   /**

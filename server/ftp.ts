@@ -28,17 +28,19 @@
  *   FTPS (issue 5 item 6) .... `tls` option (server/tls.ts); runCommand() AUTH: the line buffer follows the TLS
  *                              socket; FirmdropPassive: TLS data connections; PORT/EPRT refused over TLS
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import net, { type AddressInfo } from 'node:net';
-import { pipeline, Transform, type Readable } from 'node:stream';
 import tls from 'node:tls';
 import * as ftpSrvModule from 'ftp-srv';
-import { DeviceFileSystem, formatListLine, ManifestPins, MSG_DENIED, MSG_NOT_FOUND, type ReadInfo } from './device-fs.ts';
+import { DeviceFileSystem, formatListLine, ManifestPins, MSG_DENIED, MSG_NOT_FOUND, type RetrSource } from './device-fs.ts';
+import { sendBytes, TransferError, type Transfer } from './transfer.ts';
 import { SessionLog, type FetchLog, type Logger } from './log.ts';
 import { SnapshotCache } from './offered.ts';
+import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts';
 import { checkLogin, type FtpUser } from './users.ts';
 
 /** Options of startFtp (ARCHITECTURE.md contract; `maxCommandBytes` and `passiveWaitMs` are compatible extensions). */
@@ -75,6 +77,11 @@ export interface FtpOptions {
   maxCommandBytes?: number;
   /** How long a passive listener waits for the client's data connection, ms. Default 30000 (ftp-srv's). */
   passiveWaitMs?: number;
+  /**
+   * Per-address brute-force policy (server/login-throttle.ts; issue 5 item 4): how long a failed PASS waits before
+   * its 530, growing with the failures from the same address across connections. Default LOGIN_THROTTLE_DEFAULTS.
+   */
+  loginThrottle?: LoginThrottleOptions;
   /** FTPS: explicit `AUTH TLS` (RFC 4217) with these options (server/tls.ts loadTls()); unset = plain FTP only. */
   tls?: tls.SecureContextOptions;
 }
@@ -106,6 +113,14 @@ const COMMAND_REGISTRY = requireFtpSrv('./src/commands/registry.js') as Record<s
 // `Promise.TimeoutError` by class to answer 425.
 const Bluebird = requireFtpSrv('bluebird') as BluebirdLike;
 
+// ftp-srv's reply texts for a bare code (e.g. 150, 331), used by fastReply() as by ftp-srv's own reply().
+const DEFAULT_MESSAGE = requireFtpSrv('./src/messages.js') as Record<number, string>;
+// ftp-srv names each connection with `uuid.v4()` (uuid 3.4, a crypto.randomBytes(16) call per connection: ~2 % of
+// the server's CPU at C=1 in a profile). Node's randomUUID() draws from a cached entropy pool: same format, same
+// randomness source, no per-call allocation. ftp-srv looks `v4` up at each call, so replacing it here is enough.
+const uuidOfFtpSrv = requireFtpSrv('uuid') as { v4: () => string };
+uuidOfFtpSrv.v4 = () => randomUUID();
+
 interface BluebirdLike {
   new <T>(executor: (resolve: (v: T) => void, reject: (e: unknown) => void) => void): PromiseLike<T>;
   resolve(): PromiseLike<void>;
@@ -131,12 +146,12 @@ interface FtpConnectionInternals extends EventEmitter {
   secure?: boolean;
   authenticated?: boolean;
   username?: string;
+  transferType?: 'ascii' | 'binary';
   fs?: DeviceFileSystem;
   connector: ConnectorInternals;
   restByteCount?: number;
   commands: {
-    handle(line: string): PromiseLike<unknown>;
-    parse(line: string): { directive: string; arg: string | null };
+    handle(command: string | FtpCommand): PromiseLike<unknown>;
   };
   reply(options: number | Record<string, unknown>, ...letters: unknown[]): PromiseLike<unknown>;
   close(code?: number, message?: string): PromiseLike<unknown>;
@@ -170,6 +185,112 @@ export function checkFtpSrvInternals(): void {
   if (problems.length) throw new Error(`ftp-srv internals changed (firmdrop's fixes in server/ftp.ts need review): ${problems.join('; ')}`);
 }
 
+/** A command line parsed as ftp-srv parses it (src/commands/index.js parse()): the shape its handlers take. */
+interface FtpCommand {
+  /** Upper-cased first word, e.g. `RETR`. */
+  directive: string;
+  /** The rest of the line after the first space (flags such as `-l` taken out, except for RETR/SIZE/STOR), or null. */
+  arg: string | null;
+  /** `-x` words of the line (LIST -l). */
+  flags: string[];
+  /** The line as received (CRLF removed). */
+  raw: string;
+}
+
+const FLAG_WORD = /^-(\w{1})$/;
+const NO_FLAG_DIRECTIVES = new Set(['RETR', 'SIZE', 'STOR']);
+
+/**
+ * Parses a command line exactly as ftp-srv 4.6.3 does (double quotes removed, split on single spaces, `-x` words
+ * become flags except for RETR/SIZE/STOR), without lodash: firmdrop parses every line once and hands the object to
+ * ftp-srv's handlers, which accept a parsed command. Never throws.
+ */
+export function parseCommand(line: string): FtpCommand {
+  const words = line.replace(/"/g, '').split(' ');
+  const directive = words[0]!.trim().toUpperCase();
+  const flagsAllowed = !NO_FLAG_DIRECTIVES.has(directive);
+  const arg: string[] = [];
+  const flags: string[] = [];
+  for (let i = 1; i < words.length; i++) {
+    const w = words[i]!;
+    if (flagsAllowed && FLAG_WORD.test(w)) flags.push(w);
+    else arg.push(w);
+  }
+  return { directive, arg: arg.length ? arg.join(' ') : null, flags, raw: line };
+}
+
+/** The rest of a command line after its first space, as sent ('' when there is none): USER's name, PASS's password. */
+function argOf(line: string): string {
+  const i = line.indexOf(' ');
+  return i < 0 ? '' : line.slice(i + 1);
+}
+
+/** What ftp-srv's reply() accepts as one letter: a message, or an object with message/code/raw/socket/encoding. */
+interface Letter {
+  message?: unknown;
+  code?: number;
+  raw?: boolean;
+  socket?: net.Socket;
+  encoding?: BufferEncoding;
+}
+
+function isThenable(x: unknown): boolean {
+  return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof (x as { then?: unknown }).then === 'function';
+}
+
+/**
+ * ftp-srv 4.6.3's FtpConnection.reply() (src/connection.js) with the same arguments and bytes, minus its promise
+ * pipeline: `options` is a code or `{ code, socket, eol, useEmptyMessage }`, each letter a string or a Letter;
+ * a letter without a message gets ftp-srv's default text for the code; multi-line replies use `code-` on every
+ * line but the last. The lines for one socket go out in one write (one syscall, not one per line). Resolves once
+ * the write is done; never rejects (ftp-srv logs a failed or impossible write and resolves too). Letters or
+ * messages that are promises are handed to ftp-srv's own reply(), `original`.
+ * Why: ftp-srv's reply() builds ~10 bluebird promises per reply (Promise.map + mapSeries) and calls
+ * `socket.address()` (a getsockname syscall) for a trace line even when tracing is off; per OTA session that was
+ * the largest share of ftp-srv's CPU after the write itself (BENCHMARKS.md, "The fast path").
+ */
+function fastReply(conn: FtpConnectionInternals, original: FtpConnectionInternals['reply'],
+                   options: number | Record<string, unknown> | undefined, letters: unknown[]): PromiseLike<unknown> {
+  const opts: Record<string, unknown> = typeof options === 'number' ? { code: options } : (options ?? {});
+  const list = letters.length ? letters : [{}];
+  for (const l of list) {
+    if (isThenable(l) || (l && typeof l === 'object' && isThenable((l as Letter).message))) return original(options ?? {}, ...letters);
+  }
+  const code = opts.code as number | undefined;
+  const writes: Array<{ socket: net.Socket; encoding: BufferEncoding | undefined; text: string }> = [];
+  for (let i = 0; i < list.length; i++) {
+    const raw = list[i];
+    const letter: Letter = !raw ? {} : typeof raw === 'string' ? { message: raw } : (raw as Letter);
+    const socket = letter.socket ?? (opts.socket as net.Socket | undefined) ?? conn.commandSocket;
+    let encoding = letter.encoding;
+    let line: string;
+    if (opts.useEmptyMessage) line = '';
+    else {
+      const message = letter.message || (code !== undefined && DEFAULT_MESSAGE[code]) || 'No information';
+      encoding ||= (conn as unknown as { encoding?: BufferEncoding }).encoding;
+      const last = Object.hasOwn(opts, 'eol') ? Boolean(opts.eol) : i === list.length - 1;
+      const lineCode = letter.code || code;
+      line = letter.raw ? String(message) : lineCode ? `${lineCode}${last ? ' ' : '-'}${message}` : String(message);
+    }
+    const prev = writes[writes.length - 1];
+    if (prev && prev.socket === socket && prev.encoding === encoding) prev.text += `${line}\r\n`;
+    else writes.push({ socket, encoding, text: `${line}\r\n` });
+  }
+  return new Bluebird<void>((resolve) => {
+    let pending = writes.length;
+    const done = () => {
+      if (--pending === 0) resolve();
+    };
+    for (const w of writes) {
+      if (!w.socket || !w.socket.writable) {
+        done();
+        continue;
+      }
+      w.socket.write(w.text, w.encoding ?? 'utf8', done);
+    }
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 /** Longest command line by default, bytes. */
@@ -196,8 +317,6 @@ export const FEATURES: readonly string[] = ['EPRT', 'EPSV', 'MDTM', 'PASV', 'RES
 export const TLS_FEATURES: readonly string[] = ['AUTH TLS', 'PBSZ', 'PROT'];
 /** Failed logins on one connection before it is closed (brute force, issue 5 item 4). */
 export const MAX_LOGIN_FAILURES = 3;
-/** Pause before each 530 for a bad password, ms (vsftpd's delay_failed_login is 1 s). */
-const LOGIN_FAILURE_DELAY_MS = 500;
 /** Control characters have no place in a command line; a CR or NUL inside one could forge reply lines. */
 const CONTROL_CHARS = /[\x00-\x1f\x7f]/;
 /** Commands that would change the root: refused with 550 once logged in (issue 2 item 5). */
@@ -508,7 +627,8 @@ interface Session {
   endReason?: string;
   idle: NodeJS.Timeout;
   fetch?: FetchLog;
-  stream?: Readable;
+  /** The RETR in progress: ABOR, shutdown and a vanished client stop it with destroy(). */
+  stream?: Transfer;
   dataSockets: Set<net.Socket>;
   failedLogins: number;
   /** ABOR arrived during a RETR: the RETR's failure reply becomes 426, ABOR's reply 226. */
@@ -557,6 +677,8 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
   // Which release each client address last read in UPGRADE.TXT, so a device fetching the binary in a later
   // session is served the snapshot its manifest named (device-fs.ts, ManifestPins). One table per server.
   const pins = new ManifestPins();
+  // Failed logins per client address, across connections: each failure's 530 waits longer (login-throttle.ts).
+  const loginThrottle = new LoginThrottle(opts.loginThrottle);
   // Offered snapshots are immutable: their bytes are read once and shared by every RETR (offered.ts, SnapshotCache).
   const snapshotCache = new SnapshotCache();
   const log = logger.child({ component: 'ftp' });
@@ -641,6 +763,34 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
 
   srv.on('connect', ({ connection }: { connection: FtpConnectionInternals }) => attach(connection));
 
+  /**
+   * Checks a USER/PASS pair for session `s` (users.ts). Accepted: the connection is logged in with its read-only
+   * DeviceFileSystem and true is returned. Refused: the failure is counted (per connection: MAX_LOGIN_FAILURES
+   * closes it; per address: loginThrottle) and logged with its delay, and false is returned after that delay
+   * (0.5 s for the first failures of an address, then doubling up to 30 s with the defaults). Only the failing
+   * connection waits: other devices behind the same address (carrier NAT) log in at full speed.
+   */
+  async function logIn(s: Session, username: string, password: string): Promise<boolean> {
+    const conn = s.conn;
+    const who = checkLogin({ users: opts.users, anonymous: opts.anonymous }, username, password);
+    if (!who) {
+      s.failedLogins++;
+      const delayMs = loginThrottle.failed(s.address);
+      s.log.loginRefused(username, { failures: loginThrottle.failures(s.address), delayMs });
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+      return false;
+    }
+    loginThrottle.succeeded(s.address);
+    s.log.login(who.user, who.anonymous);
+    conn.fs = new DeviceFileSystem(conn, {
+      root: opts.root, realRoot, pins, clientIp: s.address, snapshotCache,
+    });
+    conn.authenticated = true;
+    return true;
+  }
+
+  // ftp-srv calls this only from its own USER/PASS handlers, which runCommand() replaces; kept so that any other
+  // path into ftp-srv's login() gets the same policy.
   srv.on(
     'login',
     (
@@ -649,19 +799,14 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       reject: (e: Error) => void,
     ) => {
       const s = byConnection.get(connection);
-      const who = checkLogin({ users: opts.users, anonymous: opts.anonymous }, String(username ?? ''), String(password ?? ''));
-      if (!s || !who) {
-        s?.log.loginRefused(String(username ?? ''));
-        if (s) s.failedLogins++;
-        // PASS answers 530 with this text, after a pause that slows down password guessing
-        setTimeout(() => reject(new Error('Login incorrect')), LOGIN_FAILURE_DELAY_MS).unref();
+      if (!s) {
+        reject(new Error('Login incorrect'));
         return;
       }
-      s.log.login(who.user, who.anonymous);
-      resolve({ fs: new DeviceFileSystem(connection, {
-        root: opts.root, realRoot, onRead: (info) => onRead(s, info),
-        pins, clientIp: plainIp(connection.commandSocket.remoteAddress), snapshotCache,
-      }) });
+      logIn(s, String(username ?? ''), String(password ?? '')).then(
+        (ok) => (ok ? resolve({ fs: connection.fs! }) : reject(new Error('Login incorrect'))),
+        reject,
+      );
     },
   );
 
@@ -705,12 +850,8 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     // ftp-srv pauses the control socket during RETR/LIST/STOR, so ABOR is never read (stack.md #8). Commands are
     // queued and run one at a time here anyway, so keep reading: ABOR can then stop a transfer.
     socket.pause = () => socket;
-    const reply = conn.reply.bind(conn);
-    conn.reply = (options, ...letters) => {
-      // ftp-srv answers a RETR whose stream failed with 551; after ABOR, RFC 959 wants 426.
-      if (s.aborting && options === 551) return reply(426, 'Connection closed; transfer aborted');
-      return reply(options, ...letters);
-    };
+    const original = conn.reply.bind(conn);
+    conn.reply = (options, ...letters) => fastReply(conn, original, options, letters);
     socket.on('data', (chunk: Buffer) => onData(s, chunk));
     socket.once('close', () => detach(s));
   }
@@ -853,38 +994,65 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     d.once('close', () => s.dataSockets.delete(d));
   }
 
-  /** RETR opened a file: log it, count bytes, refresh the idle timer on progress, end on data socket loss. */
-  function onRead(s: Session, info: ReadInfo): Readable {
-    const fetch = s.log.fetch(info.file, info.offset, info.size);
+  /**
+   * RETR on a prepared file (runCommand checked login, the file and the data connector): waits for the data
+   * connection (425 after passiveWaitMs), answers 150, sends the bytes from the REST offset, closes the data
+   * connection, then answers 226 — the order vsftpd uses, so a modem that waits for the data socket's close
+   * sees every byte first. A data connection that closes or fails mid-transfer, or ABOR, gives 426 (RFC 959);
+   * a local read error 451. Logs the fetch (completed or cut short, bytes, ms) and refreshes the idle timer as
+   * bytes move, so a slow device is never idle while its transfer progresses (stack.md #3).
+   * Replaces ftp-srv's RETR handler, which wrapped the bytes in two more streams and a dozen promises and
+   * waited forever when a data socket closed without an error (stack.md #9).
+   */
+  async function retr(s: Session, name: string): Promise<unknown> {
+    const conn = s.conn;
+    const connector = conn.connector;
+    let data: net.Socket;
+    try {
+      data = await connector.waitForConnection();
+    } catch {
+      connector.end();
+      return conn.reply(425, 'No connection established');
+    }
+    let src: RetrSource;
+    try {
+      src = await conn.fs!.openRetr(name, { start: conn.restByteCount });
+    } catch {
+      connector.end();
+      return conn.reply(550, MSG_NOT_FOUND);
+    } finally {
+      conn.restByteCount = 0;
+    }
+    trackDataSocket(s, data);
+    const fetch = s.log.fetch(src.file, src.offset, src.size);
     s.fetch = fetch;
-    const data = s.conn.connector?.socket ?? null;
-    if (data) trackDataSocket(s, data);
-    let ended = false;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        fetch.addBytes(chunk.length);
-        if (!s.gone) s.idle.refresh();
-        done(null, chunk);
-      },
+    const transfer = sendBytes(data, src, (n) => {
+      fetch.addBytes(n);
+      if (!s.gone) s.idle.refresh();
     });
-    counter.once('end', () => (ended = true));
-    counter.on('error', () => undefined); // an error before ftp-srv attaches its listener must not crash the process
-    pipeline(info.stream, counter, () => undefined); // errors surface on `counter`, which ftp-srv listens to
-    // ftp-srv 4.6.3 RETR waits forever for a write callback when the data socket closes without an error;
-    // destroying the stream with an error makes it answer and move on.
-    const onDataClose = () => {
-      if (!ended) counter.destroy(new Error('Data connection closed'));
-    };
-    data?.once('close', onDataClose);
-    s.conn.once('RETR', (err: Error | null) => {
-      data?.off('close', onDataClose);
-      fetch.end(err ? 'cut short' : 'completed', err ? err.message : undefined);
-      if (err) counter.destroy(); // ftp-srv does not always destroy the stream on failure: free the file now
+    s.stream = transfer;
+    let failure: TransferError | undefined;
+    try {
+      await conn.reply(150);
+      await transfer.done;
+    } catch (err) {
+      failure = err instanceof TransferError ? err : new TransferError(String((err as Error)?.message ?? err), false);
+    } finally {
+      if (s.stream === transfer) s.stream = undefined;
       if (s.fetch === fetch) s.fetch = undefined;
-      if (s.stream === counter) s.stream = undefined;
-    });
-    s.stream = counter;
-    return counter;
+    }
+    if (failure) {
+      transfer.destroy(); // closes an fd source
+      data.destroy();
+      connector.end();
+      fetch.end('cut short', failure.message);
+      return failure.local
+        ? conn.reply(451, 'Requested action aborted: local error in processing')
+        : conn.reply(426, 'Connection closed; transfer aborted');
+    }
+    fetch.end('completed');
+    connector.end(); // data.end(): FIN once every byte is flushed
+    return conn.reply(226, src.file);
   }
 
   function replyAuthFirst(s: Session): PromiseLike<unknown> {
@@ -949,7 +1117,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     if (item === TOO_LONG) return conn.reply(500, 'Command line too long');
     // Never echo client bytes that could break reply framing (reply injection, issue 5 item 4).
     if (CONTROL_CHARS.test(item)) return conn.reply(500, 'Syntax error in command line');
-    const cmd = conn.commands.parse(item);
+    const cmd = parseCommand(item);
     const directive = cmd.directive;
     // ftp-srv answers `502 Command not allowed: <what the client sent>`; answer without the echo.
     if (!Object.hasOwn(COMMAND_REGISTRY, directive)) return conn.reply(502, 'Command not implemented');
@@ -960,16 +1128,31 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     switch (directive) {
       case 'FEAT': // stack.md #11
         return conn.reply(211, 'Extensions supported', ...(opts.tls ? [...FEATURES, ...TLS_FEATURES] : FEATURES).map((f) => ({ message: ` ${f}`, raw: true })), 'End');
-      case 'USER':
-        // ftp-srv keeps the first USER forever: after a failed PASS every new USER got `530 Username already set`.
-        if (!conn.authenticated) delete conn.username;
-        return conn.commands.handle(item);
+      case 'USER': {
+        // ftp-srv's USER handler, without its pipeline. ftp-srv kept the first USER forever: after a failed PASS
+        // every new USER got `530 Username already set`; here a new USER replaces it until the login succeeds.
+        if (conn.authenticated) return conn.reply(230);
+        const name = argOf(item);
+        if (!name) {
+          delete conn.username;
+          return conn.reply(501, 'Must provide username');
+        }
+        conn.username = name;
+        return conn.reply(331);
+      }
+      case 'TYPE':
+        // ftp-srv's TYPE handler: A → ascii, I or L → binary (the bytes sent are the same: RETR never converts).
+        if (!conn.authenticated) return replyAuthFirst(s);
+        if (/^A[0-9]?$/i.test(cmd.arg ?? '')) conn.transferType = 'ascii';
+        else if (/^(L[0-9]?|I)$/i.test(cmd.arg ?? '')) conn.transferType = 'binary';
+        else return conn.reply(501);
+        return conn.reply(200, `Switch to "${conn.transferType}" transfer mode.`);
       case 'AUTH': {
         // ftp-srv answers 234, then swaps conn.commandSocket for a TLSSocket and re-emits its decrypted 'data' on
         // the plain socket, where onData() listens. Hold the plain socket so a ClientHello arriving before the swap
         // is handed to TLS instead of being read as a command line.
         pauseSocket.call(s.socket);
-        const r = await conn.commands.handle(item);
+        const r = await conn.commands.handle(cmd);
         if (conn.commandSocket !== s.socket) {
           // RFC 4217 §4: what the client sent in the clear after AUTH is dropped. Replies, 421 and throttling now
           // go through the TLS socket; it keeps reading during RETR, as in attach(), so ABOR works.
@@ -980,10 +1163,17 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       }
       case 'QUIT':
         s.endReason = 'quit';
-        return conn.commands.handle(item);
+        return conn.close(221, 'Client called QUIT');
       case 'PASS': {
-        const r = await conn.commands.handle(item);
-        if (!conn.authenticated && s.failedLogins >= MAX_LOGIN_FAILURES) {
+        // ftp-srv's PASS handler, without its pipeline; the password is the rest of the line as sent (ftp-srv's
+        // parser dropped every `"` in it).
+        if (!conn.username) return conn.reply(503);
+        if (conn.authenticated) return conn.reply(202);
+        const password = argOf(item);
+        if (!password) return conn.reply(501, 'Must provide password');
+        if (await logIn(s, conn.username, password)) return conn.reply(230);
+        const r = await conn.reply(530, 'Login incorrect');
+        if (s.failedLogins >= MAX_LOGIN_FAILURES) {
           s.endReason = 'too many failed logins';
           closeSession(s, '421 Too many failed logins');
         }
@@ -1027,7 +1217,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
         }
         try {
           if (!conn.connector?.type) return await conn.reply(425, 'Use PASV, EPSV, PORT or EPRT first');
-          return await conn.commands.handle(item);
+          return await retr(s, cmd.arg ?? '');
         } finally {
           await fsys.discardPrepared();
         }
@@ -1037,7 +1227,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
         // ftp-srv's active connector wraps the data socket in TLS after pause()ing it and the handshake never
         // completes (RETR would hang until the idle timeout): after AUTH TLS, answer at once instead.
         if (conn.secure) return conn.reply(502, 'Active mode is not available over TLS; use PASV or EPSV');
-        const r = await conn.commands.handle(item);
+        const r = await conn.commands.handle(cmd);
         const c = conn.connector;
         const d = c?.dataSocket;
         if (c?.type === 'active' && d) {
@@ -1047,7 +1237,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
         return r;
       }
       default:
-        return conn.commands.handle(item);
+        return conn.commands.handle(cmd);
     }
   }
 
