@@ -104,8 +104,8 @@ export class SessionLog {
   }
 
   /** A login was refused (530). */
-  loginRefused(user: string): void {
-    this.log.warn({ event: 'login-refused', user }, `login refused for ${JSON.stringify(user)}`);
+  loginRefused(user: string, throttle?: { failures: number; delayMs: number }): void {
+    this.log.warn({ event: 'login-refused', user, ...throttle }, `login refused for ${JSON.stringify(user)}`);
   }
 
   /**
