@@ -73,7 +73,7 @@ describe('precompiled build (dist/)', function () {
   it('bin/firmdrop.js serve runs from dist and serves a published binary byte-exact', async () => {
     const root = path.join(tmp, 'root');
     await fsp.mkdir(root);
-    const firmware = Buffer.alloc(70_000, 0).map((_, i) => (i * 7 + 3) & 0xff);
+    const firmware = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7 + 3) & 0xff));
     await fsp.writeFile(path.join(tmp, 'BUILDFW'), firmware);
     const pub = spawnSync(process.execPath, [path.join(repo, 'bin', 'firmdrop.js'), 'publish', path.join(tmp, 'BUILDFW'), '--root', root],
       { encoding: 'utf8' });
