@@ -107,6 +107,7 @@ const { FtpSrv } = ftpSrvModule as unknown as { FtpSrv: new (options: Record<str
 const requireHere = createRequire(import.meta.url);
 const requireFtpSrv = createRequire(requireHere.resolve('ftp-srv'));
 const FtpConnectionClass = requireFtpSrv('./src/connection.js') as { prototype: Record<string, unknown>; toString(): string };
+const FtpConnection = FtpConnectionClass as unknown as new (server: FtpServerInternals, options: { log: unknown; socket: net.Socket }) => FtpConnectionInternals;
 const BaseConnector = requireFtpSrv('./src/connector/base.js') as new (connection: unknown) => ConnectorInternals;
 const COMMAND_REGISTRY = requireFtpSrv('./src/commands/registry.js') as Record<string, unknown>;
 // The same bluebird ftp-srv uses: its RETR/LIST handlers call `.tap()` on waitForConnection()'s promise and catch
@@ -159,6 +160,10 @@ interface FtpConnectionInternals extends EventEmitter {
 
 interface FtpServerInternals extends EventEmitter {
   server: net.Server;
+  log: unknown;
+  /** Greeting lines before the last 220 line (none: firmdrop sets no greeting), and that last line ('Ready'). */
+  _greeting: string[];
+  _features: string;
   connections: Record<string, FtpConnectionInternals>;
   disconnectClient(id: string): PromiseLike<unknown>;
   listen(): PromiseLike<unknown>;
@@ -733,6 +738,9 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
   const netServer = srv.server;
   const ftpSrvAccept = netServer.listeners('connection');
   if (ftpSrvAccept.length !== 1) throw new Error('ftp-srv internals changed: expected one connection listener');
+  if (!Array.isArray(srv._greeting) || typeof srv._features !== 'string' || typeof srv.connections !== 'object') {
+    throw new Error('ftp-srv internals changed: FtpSrv lacks _greeting, _features or connections (handOver() needs review)');
+  }
   netServer.removeAllListeners('connection');
   // stack.md #11: ftp-srv sets no limit. Our own checks answer 421; this is only a hard backstop.
   netServer.maxConnections = maxConnections + 64;
@@ -758,10 +766,25 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       else perAddress.delete(address);
     });
     tuneSocket(socket);
-    (ftpSrvAccept[0] as (s: net.Socket) => void).call(netServer, socket); // → ftp-srv emits 'connect' → attach()
+    handOver(socket); // → ftp-srv's connection, 'connect' → attach(), 220
   });
 
   srv.on('connect', ({ connection }: { connection: FtpConnectionInternals }) => attach(connection));
+
+  /**
+   * ftp-srv's serverConnectionHandler (src/index.js), step for step: a new FtpConnection on the socket, registered
+   * in `srv.connections`, removed at close, the 'connect' event (→ attach()), then the 220 greeting and resume().
+   * ftp-srv also counted its connections with `Object.keys(this.connections)` at every connect and disconnect, a
+   * copy of every connection id twice per session (O(n) each: at C=1000, two arrays of 1,000 strings per session);
+   * the count given here is firmdrop's own. The socket timeout it set is 0 here (firmdrop measures idleness).
+   */
+  function handOver(socket: net.Socket): void {
+    const connection = new FtpConnection(srv, { log: srv.log, socket });
+    srv.connections[connection.id] = connection;
+    socket.once('close', () => void srv.disconnectClient(connection.id));
+    srv.emit('connect', { connection, id: connection.id, newConnectionCount: accepted });
+    void connection.reply(220, ...srv._greeting, srv._features).then(() => socket.resume());
+  }
 
   /**
    * Checks a USER/PASS pair for session `s` (users.ts). Accepted: the connection is logged in with its read-only
