@@ -7,7 +7,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { measureRepeated, type MeasureOptions, type RepeatedFigures } from './measure.ts';
-import { SERVER_KINDS, isFirmdrop, missingAnchor, type ServerKind } from './servers.ts';
+import { SERVER_KINDS, isFirmdrop, missingAnchor, startBenchServer, type ServerKind } from './servers.ts';
 import { parseLinkProfile } from './link.ts';
 import { openFileLimit } from './proc-stats.ts';
 import { formatFigures, formatTable, machineLine, type TableRow } from './report.ts';
@@ -77,6 +77,17 @@ async function main(): Promise<void> {
         for (const f of written) console.log(`\n${path.join(cpuProfDir, f)}\n${formatProfileSummary(await summarizeCpuProfile(path.join(cpuProfDir, f)))}`);
       }
       if (r.median.ok === 0) process.exitCode = 1;
+    })
+    .command('serve', 'start --server on a temp root with the bench files, print {"url","pid"} as one JSON line, and '
+      + 'keep it running until SIGINT/SIGTERM (for another load generator, e.g. bench/crosscheck/)', () => {}, async (argv) => {
+      if (!argv.server) throw new Error('serve needs --server <kind>');
+      const server = await startBenchServer(argv.server as ServerKind, { size: parseSize(argv.size), serverArgs: argv['server-arg'] });
+      console.log(JSON.stringify({ url: server.url, pid: server.pid, root: server.root }));
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await server.stop();
     })
     .command('table', 'the issue 5 table: C=1 (N=200), C=50 (N=2000), C=1000 (N=2000), 3 MiB RETR (C=1, N=20), per server',
       (y) => y
