@@ -58,6 +58,7 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
       users: config.users,
       anonymous: config.anonymous,
       idleTimeoutMs: config.idleTimeoutMs,
+      loginTimeoutMs: config.loginTimeoutMs,
       maxConnections: config.maxConnections === 0 ? Infinity : config.maxConnections, // 0 = unlimited
       maxPerAddress: config.maxPerAddress === 0 ? undefined : config.maxPerAddress, // 0 = unlimited (ftp.ts default)
       tls: tls?.options,

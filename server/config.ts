@@ -48,6 +48,8 @@ export interface Config {
   stabilityMs: number;
   /** Close a control connection idle (no command, no transfer byte) this long (ms), 1000..86400000. Default 300000 (5 min). */
   idleTimeoutMs: number;
+  /** Close a control connection that has not logged in this long after connecting (ms), 1000..86400000. Default 60000. */
+  loginTimeoutMs: number;
   /** Most simultaneous control connections; 0 = unlimited. Default 10000: a fleet of 5,000 devices at once (issue 5) fits, and each session costs ~100 KB (BENCHMARKS.md). */
   maxConnections: number;
   /** Most simultaneous control connections from one IP address; 0 = unlimited (carrier NAT shares addresses). Default 0. */
@@ -129,6 +131,8 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     describe: 'ms a dropped binary must keep the same size before it is published' },
   { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'FIRMDROP_IDLE_TIMEOUT_MS', kind: 'string',
     defaultText: '300000', describe: 'ms without command or transfer before a session is closed (1000..86400000)' },
+  { key: 'loginTimeoutMs', flag: 'login-timeout-ms', env: 'FIRMDROP_LOGIN_TIMEOUT_MS', kind: 'string',
+    defaultText: '60000', describe: 'ms a new connection has to log in before it is closed (1000..86400000)' },
   { key: 'maxConnections', flag: 'max-connections', env: 'FIRMDROP_MAX_CONNECTIONS', kind: 'string',
     defaultText: '10000', describe: 'most simultaneous FTP sessions; 0 = unlimited' },
   { key: 'maxPerAddress', flag: 'max-per-address', env: 'FIRMDROP_MAX_PER_ADDRESS', kind: 'string',
@@ -279,6 +283,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     checksums: get('checksums', parseBoolean, true),
     stabilityMs: get('stabilityMs', ms(600_000), 1000),
     idleTimeoutMs: get('idleTimeoutMs', (raw, src) => parseInteger(raw, src, 1000, 86_400_000, 'a duration in ms'), 300_000),
+    loginTimeoutMs: get('loginTimeoutMs', (raw, src) => parseInteger(raw, src, 1000, 86_400_000, 'a duration in ms'), 60_000),
     maxConnections: get('maxConnections', count, 10000),
     maxPerAddress: get('maxPerAddress', count, 0),
     drainTimeoutMs: get('drainTimeoutMs', ms(600_000), 5000),

@@ -16,11 +16,14 @@
  *   #2 passive ports ......... PassivePortPool + FirmdropPassive (port released when the data connection arrives)
  *   #3 timeout cuts transfers  ftp-srv `timeout: 0`; onIdle(): time since the last command or transfer progress;
  *                              TCP keep-alive reclaims vanished devices
- *   #4 data connection address FirmdropPassive.#accept() (PORT/EPRT: ftp-srv's own check)
+ *   #4 data connection address FirmdropPassive.#accept(); PORT/EPRT: active-target.ts (strict parsing, the
+ *                              client's own host only, ports >= 1024) and FirmdropActive (ftp-srv's active connector
+ *                              and its `ip`-package check are never used: a crafted EPRT froze the server ~30 s)
  *   #5 pasv_url .............. pasvAddress(): bare IPv4 or function of the client IP, validated at start
  *   #6 signal handlers ....... removed right after `new FtpSrv()`
  *   #7 close() timers ........ disconnectClient() replaced; shutdown() drains with a deadline
- *   #8 ABOR ignored .......... onData() stops the running RETR; ABOR answers 226 after the RETR's 426
+ *   #8 ABOR ignored .......... onData() stops the running RETR or LIST/NLST, or its wait for the data connection;
+ *                              ABOR answers 226 after the command's 426
  *   #9 client drops .......... detach(), onRead(): fetch logged as cut short, data socket and file closed
  *   #10 symlinks, path leaks . device-fs.ts (read-only, realpath jail, generic messages)
  *   #11 FEAT, 227 wording, MDTM, no connection limit: runCommand() overrides; connection gate (421)
@@ -28,7 +31,7 @@
  *   FTPS (issue 5 item 6) .... `tls` option (server/tls.ts); runCommand() AUTH: the line buffer follows the TLS
  *                              socket; FirmdropPassive: TLS data connections; PORT/EPRT refused over TLS
  */
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -36,8 +39,9 @@ import { createRequire } from 'node:module';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import * as ftpSrvModule from 'ftp-srv';
+import { ActiveTargetError, isClientHost, parseEprtArg, parsePortArg, type ActiveTarget } from './active-target.ts';
 import { DeviceFileSystem, formatListLine, ManifestPins, MSG_DENIED, MSG_NOT_FOUND, type RetrSource } from './device-fs.ts';
-import { sendBytes, TransferError, type Transfer } from './transfer.ts';
+import { sendBytes, TransferError, type Transfer, type TransferSource } from './transfer.ts';
 import { SessionLog, type FetchLog, type Logger } from './log.ts';
 import { SnapshotCache } from './offered.ts';
 import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts';
@@ -69,6 +73,12 @@ export interface FtpOptions {
    * keeps moving is never cut. Default 300000.
    */
   idleTimeoutMs?: number;
+  /**
+   * Close a control connection that has not logged in this long after connecting, ms (`421`). Default 60000.
+   * Without it, connections that never log in would each hold a socket for the whole idle timeout: a few thousand
+   * of them could fill maxConnections and lock devices out.
+   */
+  loginTimeoutMs?: number;
   /** Connections at once, all clients; the next one gets `421 Too many connections`. Default 10000. */
   maxConnections?: number;
   /** Connections at once from one IP address (carrier NAT puts many devices behind one). Default unlimited. */
@@ -326,6 +336,12 @@ export const MAX_LOGIN_FAILURES = 3;
 const CONTROL_CHARS = /[\x00-\x1f\x7f]/;
 /** Commands that would change the root: refused with 550 once logged in (issue 2 item 5). */
 const WRITE_COMMANDS = new Set(['STOR', 'APPE', 'STOU', 'DELE', 'RNFR', 'RNTO', 'MKD', 'XMKD', 'RMD', 'XRMD', 'SITE']);
+/** Commands HELP lists: ftp-srv's, less the refused write commands. */
+const HELP_COMMANDS: readonly string[] = Object.keys(COMMAND_REGISTRY).filter((c) => !WRITE_COMMANDS.has(c)).sort();
+/** HELP's list, eight commands per line (each line starts with a space: no line can look like a reply code). */
+const HELP_LINES = Array.from({ length: Math.ceil(HELP_COMMANDS.length / 8) }, (_, i) => ({
+  message: ` ${HELP_COMMANDS.slice(i * 8, i * 8 + 8).join(' ')}`, raw: true,
+}));
 
 /** A bunyan-shaped logger that drops everything (ftp-srv calls child() per connection and per command). */
 const QUIET_LOG: Record<string, unknown> = {};
@@ -392,21 +408,21 @@ interface PortLease {
 
 /**
  * Passive ports: listens a server on a free port of [min, max], trying every port of the range at most once per
- * request from a rotating start (ftp-srv tries 5 and then answers `400 Unable to find valid port`, stack.md #2),
+ * request from a random start (ftp-srv tries 5 and then answers `400 Unable to find valid port`, stack.md #2),
  * and never handing out a port one of our own listeners holds. A port returns to the pool as soon as its listener
  * closes, which happens when the client's data connection arrives (the accepted socket keeps working).
+ * Why random: devices behind one carrier NAT share an IP address, so the address check on the data connection
+ * (FirmdropPassive.#accept) cannot tell them apart; with sequential ports a neighbour could guess the next port
+ * and connect first ("port stealing", RFC 2577 §8). A random port out of the range has to be found by scanning.
  */
 class PassivePortPool {
   readonly #held = new Set<number>();
-  #next = 0;
 
   constructor(
     private readonly host: string,
     private readonly min?: number,
     private readonly max?: number,
-  ) {
-    this.#next = Math.floor(Math.random() * 65536); // several servers on one host start apart
-  }
+  ) {}
 
   /**
    * Listens `server` on a free port of the range; rejects when none is free. Ports are always chosen here, never
@@ -414,17 +430,17 @@ class PassivePortPool {
    * own search for an ephemeral port fails with EADDRINUSE, and before that it is slow (measured: 42% of the
    * server's CPU at C=50 after a polling storm). An explicit bind is cheap and succeeds on a port that only has
    * TIME_WAIT sockets, because Node listens with SO_REUSEADDR.
-   * A port is taken (held, and the rotation moved past it) before the asynchronous listen starts: concurrent
-   * requests then never try the same port. (They used to, all starting from the same rotation point while the
-   * first listen was in flight: at C=1000 the bench counted 1.5 failed listen() per PASV, ~10 % of the CPU.)
+   * A port is taken (held) before the asynchronous listen starts: concurrent requests then never try the same
+   * port. (With a shared starting point they used to, while the first listen was in flight: at C=1000 the bench
+   * counted 1.5 failed listen() per PASV, ~10 % of the CPU.)
    */
   async listen(server: net.Server): Promise<PortLease> {
     const min = this.min ?? DEFAULT_PASV_RANGE[0];
     const max = this.max ?? DEFAULT_PASV_RANGE[1];
     const span = max - min + 1;
+    const start = randomInt(span);
     for (let tried = 0; tried < span && this.#held.size < span; tried++) {
-      const port = min + (this.#next % span);
-      this.#next = (this.#next + 1) % span;
+      const port = min + ((start + tried) % span);
       if (this.#held.has(port)) continue;
       this.#held.add(port);
       try {
@@ -471,6 +487,64 @@ function listenOn(server: net.Server, port: number, host: string): Promise<void>
 }
 
 /**
+ * Commands (RETR, LIST, NLST) waiting for a connector's data connection. Each waits with its own timeout (then
+ * bluebird's TimeoutError, which the commands answer with 425); all are settled together when the connection
+ * arrives, fails, or is given up (ABOR, a new PASV, the end of the session).
+ */
+class DataWaiters {
+  #list: Array<{ resolve: (s: net.Socket) => void; reject: (e: unknown) => void }> = [];
+
+  /** Commands waiting now. */
+  get size(): number {
+    return this.#list.length;
+  }
+
+  /** A bluebird promise of the data socket; rejects with TimeoutError after `timeoutMs` ms. */
+  wait(timeoutMs: number): PromiseLike<net.Socket> {
+    return new Bluebird<net.Socket>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#list = this.#list.filter((w) => w !== waiter);
+        reject(new Bluebird.TimeoutError('Data connection timed out'));
+      }, timeoutMs);
+      timer.unref();
+      const waiter = {
+        resolve: (s: net.Socket) => {
+          clearTimeout(timer);
+          resolve(s);
+        },
+        reject: (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.#list.push(waiter);
+    });
+  }
+
+  resolveAll(socket: net.Socket): void {
+    for (const w of this.#list.splice(0)) w.resolve(socket);
+  }
+
+  /** Fails every waiting command (→ 425, or 426 after ABOR); returns how many there were. */
+  rejectAll(message: string): number {
+    const list = this.#list.splice(0);
+    for (const w of list) w.reject(new Bluebird.TimeoutError(message));
+    return list.length;
+  }
+}
+
+/** A bluebird promise already settled with `socket`, or rejected with TimeoutError(`failure`). */
+function settled(socket: net.Socket | undefined, failure: string): PromiseLike<net.Socket> {
+  return new Bluebird<net.Socket>((resolve, reject) => (socket ? resolve(socket) : reject(new Bluebird.TimeoutError(failure))));
+}
+
+/** firmdrop's connectors can give up a command's wait for the data connection (ABOR). */
+interface AbortableConnector {
+  /** Fails the commands waiting for the data connection; true if there were any. */
+  abortWait(): boolean;
+}
+
+/**
  * ftp-srv connector for PASV/EPSV that replaces its Passive connector (stack.md #2): the listener comes from the
  * port pool, closes the moment the data connection arrives (or after `waitMs` without one, ftp-srv keeps it
  * 30 s whatever happens), refuses a data connection from an address other than the control connection's
@@ -479,7 +553,7 @@ function listenOn(server: net.Server, port: number, host: string): Promise<void>
 class FirmdropPassive extends BaseConnector {
   #lease: PortLease | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #waiters: Array<{ resolve: (s: net.Socket) => void; reject: (e: unknown) => void }> = [];
+  readonly #waiters = new DataWaiters();
 
   constructor(
     connection: FtpConnectionInternals,
@@ -518,9 +592,20 @@ class FirmdropPassive extends BaseConnector {
 
   #accept(socket: net.Socket & { connected?: boolean }): void {
     socket.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'data socket error'));
+    const from = plainIp(socket.remoteAddress);
+    if (!from) {
+      // Reset by the peer before it was accepted: Node no longer knows its address, so it cannot be checked or
+      // used. A command already waiting for it fails now (425) rather than after passiveWaitMs; otherwise the
+      // listener stays open for the client to connect again.
+      socket.destroy();
+      if (!this.dataSocket && this.#waiters.rejectAll('Data connection reset') > 0) {
+        this.ctx.log.debug('data connection reset before it was accepted');
+      }
+      return;
+    }
     const expected = plainIp(this.connection.commandSocket.remoteAddress);
-    if (this.dataSocket || plainIp(socket.remoteAddress) !== expected) {
-      this.ctx.log.warn({ from: plainIp(socket.remoteAddress) }, 'data connection from another address refused');
+    if (this.dataSocket || from !== expected) {
+      this.ctx.log.warn({ from }, 'data connection from another address refused');
       socket.destroy();
       return;
     }
@@ -534,32 +619,19 @@ class FirmdropPassive extends BaseConnector {
     data.connected = true;
     this.ctx.onDataSocket(data);
     this.closeServer(); // the port goes back to the pool now; the accepted socket lives on
-    for (const w of this.#waiters.splice(0)) w.resolve(data);
+    this.#waiters.resolveAll(data);
   }
 
   /** Resolves with the data socket once connected; rejects with bluebird's TimeoutError after `timeout` ms (→ 425). */
   waitForConnection({ timeout = this.ctx.waitMs }: { timeout?: number } = {}): PromiseLike<net.Socket> {
-    return new Bluebird<net.Socket>((resolve, reject) => {
-      const ds = this.dataSocket;
-      if (ds && ds.connected && !ds.destroyed) return resolve(ds);
-      if (!this.dataServer) return reject(new Bluebird.TimeoutError('No data connection'));
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(new Bluebird.TimeoutError('Data connection timed out'));
-      }, timeout);
-      timer.unref();
-      const waiter = {
-        resolve: (s: net.Socket) => {
-          clearTimeout(timer);
-          resolve(s);
-        },
-        reject: (e: unknown) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.#waiters.push(waiter);
-    });
+    const ds = this.dataSocket;
+    if (ds && ds.connected && !ds.destroyed) return settled(ds, '');
+    if (!this.dataServer) return settled(undefined, 'No data connection');
+    return this.#waiters.wait(timeout);
+  }
+
+  abortWait(): boolean {
+    return this.#waiters.rejectAll('Data connection aborted') > 0;
   }
 
   override closeServer(): void {
@@ -570,39 +642,75 @@ class FirmdropPassive extends BaseConnector {
       this.dataServer = null;
     }
     this.#lease?.release();
-    if (!this.dataSocket) for (const w of this.#waiters.splice(0)) w.reject(new Bluebird.TimeoutError('No data connection'));
+    if (!this.dataSocket) this.#waiters.rejectAll('No data connection');
   }
 
   override end(): void {
-    for (const w of this.#waiters.splice(0)) w.reject(new Bluebird.TimeoutError('Data connection closed'));
+    this.#waiters.rejectAll('Data connection closed');
     super.end();
   }
 }
 
 /**
- * Replaces ftp-srv's active-mode waitForConnection(), which polls every 250 ms for 5 s (up to 250 ms added to each
- * PORT/EPRT transfer): resolves when the connection to the client is up, rejects with bluebird's TimeoutError
- * (→ 425) when it fails or takes over `timeoutMs`.
+ * ftp-srv connector for PORT/EPRT that replaces its Active connector (stack.md #4): connects at once to a target
+ * that active-target.ts parsed and checked (the client's own host, a port >= 1024), with TCP_NODELAY and
+ * keep-alive. waitForConnection() is event-driven (ftp-srv polled every 250 ms for 5 s, adding up to 250 ms to
+ * each transfer) and fails as soon as the connection does (→ 425).
  */
-function activeConnected(socket: net.Socket & { connected?: boolean }, timeoutMs: number): PromiseLike<net.Socket> {
-  return new Bluebird<net.Socket>((resolve, reject) => {
-    if (socket.connected && !socket.destroyed) return resolve(socket);
-    if (socket.destroyed) return reject(new Bluebird.TimeoutError('Data connection failed'));
-    const done = (err?: Error) => {
-      clearTimeout(timer);
-      socket.off('connect', onConnect);
-      socket.off('close', onClose);
-      if (err) reject(err);
-      else resolve(socket);
-    };
-    // ftp-srv's own 'connect' callback (registered first) marks the socket connected; resolve after it.
-    const onConnect = () => done();
-    const onClose = () => done(new Bluebird.TimeoutError('Data connection failed'));
-    const timer = setTimeout(() => done(new Bluebird.TimeoutError('Data connection timed out')), timeoutMs);
+class FirmdropActive extends BaseConnector {
+  readonly #waiters = new DataWaiters();
+
+  constructor(
+    connection: FtpConnectionInternals,
+    private readonly ctx: { target: ActiveTarget; waitMs: number; onDataSocket: (s: net.Socket) => void; log: Logger },
+  ) {
+    super(connection);
+    this.type = 'active';
+  }
+
+  /** Starts connecting to the target; gives up after `waitMs`. */
+  connect(): void {
+    const { host, port, family } = this.ctx.target;
+    const socket: net.Socket & { connected?: boolean } = net.connect({
+      host, port, family, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS,
+    });
+    socket.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'active data connection error'));
+    this.dataSocket = socket;
+    this.ctx.onDataSocket(socket);
+    const timer = setTimeout(() => socket.destroy(), this.ctx.waitMs);
     timer.unref();
-    socket.once('connect', onConnect);
-    socket.once('close', onClose);
-  });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.connected = true;
+      this.#waiters.resolveAll(socket);
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      if (!socket.connected) this.#waiters.rejectAll('Data connection failed');
+    });
+  }
+
+  waitForConnection({ timeout = this.ctx.waitMs }: { timeout?: number } = {}): PromiseLike<net.Socket> {
+    const ds = this.dataSocket;
+    if (!ds || ds.destroyed) return settled(undefined, 'Data connection failed');
+    if (ds.connected) return settled(ds, '');
+    return this.#waiters.wait(timeout);
+  }
+
+  abortWait(): boolean {
+    return this.#waiters.rejectAll('Data connection aborted') > 0;
+  }
+
+  override end(): void {
+    this.#waiters.rejectAll('Data connection closed');
+    super.end();
+  }
+}
+
+/** Gives up the wait for a data connection of `conn`'s connector, if one is waited for (ABOR). */
+function abortDataWait(conn: FtpConnectionInternals): boolean {
+  const c = conn.connector as Partial<AbortableConnector> | undefined;
+  return typeof c?.abortWait === 'function' ? c.abortWait() : false;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -636,8 +744,16 @@ interface Session {
   stream?: Transfer;
   dataSockets: Set<net.Socket>;
   failedLogins: number;
-  /** ABOR arrived during a RETR: the RETR's failure reply becomes 426, ABOR's reply 226. */
+  /** ABOR arrived during a RETR or LIST (or its wait for the data connection): its reply is 426, ABOR's 226. */
   aborting: boolean;
+  /** EPSV ALL was sent: PASV, PORT and EPRT are refused from now on (RFC 2428 §4). */
+  epsvAll: boolean;
+  /** The client half-closed (sent FIN): the queued commands are answered, then the connection is closed. */
+  peerEnded: boolean;
+  /** Closes the connection unless it logs in first (FtpOptions.loginTimeoutMs). */
+  loginTimer?: NodeJS.Timeout;
+  /** Replies sent so far: tells whether a command whose ftp-srv handler threw was answered. */
+  replies: number;
 }
 
 /**
@@ -672,6 +788,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
   const realRoot = await fsp.realpath(opts.root);
 
   const idleMs = opts.idleTimeoutMs ?? 300_000;
+  const loginMs = opts.loginTimeoutMs ?? 60_000;
   const maxConnections = opts.maxConnections ?? 10_000;
   const maxPerAddress = opts.maxPerAddress ?? Infinity;
   const maxLine = opts.maxCommandBytes ?? MAX_COMMAND_BYTES;
@@ -742,6 +859,10 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     throw new Error('ftp-srv internals changed: FtpSrv lacks _greeting, _features or connections (handOver() needs review)');
   }
   netServer.removeAllListeners('connection');
+  // A client may send its last commands and a FIN at once (`printf 'USER..\r\nQUIT\r\n' | nc`, or a modem
+  // closing its write side): with Node's default, the socket is ended at the FIN and the replies still owed are
+  // lost. Half-open sockets stay writable; onPeerEnd() closes each once its queued commands are answered.
+  (netServer as net.Server & { allowHalfOpen: boolean }).allowHalfOpen = true;
   // stack.md #11: ftp-srv sets no limit. Our own checks answer 421; this is only a hard backstop.
   netServer.maxConnections = maxConnections + 64;
   netServer.on('connection', (socket: net.Socket) => {
@@ -804,6 +925,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       return false;
     }
     loginThrottle.succeeded(s.address);
+    clearTimeout(s.loginTimer);
     s.log.login(who.user, who.anonymous);
     conn.fs = new DeviceFileSystem(conn, {
       root: opts.root, realRoot, pins, clientIp: s.address, snapshotCache,
@@ -867,16 +989,49 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       dataSockets: new Set(),
       failedLogins: 0,
       aborting: false,
+      epsvAll: false,
+      peerEnded: false,
+      replies: 0,
     };
+    s.loginTimer = setTimeout(() => onLoginTimeout(s), Math.min(loginMs, idleMs));
+    s.loginTimer.unref();
     sessions.add(s);
     byConnection.set(conn, s);
     // ftp-srv pauses the control socket during RETR/LIST/STOR, so ABOR is never read (stack.md #8). Commands are
     // queued and run one at a time here anyway, so keep reading: ABOR can then stop a transfer.
     socket.pause = () => socket;
     const original = conn.reply.bind(conn);
-    conn.reply = (options, ...letters) => fastReply(conn, original, options, letters);
+    conn.reply = (options, ...letters) => {
+      s.replies++;
+      return fastReply(conn, original, options, letters);
+    };
     socket.on('data', (chunk: Buffer) => onData(s, chunk));
+    socket.once('end', () => onPeerEnd(s));
     socket.once('close', () => detach(s));
+  }
+
+  /**
+   * The client sent FIN: answer what is queued, then close (see allowHalfOpen above). A FIN while a transfer is
+   * in progress is a client that left (no FTP client half-closes while it waits for a 226): the transfer stops
+   * and the connection closes at once, as a vanished device's (stack.md #9).
+   */
+  function onPeerEnd(s: Session): void {
+    if (s.peerEnded) return;
+    s.peerEnded = true;
+    if (s.stream) {
+      s.endReason ??= 'client closed';
+      s.stream.destroy(new Error('control connection closed'));
+      closeSession(s);
+      return;
+    }
+    pump(s);
+  }
+
+  /** FtpOptions.loginTimeoutMs: a connection that has not logged in by now is closed. */
+  function onLoginTimeout(s: Session): void {
+    if (s.gone || s.conn.authenticated) return;
+    s.endReason = 'login timeout';
+    closeSession(s, '421 Login timeout, closing control connection');
   }
 
   /** Splits received bytes into command lines (LF or CRLF); caps a line at `maxLine` bytes. */
@@ -916,10 +1071,11 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       if (end > 0 && raw[end - 1] === 0x0d) end--;
       const line = stripTelnet(raw.subarray(0, end)).toString('utf8');
       if (line.trim() === '') continue; // ftp-srv ignored empty lines too
-      if (s.busy && s.stream && /^\s*ABOR\s*$/i.test(line)) {
-        // ABOR during a RETR: stop it now; ABOR is answered right after the RETR's 426.
+      if (s.busy && /^\s*ABOR\s*$/i.test(line) && (s.stream || abortDataWait(s.conn))) {
+        // ABOR during a RETR or LIST, or while it waits for its data connection: stop it now; ABOR is answered
+        // right after the command's 426.
         s.aborting = true;
-        s.stream.destroy(new Error('Transfer aborted'));
+        s.stream?.destroy(new Error('Transfer aborted'));
         s.queue.unshift(line);
         s.queuedBytes += line.length;
         continue;
@@ -952,7 +1108,13 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       return;
     }
     const item = s.queue.shift();
-    if (item === undefined) return;
+    if (item === undefined) {
+      if (s.peerEnded) {
+        s.endReason ??= 'client closed';
+        closeSession(s);
+      }
+      return;
+    }
     if (typeof item === 'string') s.queuedBytes -= item.length;
     if (s.throttled && s.queue.length < MAX_QUEUED_COMMANDS / 2 && s.queuedBytes < MAX_QUEUED_BYTES / 2) {
       s.throttled = false;
@@ -976,8 +1138,8 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     closeSession(s, '421 Idle timeout, closing control connection');
   }
 
-  /** Sends a last reply and closes the control connection. */
-  function closeSession(s: Session, lastLine: string): void {
+  /** Sends a last reply (if any) and closes the control connection. */
+  function closeSession(s: Session, lastLine?: string): void {
     if (s.gone || s.ending) return;
     s.ending = true;
     s.queue = [];
@@ -990,6 +1152,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     if (s.gone) return;
     s.gone = true;
     clearTimeout(s.idle);
+    clearTimeout(s.loginTimer);
     s.queue = [];
     const transferring = s.stream !== undefined;
     s.fetch?.end('cut short', 'control connection closed');
@@ -1018,39 +1181,37 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
   }
 
   /**
-   * RETR on a prepared file (runCommand checked login, the file and the data connector): waits for the data
-   * connection (425 after passiveWaitMs), answers 150, sends the bytes from the REST offset, closes the data
-   * connection, then answers 226 — the order vsftpd uses, so a modem that waits for the data socket's close
-   * sees every byte first. A data connection that closes or fails mid-transfer, or ABOR, gives 426 (RFC 959);
-   * a local read error 451. Logs the fetch (completed or cut short, bytes, ms) and refreshes the idle timer as
-   * bytes move, so a slow device is never idle while its transfer progresses (stack.md #3).
-   * Replaces ftp-srv's RETR handler, which wrapped the bytes in two more streams and a dozen promises and
-   * waited forever when a data socket closed without an error (stack.md #9).
+   * Waits for the data connection of the current connector (passiveWaitMs at most). Resolves with it, or with
+   * undefined after answering the command: 426 when ABOR gave up the wait, 425 when the connection never came or
+   * failed.
    */
-  async function retr(s: Session, name: string): Promise<unknown> {
+  async function dataConnection(s: Session): Promise<net.Socket | undefined> {
+    const connector = s.conn.connector;
+    try {
+      return await connector.waitForConnection();
+    } catch {
+      connector.end();
+      if (s.aborting) await s.conn.reply(426, 'Connection closed; transfer aborted');
+      else await s.conn.reply(425, 'No connection established');
+      return undefined;
+    }
+  }
+
+  /**
+   * Sends `src` on the data connection `data` as RFC 959 orders it: 150, the bytes, the data connection closed,
+   * then 226 (`okText`) — the order vsftpd uses, so a modem that waits for the data socket's close sees every
+   * byte first. A data connection that closes or fails first, or ABOR, gives 426; a local read error 451.
+   * `onProgress(bytes)` sees each chunk; the idle timer is refreshed as bytes move, so a slow device is never idle
+   * while its transfer progresses (stack.md #3). `onEnd(failure)` runs when the bytes are done, before the final
+   * reply (so the outcome is logged before the client can see it). Resolves after the final reply.
+   */
+  async function sendOnData(s: Session, data: net.Socket, src: TransferSource, okText: string | undefined,
+                            onProgress: (bytes: number) => void, onEnd: (failure?: TransferError) => void): Promise<void> {
     const conn = s.conn;
     const connector = conn.connector;
-    let data: net.Socket;
-    try {
-      data = await connector.waitForConnection();
-    } catch {
-      connector.end();
-      return conn.reply(425, 'No connection established');
-    }
-    let src: RetrSource;
-    try {
-      src = await conn.fs!.openRetr(name, { start: conn.restByteCount });
-    } catch {
-      connector.end();
-      return conn.reply(550, MSG_NOT_FOUND);
-    } finally {
-      conn.restByteCount = 0;
-    }
     trackDataSocket(s, data);
-    const fetch = s.log.fetch(src.file, src.offset, src.size);
-    s.fetch = fetch;
     const transfer = sendBytes(data, src, (n) => {
-      fetch.addBytes(n);
+      onProgress(n);
       if (!s.gone) s.idle.refresh();
     });
     s.stream = transfer;
@@ -1062,20 +1223,77 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       failure = err instanceof TransferError ? err : new TransferError(String((err as Error)?.message ?? err), false);
     } finally {
       if (s.stream === transfer) s.stream = undefined;
-      if (s.fetch === fetch) s.fetch = undefined;
     }
+    onEnd(failure);
     if (failure) {
       transfer.destroy(); // closes an fd source
       data.destroy();
       connector.end();
-      fetch.end('cut short', failure.message);
-      return failure.local
+      await (failure.local
         ? conn.reply(451, 'Requested action aborted: local error in processing')
-        : conn.reply(426, 'Connection closed; transfer aborted');
+        : conn.reply(426, 'Connection closed; transfer aborted'));
+      return;
     }
-    fetch.end('completed');
     connector.end(); // data.end(): FIN once every byte is flushed
-    return conn.reply(226, src.file);
+    await (okText === undefined ? conn.reply(226) : conn.reply(226, okText));
+  }
+
+  /**
+   * RETR on a prepared file (runCommand checked login, the file and the data connector): waits for the data
+   * connection, then sendOnData() from the REST offset; logs the fetch (completed or cut short, bytes, ms).
+   * Replaces ftp-srv's RETR handler, which wrapped the bytes in two more streams and a dozen promises and
+   * waited forever when a data socket closed without an error (stack.md #9).
+   */
+  async function retr(s: Session, name: string): Promise<unknown> {
+    const conn = s.conn;
+    const data = await dataConnection(s);
+    if (!data) {
+      conn.restByteCount = 0;
+      return undefined;
+    }
+    let src: RetrSource;
+    try {
+      src = await conn.fs!.openRetr(name, { start: conn.restByteCount });
+    } catch {
+      conn.connector.end();
+      return conn.reply(550, MSG_NOT_FOUND);
+    } finally {
+      conn.restByteCount = 0;
+    }
+    const fetch = s.log.fetch(src.file, src.offset, src.size);
+    s.fetch = fetch;
+    await sendOnData(s, data, src, src.file, (n) => fetch.addBytes(n), (failure) => {
+      if (s.fetch === fetch) s.fetch = undefined;
+      if (failure) fetch.end('cut short', failure.message);
+      else fetch.end('completed');
+    });
+    return undefined;
+  }
+
+  /**
+   * LIST and NLST (RFC 959 §4.1.3): the entries of a folder, or the one line of a file, in the `ls -l` form
+   * devices parse (device-fs.ts formatListLine: the 5th field is the size) or as bare names; sent like a RETR by
+   * sendOnData(). Replaces ftp-srv's handler, which answered 226 even when the data connection had been reset
+   * before the listing was written. A path that cannot be listed gives 451 with device-fs's generic message.
+   */
+  async function list(s: Session, cmd: FtpCommand): Promise<unknown> {
+    const conn = s.conn;
+    const data = await dataConnection(s);
+    if (!data) return undefined;
+    let bytes: Buffer;
+    try {
+      const fsys = conn.fs!;
+      const where = cmd.arg || '.';
+      const st = await fsys.get(where);
+      const entries = st.isDirectory() ? await fsys.list(where) : [st];
+      const text = entries.map((e) => `${cmd.directive === 'NLST' ? e.name : formatListLine(e)}\r\n`).join('');
+      bytes = Buffer.from(text, (conn as unknown as { encoding?: BufferEncoding }).encoding ?? 'utf8');
+    } catch (err) {
+      conn.connector.end();
+      return conn.reply(451, (err as Error)?.message || MSG_NOT_FOUND);
+    }
+    await sendOnData(s, data, { offset: 0, size: bytes.length, buffer: bytes }, undefined, () => undefined, () => undefined);
+    return undefined;
   }
 
   function replyAuthFirst(s: Session): PromiseLike<unknown> {
@@ -1181,6 +1399,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
           // go through the TLS socket; it keeps reading during RETR, as in attach(), so ABOR works.
           Object.assign(s, { partial: [], partialBytes: 0, discarding: false, queue: [], queuedBytes: 0, socket: conn.commandSocket });
           s.socket.pause = () => s.socket;
+          s.socket.once('end', () => onPeerEnd(s));
         } else if (!s.throttled) resumeSocket.call(s.socket);
         return r;
       }
@@ -1203,10 +1422,24 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
         return r;
       }
       case 'PASV':
+        if (s.epsvAll) return conn.reply(503, 'EPSV ALL in effect: use EPSV');
         return openPassive(s, false);
-      case 'EPSV':
-        if (cmd.arg && cmd.arg.toUpperCase() === 'ALL') return conn.reply(200, 'EPSV ALL ok');
+      case 'EPSV': {
+        // RFC 2428 §3: `EPSV` or `EPSV <net-prt>` (1 = IPv4, 2 = IPv6; the data connection uses the control
+        // connection's family, so only that one is offered: 522 names it) or `EPSV ALL` (§4).
+        if (!conn.authenticated) return replyAuthFirst(s);
+        const arg = (cmd.arg ?? '').trim().toUpperCase();
+        if (arg === 'ALL') {
+          s.epsvAll = true;
+          return conn.reply(200, 'EPSV ALL ok');
+        }
+        if (arg !== '') {
+          if (!/^\d{1,3}$/.test(arg)) return conn.reply(501, 'Syntax error in EPSV argument');
+          const family = net.isIPv6(plainIp(s.socket.localAddress)) ? '2' : '1';
+          if (arg !== family) return conn.reply(522, `Network protocol not supported, use (${family})`);
+        }
         return openPassive(s, true);
+      }
       case 'ABOR':
         // stack.md #8: ftp-srv ignored ABOR during RETR. onData() stopped the transfer when ABOR arrived; here
         // the RETR has already answered 426.
@@ -1245,22 +1478,78 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
           await fsys.discardPrepared();
         }
       }
+      case 'LIST':
+      case 'NLST':
+        if (!conn.authenticated) return replyAuthFirst(s);
+        if (!conn.connector?.type) return conn.reply(425, 'Use PASV, EPSV, PORT or EPRT first');
+        return list(s, cmd);
       case 'PORT':
       case 'EPRT': {
-        // ftp-srv's active connector wraps the data socket in TLS after pause()ing it and the handshake never
-        // completes (RETR would hang until the idle timeout): after AUTH TLS, answer at once instead.
+        if (!conn.authenticated) return replyAuthFirst(s);
+        // Active mode over TLS would need the data connection's TLS handshake; firmdrop offers passive mode only
+        // there (ftp-srv's active connector never completed that handshake: RETR hung until the idle timeout).
         if (conn.secure) return conn.reply(502, 'Active mode is not available over TLS; use PASV or EPSV');
-        const r = await conn.commands.handle(cmd);
-        const c = conn.connector;
-        const d = c?.dataSocket;
-        if (c?.type === 'active' && d) {
-          trackDataSocket(s, d);
-          c.waitForConnection = () => activeConnected(d, passiveWaitMs);
+        if (s.epsvAll) return conn.reply(503, 'EPSV ALL in effect: use EPSV');
+        let target: ActiveTarget;
+        try {
+          target = directive === 'PORT' ? parsePortArg(cmd.arg) : parseEprtArg(cmd.arg);
+        } catch (err) {
+          if (err instanceof ActiveTargetError) return conn.reply(err.code, err.message);
+          throw err;
         }
-        return r;
+        if (conn.connector?.type) conn.connector.end(); // one pending data connection per session
+        // RFC 2577 §3 (FTP bounce): a data connection goes to the client's own host or nowhere.
+        if (!isClientHost(target, s.socket.remoteAddress)) {
+          s.log.log.warn({ target: target.host }, 'PORT/EPRT to another host refused');
+          return conn.reply(500, 'Illegal PORT command: the address is not yours');
+        }
+        const connector = new FirmdropActive(conn, {
+          target, waitMs: passiveWaitMs, onDataSocket: (d) => trackDataSocket(s, d), log: s.log.log,
+        });
+        conn.connector = connector;
+        connector.connect();
+        return conn.reply(200, `${directive} command successful`);
       }
-      default:
+      case 'REST': {
+        // ftp-srv's REST took parseInt's reading (`REST 1.5` → 1, `REST 12abc` → 12); only digits are an offset.
+        if (!conn.authenticated) return replyAuthFirst(s);
+        const text = (cmd.arg ?? '').trim();
+        const offset = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+        if (!Number.isSafeInteger(offset)) {
+          conn.restByteCount = 0;
+          return conn.reply(501, 'Byte count must be a whole number from 0 to 9007199254740991');
+        }
+        conn.restByteCount = offset;
+        return conn.reply(350, `Restarting next transfer at ${offset}`);
+      }
+      case 'OPTS':
+        // ftp-srv's OPTS gave no reply at all without an argument (it threw on null.split).
+        if (!conn.authenticated) return replyAuthFirst(s);
+        if (!cmd.arg) return conn.reply(501, 'Syntax error: OPTS needs an option');
         return conn.commands.handle(cmd);
+      case 'PBSZ':
+      case 'PROT':
+        // RFC 4217 §8, §9: only after a security exchange (ftp-srv answered `202 Not supported`).
+        if (!conn.secure) return opts.tls ? conn.reply(503, 'Use AUTH TLS first') : conn.reply(502, 'TLS is not configured');
+        return conn.commands.handle(cmd);
+      case 'HELP': {
+        // ftp-srv listed every command it knows, the write commands firmdrop refuses included.
+        const topic = (cmd.arg ?? '').trim().toUpperCase();
+        if (!topic) return conn.reply(214, 'Commands recognized:', ...HELP_LINES, 'Help OK');
+        if (!HELP_COMMANDS.includes(topic)) return conn.reply(502, 'Command not implemented');
+        return conn.commands.handle(cmd);
+      }
+      default: {
+        // A handler of ftp-srv's that throws before replying (a bad argument it did not expect) still gets an answer.
+        const before = s.replies;
+        try {
+          return await conn.commands.handle(cmd);
+        } catch (err) {
+          if (s.replies !== before) throw err;
+          s.log.log.debug({ directive, err: (err as Error)?.message }, 'command handler failed');
+          return conn.reply(501, 'Syntax error in parameters or arguments');
+        }
+      }
     }
   }
 
@@ -1331,7 +1620,7 @@ function validateOptions(opts: FtpOptions): void {
   if (typeof opts.pasvUrl === 'string' && !net.isIPv4(opts.pasvUrl)) {
     throw new Error(`pasvUrl must be a bare IPv4 address (stack.md #5), got ${JSON.stringify(opts.pasvUrl)}`);
   }
-  for (const [name, v] of [['idleTimeoutMs', opts.idleTimeoutMs], ['maxConnections', opts.maxConnections], ['maxPerAddress', opts.maxPerAddress], ['maxCommandBytes', opts.maxCommandBytes], ['passiveWaitMs', opts.passiveWaitMs]] as const) {
+  for (const [name, v] of [['idleTimeoutMs', opts.idleTimeoutMs], ['maxConnections', opts.maxConnections], ['maxPerAddress', opts.maxPerAddress], ['maxCommandBytes', opts.maxCommandBytes], ['passiveWaitMs', opts.passiveWaitMs], ['loginTimeoutMs', opts.loginTimeoutMs]] as const) {
     if (v !== undefined && !(typeof v === 'number' && v > 0)) throw new Error(`${name} must be a positive number, got ${v}`);
   }
 }

@@ -30,6 +30,7 @@ describe('config', () => {
     expect(c.pasvMax).to.equal(undefined);
     expect(c.stabilityMs).to.equal(1000);
     expect(c.idleTimeoutMs).to.equal(300_000);
+    expect(c.loginTimeoutMs).to.equal(60_000);
     expect(c.maxConnections).to.equal(10000);
     expect(c.maxPerAddress).to.equal(0);
     expect(c.drainTimeoutMs).to.equal(5000);
@@ -42,7 +43,7 @@ describe('config', () => {
       FIRMDROP_ROOT: 'files', FIRMDROP_HOST: '127.0.0.1', FIRMDROP_PORT: '2221',
       FIRMDROP_PASV_ADDRESS: '203.0.113.9', FIRMDROP_PASV_RANGE: '30000-30999',
       FIRMDROP_USERS: 'ota:libelium, dev:se:cret', FIRMDROP_ANONYMOUS: 'yes', FIRMDROP_CHECKSUMS: '0',
-      FIRMDROP_STABILITY_MS: '250', FIRMDROP_IDLE_TIMEOUT_MS: '1000', FIRMDROP_MAX_CONNECTIONS: '10',
+      FIRMDROP_STABILITY_MS: '250', FIRMDROP_IDLE_TIMEOUT_MS: '1000', FIRMDROP_LOGIN_TIMEOUT_MS: '2000', FIRMDROP_MAX_CONNECTIONS: '10',
       FIRMDROP_MAX_PER_ADDRESS: '3', FIRMDROP_DRAIN_TIMEOUT_MS: '100', FIRMDROP_LOG_LEVEL: 'DEBUG',
       FIRMDROP_LOG_FORMAT: 'json', FIRMDROP_TLS_CERT: 'tls/cert.pem', FIRMDROP_TLS_KEY: '/etc/firmdrop/key.pem',
     }, cwd);
@@ -50,7 +51,7 @@ describe('config', () => {
       root: path.join(cwd, 'files'), host: '127.0.0.1', port: 2221, pasvAddress: '203.0.113.9',
       pasvMin: 30000, pasvMax: 30999,
       users: [{ user: 'ota', pass: 'libelium' }, { user: 'dev', pass: 'se:cret' }],
-      anonymous: true, checksums: false, stabilityMs: 250, idleTimeoutMs: 1000, maxConnections: 10, maxPerAddress: 3,
+      anonymous: true, checksums: false, stabilityMs: 250, idleTimeoutMs: 1000, loginTimeoutMs: 2000, maxConnections: 10, maxPerAddress: 3,
       drainTimeoutMs: 100, logLevel: 'debug', logFormat: 'json',
       tlsCert: path.join(cwd, 'tls', 'cert.pem'), tlsKey: '/etc/firmdrop/key.pem',
     });
@@ -78,6 +79,7 @@ describe('config', () => {
     ['port not a number', {}, { FIRMDROP_PORT: 'ftp' }, /^FIRMDROP_PORT="ftp": expected a TCP port/],
     ['negative ms', { 'stability-ms': '-5' }, {}, /^--stability-ms "-5": expected a duration in ms/],
     ['idle timeout 0 (a vanished device would hold its session forever)', { 'idle-timeout-ms': '0' }, {}, /^--idle-timeout-ms "0": expected a duration in ms, a whole number from 1000/],
+    ['login timeout 0', {}, { FIRMDROP_LOGIN_TIMEOUT_MS: '0' }, /^FIRMDROP_LOGIN_TIMEOUT_MS="0": expected a duration in ms, a whole number from 1000/],
     ['fractional count', { 'max-connections': '1.5' }, {}, /^--max-connections "1.5"/],
     ['pasv range reversed', { 'pasv-range': '31000-30000' }, {}, /MIN-MAX/],
     ['pasv range garbage', {}, { FIRMDROP_PASV_RANGE: 'lots' }, /^FIRMDROP_PASV_RANGE="lots"/],
