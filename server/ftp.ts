@@ -494,11 +494,6 @@ function listenOn(server: net.Server, port: number, host: string): Promise<void>
 class DataWaiters {
   #list: Array<{ resolve: (s: net.Socket) => void; reject: (e: unknown) => void }> = [];
 
-  /** Commands waiting now. */
-  get size(): number {
-    return this.#list.length;
-  }
-
   /** A bluebird promise of the data socket; rejects with TimeoutError after `timeoutMs` ms. */
   wait(timeoutMs: number): PromiseLike<net.Socket> {
     return new Bluebird<net.Socket>((resolve, reject) => {
