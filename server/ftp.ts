@@ -13,7 +13,8 @@
  *
  * research/stack.md items and where they are handled here:
  *   #1 split commands ........ attach() + onData(): line buffer, 500 for lines over maxCommandBytes
- *   #2 passive ports ......... PassivePortPool + FirmdropPassive (port released when the data connection arrives)
+ *   #2 passive ports ......... PassivePortPool + FirmdropPassive (port released when the data connection arrives;
+ *                              random choice; idle listeners reclaimed when the range is full)
  *   #3 timeout cuts transfers  ftp-srv `timeout: 0`; onIdle(): time since the last command or transfer progress;
  *                              TCP keep-alive reclaims vanished devices
  *   #4 data connection address FirmdropPassive.#accept(); PORT/EPRT: active-target.ts (strict parsing, the
@@ -321,6 +322,11 @@ const MAX_QUEUED_BYTES = 16 * 1024;
 const pauseSocket = net.Socket.prototype.pause;
 const resumeSocket = net.Socket.prototype.resume;
 const KEEPALIVE_MS = 60_000;
+/**
+ * How long a passive listener keeps its port for sure, ms. Past that, it is closed when every port of the range is
+ * held and another PASV needs one (PassivePortPool.listen).
+ */
+const PASSIVE_RECLAIM_MS = 5_000;
 /** Listen queue of the control port and of passive listeners (connections not yet accepted). */
 const LISTEN_BACKLOG = 4096;
 /** How long a socket we closed may take to finish its FIN handshake before it is destroyed, ms. */
@@ -416,7 +422,8 @@ interface PortLease {
  * and connect first ("port stealing", RFC 2577 §8). A random port out of the range has to be found by scanning.
  */
 class PassivePortPool {
-  readonly #held = new Set<number>();
+  /** Ports held: since when (ms epoch), and how to take the port back from its listener (set once listening). */
+  readonly #held = new Map<number, { since: number; reclaim?: () => void }>();
 
   constructor(
     private readonly host: string,
@@ -433,16 +440,22 @@ class PassivePortPool {
    * A port is taken (held) before the asynchronous listen starts: concurrent requests then never try the same
    * port. (With a shared starting point they used to, while the first listen was in flight: at C=1000 the bench
    * counted 1.5 failed listen() per PASV, ~10 % of the CPU.)
+   * When every port of the range is held, listeners that have waited PASSIVE_RECLAIM_MS or more for their data
+   * connection are closed first (`reclaim`, which answers a command waiting on one with 425): a device connects
+   * within a round trip of its PASV, so such listeners belong to clients that will not connect, and without this
+   * a few sessions sending PASV without connecting would lock every device out of a small `--pasv-range`.
    */
-  async listen(server: net.Server): Promise<PortLease> {
+  async listen(server: net.Server, reclaim: () => void): Promise<PortLease> {
     const min = this.min ?? DEFAULT_PASV_RANGE[0];
     const max = this.max ?? DEFAULT_PASV_RANGE[1];
     const span = max - min + 1;
+    if (this.#held.size >= span) this.#reclaimStale(Date.now() - PASSIVE_RECLAIM_MS);
     const start = randomInt(span);
     for (let tried = 0; tried < span && this.#held.size < span; tried++) {
       const port = min + ((start + tried) % span);
       if (this.#held.has(port)) continue;
-      this.#held.add(port);
+      const holder: { since: number; reclaim?: () => void } = { since: Date.now() };
+      this.#held.set(port, holder);
       try {
         await listenOn(server, port, this.host);
       } catch (err) {
@@ -451,6 +464,7 @@ class PassivePortPool {
         if (code === 'EADDRINUSE' || code === 'EACCES') continue;
         throw err;
       }
+      holder.reclaim = reclaim;
       let released = false;
       return {
         port,
@@ -462,6 +476,11 @@ class PassivePortPool {
       };
     }
     throw new Error('no free passive port');
+  }
+
+  /** Closes the listeners that have held their port since `cutoff` (ms epoch) or longer. */
+  #reclaimStale(cutoff: number): void {
+    for (const h of [...this.#held.values()]) if (h.reclaim && h.since <= cutoff) h.reclaim();
   }
 
   /** Ports held by open listeners (for tests and status). */
@@ -569,7 +588,10 @@ class FirmdropPassive extends BaseConnector {
     server.on('connection', (socket) => this.#accept(socket));
     this.dataServer = server;
     try {
-      this.#lease = await this.ctx.pool.listen(server);
+      this.#lease = await this.ctx.pool.listen(server, () => {
+        this.ctx.log.info('passive port reclaimed: no data connection came and every port was in use');
+        this.closeServer();
+      });
     } catch (err) {
       this.dataServer = null;
       throw err;

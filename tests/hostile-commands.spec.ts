@@ -197,6 +197,42 @@ describe('hostile commands and data-connection faults (issue 5 item 4, adversari
     }
   });
 
+  it('takes back ports from PASV listeners nobody connects to when the range runs out, so devices still get one', async function () {
+    this.timeout(90_000);
+    const PORTS = 6;
+    const small = await startTestFtp(tree.root, { pasvMin: 41500, pasvMax: 41500 + PORTS - 1, passiveWaitMs: LONG_PASSIVE_WAIT_MS });
+    try {
+      // Sessions that open a passive port each and never connect to it hold the whole range.
+      const hogs: RawFtp[] = [];
+      for (let i = 0; i < PORTS; i++) {
+        const h = track(await loggedIn(small.port));
+        expect((await h.send('PASV')).code).to.equal(227);
+        hogs.push(h);
+      }
+      await sleep(5_500); // past PASSIVE_RECLAIM_MS (5 s): ordering, not a timing assertion
+      const device = track(await loggedIn(small.port));
+      expect((await device.send('TYPE I')).code).to.equal(200);
+      const r = await device.send('PASV');
+      expect(r.code, `PASV with every port held by idle listeners: ${r.code} ${r.text}`).to.equal(227);
+      const data = await connectData(HOST, parsePasv(r).port);
+      const got = collect(data);
+      expect((await device.send('RETR PROGRAM')).code).to.equal(150);
+      expect((await device.read()).code).to.equal(226);
+      expect((await got).equals(tree.files.PROGRAM)).to.equal(true);
+      // One hog lost its listener: its RETR fails with 425 at once and its session carries on.
+      const codes: number[] = [];
+      for (const h of hogs) {
+        await h.write('RETR PROGRAM\r\n');
+        const reply = await within(20_000, 'RETR reply of a session whose port was taken back', h.readUntil([425], 1_000).catch(() => undefined));
+        if (reply) codes.push(reply.code);
+        h.destroy();
+      }
+      expect(codes, 'sessions whose idle listener was taken back').to.include(425);
+    } finally {
+      await small.close(1000);
+    }
+  });
+
   it('answers every command pipelined before a half-close (FIN), then closes', async () => {
     const s = net.connect({ host: HOST, port: ftpd.port });
     const text = collect(s);
