@@ -29,6 +29,14 @@ async function loggedIn(port: number): Promise<RawFtp> {
   return ftp;
 }
 
+/** RETR PROGRAM over the connected data socket `data`: 150, 226, and the bytes must be PROGRAM's exactly. */
+async function expectProgram(ftp: RawFtp, data: net.Socket, program: Buffer): Promise<void> {
+  const got = collect(data);
+  expect((await ftp.send('RETR PROGRAM')).code).to.equal(150);
+  expect((await ftp.read()).code).to.equal(226);
+  expect((await got).equals(program), 'PROGRAM byte-exact').to.equal(true);
+}
+
 /** A listener on 127.0.0.1 for active mode: resolves with the bytes of the first connection to it. */
 async function activeSink(): Promise<{ port: number; bytes: Promise<Buffer>; close(): void }> {
   const server = net.createServer();
@@ -92,10 +100,7 @@ describe('hostile commands and data-connection faults (issue 5 item 4, adversari
     }
     // A refused REST leaves no offset: the next RETR is the whole file.
     const data = await ftp.pasv();
-    const got = collect(data);
-    expect((await ftp.send('RETR PROGRAM')).code).to.equal(150);
-    expect((await ftp.read()).code).to.equal(226);
-    expect((await got).equals(tree.files.PROGRAM)).to.equal(true);
+    await expectProgram(ftp, data, tree.files.PROGRAM);
   });
 
   it('gives every command exactly one reply, with no argument and with a `-x` flag (ftp-srv handlers that threw)', async () => {
@@ -215,10 +220,7 @@ describe('hostile commands and data-connection faults (issue 5 item 4, adversari
       const r = await device.send('PASV');
       expect(r.code, `PASV with every port held by idle listeners: ${r.code} ${r.text}`).to.equal(227);
       const data = await connectData(HOST, parsePasv(r).port);
-      const got = collect(data);
-      expect((await device.send('RETR PROGRAM')).code).to.equal(150);
-      expect((await device.read()).code).to.equal(226);
-      expect((await got).equals(tree.files.PROGRAM)).to.equal(true);
+      await expectProgram(device, data, tree.files.PROGRAM);
       // One hog lost its listener: its RETR fails with 425 at once and its session carries on.
       const codes: number[] = [];
       for (const h of hogs) {
@@ -263,10 +265,7 @@ describe('hostile commands and data-connection faults (issue 5 item 4, adversari
     expect(r.code).to.equal(229);
     const port = Number(/\|\|\|(\d+)\|/.exec(r.text)![1]);
     const data = await connectData(HOST, port);
-    const got = collect(data);
-    expect((await ftp.send('RETR PROGRAM')).code).to.equal(150);
-    expect((await ftp.read()).code).to.equal(226);
-    expect((await got).equals(tree.files.PROGRAM)).to.equal(true);
+    await expectProgram(ftp, data, tree.files.PROGRAM);
   });
 
   it('answers PBSZ/PROT without TLS with an error, not 202; HELP lists no refused write command', async () => {
