@@ -4,7 +4,7 @@
 import { writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
 
-/** Program name of the bench binary: 7 characters [A-Za-z0-9_] as devices require (research/waspmote-ota.md §3). */
+/** Program name of the bench binary: 7 characters [A-Za-z0-9_] as devices require (docs/waspmote-ota.md, "How the devices parse UPGRADE.TXT"). */
 export const BENCH_PROGRAM = 'BENCHFW';
 /** VERSION label of the bench manifest (1..255). */
 export const BENCH_VERSION = 2;

@@ -3,7 +3,7 @@
  *
  * Shape (issue 5, the same for every server measured): connect, USER/PASS, TYPE I, SIZE UPGRADE.TXT,
  * RETR UPGRADE.TXT, read FILE:/SIZE: from it, SIZE <FILE>, RETR <FILE>, QUIT. Real Waspmotes split this into two
- * logins (research/waspmote-ota.md §2); the bench keeps the single-login shape the published table was measured with.
+ * logins (docs/waspmote-ota.md, "Per-module sequences"); the bench keeps the single-login shape the published table was measured with.
  * basic-ftp's `access()` is not used: it adds FEAT, STRU F and OPTS UTF8, which devices do not send.
  */
 import { Client, FTPError, enterPassiveModeIPv4, enterPassiveModeIPv6 } from 'basic-ftp';
@@ -45,7 +45,7 @@ export function failureReason(step: string, err: unknown): string {
   return `${step}: ${msg}`;
 }
 
-/** Devices read at most the first 256 bytes of UPGRADE.TXT (research/waspmote-ota.md §3). */
+/** Devices read at most the first 256 bytes of UPGRADE.TXT (docs/waspmote-ota.md, "How the devices parse UPGRADE.TXT"). */
 const MANIFEST_READ_BYTES = 256;
 
 /** Reads the labels a device needs from UPGRADE.TXT text (first occurrence, like the devices' substring search). */
