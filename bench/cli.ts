@@ -2,7 +2,7 @@
  * `npm run bench -- [options]`: firmdrop's load generator (see BENCHMARKS.md).
  *   npm run bench -- --server pyftpdlib -n 2000 -c 50 --repeat 3
  *   npm run bench -- --url ftp://user:pass@127.0.0.1:2121 -n 500 -c 20 --json
- *   npm run bench -- table --servers pyftpdlib,vsftpd,ftp-srv,firmdrop     (the issue 5 table, Markdown)
+ *   npm run bench -- table --servers pyftpdlib,vsftpd,ftp-srv,firmdrop     (the comparison table, Markdown)
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
       });
       await server.stop();
     })
-    .command('table', 'the issue 5 table: C=1 (N=200, --c1-n), C=50 (N=2000), C=1000 (N=2000), 3 MiB RETR (C=1, N=20), per server',
+    .command('table', 'the comparison table: C=1 (N=200, --c1-n), C=50 (N=2000), C=1000 (N=2000), 3 MiB RETR (C=1, N=20), per server',
       (y) => y
         .option('servers', { type: 'string', default: 'pyftpdlib,vsftpd,ftp-srv,ftp-srv-nodelay,firmdrop' })
         .option('repeat', { type: 'number', default: 3 })

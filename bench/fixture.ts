@@ -8,7 +8,7 @@ import path from 'node:path';
 export const BENCH_PROGRAM = 'BENCHFW';
 /** VERSION label of the bench manifest (1..255). */
 export const BENCH_VERSION = 2;
-/** Default binary size: 200 KiB, the issue 5 session shape. */
+/** Default binary size: 200 KiB, the session shape of the comparison table. */
 export const DEFAULT_BINARY_BYTES = 200 * 1024;
 
 /**

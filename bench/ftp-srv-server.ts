@@ -2,7 +2,7 @@
  * Plain ftp-srv 4.6.3 over a root, as a separate process for the bench's "plain ftp-srv" row:
  *   node --import tsx bench/ftp-srv-server.ts --root DIR --port PORT [--pasv-min N --pasv-max N] [--nodelay]
  * Anonymous and any user/password log in, to `root`. Nothing of firmdrop's is used; `--nodelay` only sets
- * TCP_NODELAY on each control socket (the "+ TCP_NODELAY" row of issue 5). Prints "listening <port>" when ready.
+ * TCP_NODELAY on each control socket (the "+ TCP_NODELAY" row of the comparison table). Prints "listening <port>" when ready.
  */
 import { FtpSrv } from 'ftp-srv';
 import { parseArgs } from 'node:util';

@@ -1,5 +1,5 @@
 /**
- * Human-readable output of the bench: one block per configuration, and the issue 5 comparison table in Markdown.
+ * Human-readable output of the bench: one block per configuration, and the comparison table in Markdown.
  */
 import type { RepeatedFigures } from './measure.ts';
 import os from 'node:os';
@@ -37,14 +37,14 @@ export function formatFigures(r: RepeatedFigures): string {
   return lines.join('\n');
 }
 
-/** The figures of one server for the issue 5 table. */
+/** The figures of one server for the comparison table. */
 export interface TableRow {
   server: string;
   c1?: RepeatedFigures; c50?: RepeatedFigures; c1000?: RepeatedFigures; retr3MiB?: RepeatedFigures;
   error?: string;
 }
 
-/** Markdown table in the layout of issue 5 (plus the 3 MiB RETR column). */
+/** Markdown table in the comparison layout (plus the 3 MiB RETR column). */
 export function formatTable(rows: TableRow[]): string {
   const out = [
     '| server | C=1 p50 latency | C=50 sessions/s | C=1000 sessions/s (failed of N) | CPU ms/session (C=1 / 50 / 1000) | peak RSS MB (C=1 / 50 / 1000) | 3 MiB RETR p50 |',

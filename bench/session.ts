@@ -1,7 +1,7 @@
 /**
  * One simulated device's OTA session against any FTP server, with basic-ftp as the client.
  *
- * Shape (issue 5, the same for every server measured): connect, USER/PASS, TYPE I, SIZE UPGRADE.TXT,
+ * Shape (the same for every server measured): connect, USER/PASS, TYPE I, SIZE UPGRADE.TXT,
  * RETR UPGRADE.TXT, read FILE:/SIZE: from it, SIZE <FILE>, RETR <FILE>, QUIT. Real Waspmotes split this into two
  * logins (docs/waspmote-ota.md, "Per-module sequences"); the bench keeps the single-login shape the published table was measured with.
  * basic-ftp's `access()` is not used: it adds FEAT, STRU F and OPTS UTF8, which devices do not send.

@@ -2,7 +2,7 @@
 """A second load generator with another FTP client stack: Python's ftplib (not basic-ftp, not Node), for
 cross-checking the ratios `npm run bench` reports (BENCHMARKS.md, "Cross-check with ftplib").
 
-One session = the issue 5 shape: connect, USER/PASS, TYPE I, SIZE + PASV + RETR UPGRADE.TXT, read FILE: from it,
+One session = the comparison table's shape: connect, USER/PASS, TYPE I, SIZE + PASV + RETR UPGRADE.TXT, read FILE: from it,
 SIZE + PASV + RETR that binary, QUIT. A session fails when anything raises or the binary's size differs from SIZE.
 
     python3 bench/crosscheck/ftplib_load.py --port 2121 --user ota --password libelium -n 2000 -c 50 [--procs 2]
