@@ -120,6 +120,14 @@ export abstract class AtModem extends Duplex {
   private outChain: Promise<void> = Promise.resolve();
   private outLocked = false;
   private deferredUrcs: string[] = [];
+  /**
+   * The representation type the family's FTP client is configured for when the dialect passes none to
+   * {@link ftpOptions}: `'I'` (binary). The session sends `TYPE I` before the first SIZE/RETR (ftp-session.ts).
+   * iChip (`AT+iF*` has no type setting; WaspWIFI_PRO reads binaries), u-blox (`+UFTP` has no type setting) and
+   * SIMCom (which send `+FTPTYPE`/`+CFTPTYPE` explicitly) keep it; Telit sets undefined (its `#FTPTYPE` sends TYPE
+   * at once, and without it the server's default stands); Quectel follows `+QFTPCFG="filetype"`.
+   */
+  protected ftpTransferType: 'I' | 'A' | undefined = 'I';
   /** Put a space after the colon of `+NAME:` replies built with {@link kv} (SIM900 firmware: no space). */
   protected colonSpace = true;
 
@@ -178,9 +186,10 @@ export abstract class AtModem extends Duplex {
   }
 
   /** FTP connection options for this modem (timeout from timing, wire lines to the trace). */
-  protected ftpOptions(o: { host: string; port?: number; user: string; pass: string; passive?: boolean; secure?: boolean; epsv?: boolean }): FtpConnectOptions {
+  protected ftpOptions(o: { host: string; port?: number; user: string; pass: string; passive?: boolean; secure?: boolean; epsv?: boolean; transferType?: 'I' | 'A' }): FtpConnectOptions {
     return {
       ...o,
+      transferType: 'transferType' in o ? o.transferType : this.ftpTransferType,
       timeoutMs: this.timing.ftpTimeoutMs,
       wireTrace: this.options.trace ? (line) => this.trace('wire', line) : undefined,
     };

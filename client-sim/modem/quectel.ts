@@ -251,6 +251,7 @@ export class QuectelModem extends AtModem {
     const r = ranges[name];
     if (!r || n === undefined || n < r[0] || n > r[1]) return this.syntaxError();
     (c as unknown as Record<string, number>)[name] = n;
+    if (name === 'filetype') this.session?.setTransferType(n === 1 ? 'A' : 'I');
     if (name === 'rsptimeout') {
       this.timing.ftpTimeoutMs = n * 1000;
       this.session?.setTimeout(this.timing.ftpTimeoutMs);
@@ -273,7 +274,8 @@ export class QuectelModem extends AtModem {
       try {
         if (!this.pdpActive) throw new FtpFailure('connect', 'connect', 'PDP context not active (AT+QIACT=1)');
         const c = this.cfg;
-        this.session = await this.ftpLogin({ host, port, user: c.user, pass: c.pass, passive: c.transmode === 1, secure: c.ssltype > 0 });
+        this.session = await this.ftpLogin({ host, port, user: c.user, pass: c.pass, passive: c.transmode === 1, secure: c.ssltype > 0,
+          transferType: c.filetype === 1 ? 'A' : 'I' });
       } catch (err) {
         text = this.codes(err).join(',');
       } finally {

@@ -70,6 +70,8 @@ export interface TelitOptions extends AtModemOptions {
 /** Telit LE910 emulator. */
 export class TelitModem extends AtModem {
   protected readonly errorTable = TELIT_ERRORS;
+  /** `#FTPTYPE` sends TYPE at once; without it the module leaves the server's default type (inferred). */
+  protected override ftpTransferType: 'I' | 'A' | undefined = undefined;
   private session?: FtpSession;
   private dl?: Download;
   private dlFile = '';
