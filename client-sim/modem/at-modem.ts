@@ -66,6 +66,9 @@ export interface AtModemOptions {
   verifySize?: boolean;
 }
 
+/** Online data mode state (see {@link AtModem.enterDataMode}). */
+interface DataMode { guardMs: number; onEscape: () => void; plus: number; lastAt: number; timer?: NodeJS.Timeout }
+
 /** A command handler: `args` is everything after the command name (`=...`, `?`, `=?`, `:...` or ''). */
 export type AtHandler = (args: string, raw: string) => Promise<void> | void;
 
@@ -120,6 +123,7 @@ export abstract class AtModem extends Duplex {
   private outChain: Promise<void> = Promise.resolve();
   private outLocked = false;
   private deferredUrcs: string[] = [];
+  private dataMode?: DataMode;
   /**
    * The representation type the family's FTP client is configured for when the dialect passes none to
    * {@link ftpOptions}: `'I'` (binary). The session sends `TYPE I` before the first SIZE/RETR (ftp-session.ts).
@@ -293,6 +297,41 @@ export abstract class AtModem extends Duplex {
     this.info('ERROR');
   }
 
+  /**
+   * Enter online data mode (after a `CONNECT`): bytes from the host no longer reach the command parser. The escape
+   * sequence, `+++` with at least `guardMs` of silence before and after it (ITU-T V.250 §6.3.11 escape guard time,
+   * S12 = 50 × 20 ms = 1 s by default on Quectel and u-blox modules), calls `onEscape` once and leaves data mode.
+   * Every other byte is discarded: during a download the host has nothing to send.
+   */
+  protected enterDataMode(guardMs: number, onEscape: () => void): void {
+    this.leaveDataMode();
+    this.dataMode = { guardMs, onEscape, plus: 0, lastAt: Date.now() };
+  }
+
+  /** Leave online data mode (the transfer ended by itself); later bytes are commands again. */
+  protected leaveDataMode(): void {
+    clearTimeout(this.dataMode?.timer);
+    this.dataMode = undefined;
+  }
+
+  /** Feed host bytes received in data mode to the escape detector. */
+  private dataModeInput(dm: DataMode, bytes: Buffer): void {
+    const now = Date.now();
+    clearTimeout(dm.timer);
+    for (const b of bytes) {
+      if (b === 0x2b && (dm.plus > 0 ? dm.plus < 3 : now - dm.lastAt >= dm.guardMs)) dm.plus++;
+      else dm.plus = 0;
+    }
+    dm.lastAt = now;
+    if (dm.plus !== 3) return;
+    dm.timer = setTimeout(() => {
+      if (this.dataMode !== dm) return;
+      this.dataMode = undefined;
+      this.trace('cmd', '+++');
+      dm.onEscape();
+    }, dm.guardMs);
+  }
+
   /** Emit a trace event. */
   protected trace(kind: TraceEvent['kind'], text: string, bytes?: number): void {
     this.options.trace?.({ time: new Date(), family: this.family, kind, text, bytes });
@@ -322,6 +361,11 @@ export abstract class AtModem extends Duplex {
   }
 
   override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.dataMode) {
+      this.dataModeInput(this.dataMode, typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+      cb();
+      return;
+    }
     this.inbuf += typeof chunk === 'string' ? chunk : chunk.toString('latin1');
     let i: number;
     while ((i = this.inbuf.indexOf('\r')) >= 0) {
@@ -345,6 +389,7 @@ export abstract class AtModem extends Duplex {
   private async finish(): Promise<void> {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    this.leaveDataMode();
     this._read();
     await this.shutdown().catch(() => undefined);
     this.push(null);
