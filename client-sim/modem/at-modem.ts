@@ -1,6 +1,7 @@
 /**
- * `AtModem`: the AT command interpreter every emulated modem family extends (ARCHITECTURE.md
- * "client-sim/modem"; research/modem-at-ftp.md §6.3 response shapes).
+ * `AtModem`: the AT command interpreter every emulated modem family extends (ITU-T V.250 command line and result
+ * code framing; the response shapes of the Telit, u-blox, Quectel and SIMCom AT manuals: synchronous, deferred URC,
+ * counted binary payload, transparent data mode).
  *
  * Byte stream contract (a `stream.Duplex`):
  * - The host writes command bytes; a command ends at `\r` (`\n` is ignored). Commands are processed
@@ -16,8 +17,8 @@
  * - `timing.responseDelayMs` passes before each command's response; the FTP timeout is
  *   `timing.ftpTimeoutMs` (see timing.ts).
  * - `trace` receives every command, reply line, URC, binary payload (as a byte count) and FTP wire line,
- *   with a timestamp; {@link formatTrace} prints them like the serial logs of seed 000
- *   (`15:24:08.715 -> AT+USORD=0,512`).
+ *   with a timestamp; {@link formatTrace} prints them like an Arduino serial monitor
+ *   log (`15:24:08.715 -> AT+USORD=0,512`).
  * - Output honours back-pressure: large streamed payloads wait for the reader.
  */
 import { Duplex } from 'node:stream';
@@ -25,26 +26,10 @@ import { FtpSession, type FtpConnectOptions } from './ftp-session.ts';
 import { type ErrorCodeTable, type FtpFailure, type FtpFailureKind, codeFor, withOverrides } from './errors.ts';
 import { ModuleFs } from './module-fs.ts';
 import { resolveTiming, sleep, type TimingOption, type TimingProfile } from './timing.ts';
+import { EscapeDetector } from './escape-detector.ts';
+import { splitArgs, type TraceEvent } from './at-text.ts';
 
-/** One trace record. `kind`: cmd (from host), reply (final/info lines), urc, data (binary), wire (FTP control line). */
-export interface TraceEvent {
-  time: Date;
-  family: string;
-  kind: 'cmd' | 'reply' | 'urc' | 'data' | 'wire';
-  /** The line without CR/LF; for `data`, a summary such as `<490 bytes>`. */
-  text: string;
-  /** Payload size in bytes for `data` events. */
-  bytes?: number;
-}
-
-/** Format a trace event as a serial-monitor line: `HH:MM:SS.mmm -> text` (`<-` for host commands, `ftp` for wire). */
-export function formatTrace(ev: TraceEvent): string {
-  const t = ev.time;
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  const ts = `${p(t.getHours())}:${p(t.getMinutes())}:${p(t.getSeconds())}.${p(t.getMilliseconds(), 3)}`;
-  const arrow = ev.kind === 'cmd' ? '<-' : ev.kind === 'wire' ? 'ftp' : '->';
-  return `${ts} ${arrow} ${ev.text}`;
-}
+export { formatTrace, splitArgs, intArg, type TraceEvent } from './at-text.ts';
 
 /** Options every family accepts. */
 export interface AtModemOptions {
@@ -56,7 +41,7 @@ export interface AtModemOptions {
   timing?: TimingOption;
   /** Called for every command, reply, URC, payload and FTP wire line. */
   trace?: (ev: TraceEvent) => void;
-  /** Override the family's error code per failure kind (research §6.4 rows marked `?`). */
+  /** Override the family's error code per failure kind (codes no public source settles, e.g. Telit's CME for a bad login). */
   errorCodes?: Partial<Record<FtpFailureKind, number>>;
   /** Module file system to use (shared between modem instances if wanted); default a new 4 MiB one. */
   fs?: ModuleFs;
@@ -66,43 +51,8 @@ export interface AtModemOptions {
   verifySize?: boolean;
 }
 
-/** Online data mode state (see {@link AtModem.enterDataMode}). */
-interface DataMode { guardMs: number; onEscape: () => void; plus: number; lastAt: number; timer?: NodeJS.Timeout }
-
 /** A command handler: `args` is everything after the command name (`=...`, `?`, `=?`, `:...` or ''). */
 export type AtHandler = (args: string, raw: string) => Promise<void> | void;
-
-/** Parsed quoted/unquoted comma list: `"a,b",3,x` → ['a,b', '3', 'x']. Returns undefined on an unterminated quote. */
-export function splitArgs(s: string): string[] | undefined {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  let wasQuoted = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (quoted) {
-      if (c === '"') quoted = false;
-      else cur += c;
-    } else if (c === '"') {
-      quoted = true;
-      wasQuoted = true;
-    } else if (c === ',') {
-      out.push(wasQuoted ? cur : cur.trim());
-      cur = '';
-      wasQuoted = false;
-    } else cur += c;
-  }
-  if (quoted) return undefined;
-  out.push(wasQuoted ? cur : cur.trim());
-  return out;
-}
-
-/** Parse a non-negative decimal integer argument; undefined when not one. */
-export function intArg(s: string | undefined): number | undefined {
-  if (s === undefined || !/^\s*\d+\s*$/.test(s)) return undefined;
-  const n = Number(s.trim());
-  return Number.isSafeInteger(n) ? n : undefined;
-}
 
 /** Base class of every family emulator. See the module docstring for the byte-stream contract. */
 export abstract class AtModem extends Duplex {
@@ -123,7 +73,7 @@ export abstract class AtModem extends Duplex {
   private outChain: Promise<void> = Promise.resolve();
   private outLocked = false;
   private deferredUrcs: string[] = [];
-  private dataMode?: DataMode;
+  private dataMode?: EscapeDetector;
   /**
    * The representation type the family's FTP client is configured for when the dialect passes none to
    * {@link ftpOptions}: `'I'` (binary). The session sends `TYPE I` before the first SIZE/RETR (ftp-session.ts).
@@ -305,31 +255,17 @@ export abstract class AtModem extends Duplex {
    */
   protected enterDataMode(guardMs: number, onEscape: () => void): void {
     this.leaveDataMode();
-    this.dataMode = { guardMs, onEscape, plus: 0, lastAt: Date.now() };
+    this.dataMode = new EscapeDetector(guardMs, () => {
+      this.dataMode = undefined;
+      this.trace('cmd', '+++');
+      onEscape();
+    });
   }
 
   /** Leave online data mode (the transfer ended by itself); later bytes are commands again. */
   protected leaveDataMode(): void {
-    clearTimeout(this.dataMode?.timer);
+    this.dataMode?.stop();
     this.dataMode = undefined;
-  }
-
-  /** Feed host bytes received in data mode to the escape detector. */
-  private dataModeInput(dm: DataMode, bytes: Buffer): void {
-    const now = Date.now();
-    clearTimeout(dm.timer);
-    for (const b of bytes) {
-      if (b === 0x2b && (dm.plus > 0 ? dm.plus < 3 : now - dm.lastAt >= dm.guardMs)) dm.plus++;
-      else dm.plus = 0;
-    }
-    dm.lastAt = now;
-    if (dm.plus !== 3) return;
-    dm.timer = setTimeout(() => {
-      if (this.dataMode !== dm) return;
-      this.dataMode = undefined;
-      this.trace('cmd', '+++');
-      dm.onEscape();
-    }, dm.guardMs);
   }
 
   /** Emit a trace event. */
@@ -362,7 +298,7 @@ export abstract class AtModem extends Duplex {
 
   override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.dataMode) {
-      this.dataModeInput(this.dataMode, typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+      this.dataMode.input(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
       cb();
       return;
     }
