@@ -14,6 +14,7 @@ import { missingAnchor, startBenchServer, type ServerKind } from '../bench/serve
 import { AtHost, type PayloadFraming } from '../client-sim/at/host.ts';
 import { ModuleFs, type AtModem, type TraceEvent } from '../client-sim/modem/core.ts';
 import { createModem } from '../client-sim/modem/index.ts';
+import { runOta } from '../client-sim/waspmote/run-ota.ts';
 import { AtSerial } from './support/at-serial.ts';
 import { PASS, USER, startServer } from './support/ftp-fixtures.ts';
 
@@ -232,6 +233,23 @@ for (const kind of ['pyftpdlib', 'vsftpd', 'firmdrop'] as const) {
       expectTypeFirst(wire);
       expect(sent(wire)).to.include(`REST ${REST}`);
     });
+
+    // GPRS is left out: requestOTA's `.gprs` paths need firmdrop's `.gprs` alias, which other servers lack.
+    for (const module of ['4g', 'wifi-pro', '3g'] as const) {
+      it(`Waspmote requestOTA through the ${module} modem: success and the binary on the SD card byte for byte`, async () => {
+        const lines: string[] = [];
+        const { result, device } = await runOta({
+          module, timeScale: 0.02, minTimeoutMs: 1500, maxIdlePolls: 50,
+          server: { host: t.host, port: t.port, user: t.user, pass: t.pass },
+          device: { programId: 'OTA_APP', version: 1 }, trace: (l) => lines.push(l),
+        });
+        wire.push(...lines.filter((l) => / ftp /.test(l)));
+        expect(result.ok, `${result.code} ${result.name} ${result.notes.join('; ')}`).to.equal(true);
+        expect(result.checkNewProgram).to.equal(1);
+        expect(device.sd.read(FILE)?.equals(FW)).to.equal(true);
+        expect(lines.some((l) => / ftp > TYPE I$/.test(l))).to.equal(true);
+      });
+    }
 
     it('iChip (createModem): AT+iFOPN, AT+iFSZ, AT+iFRCV byte-exact, AT+iFCLS', async () => {
       const host = new AtHost(modem('ichip'));
