@@ -176,6 +176,15 @@ describe('Quectel EC2x/BG96/ECx00 FTP dialect (client-sim/modem/quectel.ts)', fu
     await at.until(/^\r\n\+QFTPSTAT: 0,4\r\n/);
   });
 
+  it('EG800K (dataFailureCme): GET to UFS: and to COM: still work when the data connection opens', async () => {
+    const at = await opened({ model: 'EG800K' });
+    expect((await at.command('AT+QFTPGET="FW.bin","UFS:fw.bin",1000')).final).to.equal('OK');
+    await at.until(new RegExp(`^\\r\\n\\+QFTPGET: 0,${SIZE - 1000}\\r\\n`));
+    expect((await at.command('AT+QFLST="fw.bin"')).lines).to.deep.equal([`+QFLST: "fw.bin",${SIZE - 1000}`]);
+    const r = await getCom(at, '', SIZE);
+    expect(r.data.equals(FW)).to.equal(true);
+  });
+
   it('+++ with guard times during a COM: download aborts it: OK, no +QFTPGET URC, session still open (EG800K report)', async () => {
     const at = await opened({ escapeGuardMs: 50 }, { kind: 'stall', afterBytes: 5000, ms: 1500, on: { data: 1 } });
     at.send('AT+QFTPGET="FW.bin","COM:"');
