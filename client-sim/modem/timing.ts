@@ -52,7 +52,7 @@ const REALISTIC: Record<string, Partial<TimingProfile>> = {
   telit: { ftpTimeoutMs: 10_000, loginDelayMs: 2_000 },
   // SIMCom SIM800/900: 60 s (V1.05) / 75 s (V1.09) max response time; SAPBR slow (SIM800 AT manual).
   simcom900: { ftpTimeoutMs: 75_000, bearerDelayMs: 3_000, loginDelayMs: 2_000 },
-  // SIM5215: 219 arrives after about 5 min on a dead server (SIM5320 driver logs).
+  // SIM5215: 219 arrives after about 5 min on a dead server (a public SIM7500/7600 OTA driver; Wasp3G.cpp downloadFile).
   simcom5215: { ftpTimeoutMs: 300_000, loginDelayMs: 2_000 },
   // iChip: 5 s silence rule (AT+i manual §11.7); WiFi is faster than cellular.
   ichip: { ftpTimeoutMs: 15_000, loginDelayMs: 300, silenceErrorMs: 5_000 },
