@@ -28,6 +28,7 @@ interface Conn {
   pasv: Set<Server>;
 }
 
+/** Addresses the proxy may listen on: loopback only (the proxy is a test and desk tool, never a relay). */
 export const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 /** Reply sent for PORT/EPRT: the proxy relays passive mode only. */
 export const ACTIVE_MODE_REPLY = '502 Active mode (PORT/EPRT) is not relayed by the firmdrop fault proxy; use PASV or EPSV.\r\n';
