@@ -168,6 +168,27 @@ describe('modem core: FtpSession against a real FTP server', () => {
     expect(wire.some((l) => l.startsWith('> PASV'))).to.equal(true);
   });
 
+  it('sends TYPE <configured> once before the first SIZE/RETR, again only when the configuration changes', async () => {
+    const wire: string[] = [];
+    const s = await FtpSession.open({ host: peer.host, port: peer.port, user: peer.user, pass: peer.pass, timeoutMs: 3000,
+      transferType: 'I', wireTrace: (l) => wire.push(l) });
+    expect((await s.getBuffer('FW00001')).equals(FW)).to.equal(true);
+    expect(await s.size('FW00001')).to.equal(50_000);
+    s.setTransferType('A');
+    await s.size('dir/F2');
+    s.setTransferType('A');
+    await s.size('dir/F2');
+    await s.close();
+    const sent = wire.filter((l) => l.startsWith('> ')).map((l) => l.slice(2));
+    expect(sent.filter((c) => /^(TYPE|SIZE|RETR)/.test(c))).to.deep.equal(
+      ['TYPE I', 'SIZE FW00001', 'RETR FW00001', 'SIZE FW00001', 'TYPE A', 'SIZE dir/F2', 'SIZE dir/F2']);
+    const none: string[] = [];
+    const t = await FtpSession.open({ host: peer.host, port: peer.port, user: peer.user, pass: peer.pass, timeoutMs: 3000, wireTrace: (l) => none.push(l) });
+    await t.size('FW00001').catch(() => undefined);
+    await t.close();
+    expect(none.filter((l) => l.startsWith('> TYPE'))).to.deep.equal([]); // no configured type: the server's default stands
+  });
+
   it('reads server replies the network split right after the reply code (basic-ftp alone misreads them)', async () => {
     // A segment holding only "220" looks like a complete reply to basic-ftp 6.2.3; holdPartialReplyLines fixes it.
     const proxy = await startFaultProxy({

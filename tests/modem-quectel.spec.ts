@@ -1,8 +1,9 @@
 import { expect } from 'chai';
+import net from 'node:net';
 import { QuectelModem, type QuectelOptions } from '../client-sim/modem/quectel.ts';
 import { startFaultProxy, type Faults } from '../client-sim/net/fault-proxy.ts';
 import { AtSerial } from './support/at-serial.ts';
-import { startFtpPeer } from './support/ftp-peer.ts';
+import { closedPort, startFtpPeer } from './support/ftp-peer.ts';
 import { useModemRig } from './support/modem-rig.ts';
 
 const SIZE = 100_000;
@@ -11,7 +12,7 @@ const FW = Buffer.alloc(SIZE);
 for (let i = 0; i < SIZE; i++) FW[i] = (i * 59 + 3) & 0xff;
 ['\r\nOK\r\n', '\r\n+QFTPGET: 0,12\r\n', '\r\nCONNECT 5\r\n', '+QFTPGET: 0,', '\r\n+CME ERROR: 603\r\n'].forEach((t, k) => FW.write(t, 900 + k * 11_000, 'latin1'));
 
-describe('Quectel EC2x/BG96 FTP dialect (client-sim/modem/quectel.ts)', function () {
+describe('Quectel EC2x/BG96/ECx00 FTP dialect (client-sim/modem/quectel.ts)', function () {
   this.timeout(20_000);
   const rig = useModemRig({ 'fw/FW.bin': FW });
   let modem: QuectelModem | undefined;
@@ -41,19 +42,33 @@ describe('Quectel EC2x/BG96 FTP dialect (client-sim/modem/quectel.ts)', function
     return { data, urc: m[1]! };
   }
 
-  it('open, cwd, pwd, size, GET to COM: byte-exact, close (research §3.3)', async () => {
+  /** `AT+QFTPSTAT` on EC2x: `OK`, then `+QFTPSTAT: 0,<state>`; returns the state. */
+  async function stat(at: AtSerial): Promise<number> {
+    at.send('AT+QFTPSTAT');
+    return Number((await at.until(/^\r\nOK\r\n\r\n\+QFTPSTAT: 0,(\d)\r\n/))[1]);
+  }
+
+  it('open, cwd, pwd (EC21: unquoted), size, GET to COM: byte-exact, stat (OK first), close (UC15 manual sequence)', async () => {
     const at = await opened();
+    expect((await at.command('ATI')).lines).to.deep.equal(['Quectel', 'EC21', 'Revision: firmdrop emulator']);
     await at.command('AT+QFTPPWD');
-    await at.until(/^\r\n\+QFTPPWD: 0,"\/fw"\r\n/);
+    await at.until(/^\r\n\+QFTPPWD: 0,\/fw\r\n/);
     await at.command('AT+QFTPSIZE="FW.bin"');
     await at.until(new RegExp(`^\\r\\n\\+QFTPSIZE: 0,${SIZE}\\r\\n`));
     const r = await getCom(at, '', SIZE);
     expect(r.data.equals(FW)).to.equal(true);
     expect(r.urc).to.equal(`0,${SIZE}`);
-    expect((await at.command('AT+QFTPSTAT')).lines).to.deep.equal(['+QFTPSTAT: 0,1']);
+    expect(await stat(at)).to.equal(1);
     expect((await at.command('AT+QFTPCLOSE')).final).to.equal('OK');
     await at.until(/^\r\n\+QFTPCLOSE: 0,0\r\n/);
-    expect((await at.command('AT+QFTPSTAT')).lines).to.deep.equal(['+QFTPSTAT: 0,4']);
+    expect(await stat(at)).to.equal(4);
+  });
+
+  it('EG800K (ECx00 line): +QFTPPWD quoted, +QFTPSTAT line before OK', async () => {
+    const at = await opened({ model: 'EG800K' });
+    await at.command('AT+QFTPPWD');
+    await at.until(/^\r\n\+QFTPPWD: 0,"\/fw"\r\n/);
+    expect((await at.command('AT+QFTPSTAT')).lines).to.deep.equal(['+QFTPSTAT: 0,1']);
   });
 
   it('resume with <startpos>, and <downloadlen> chunks, stay byte-exact on one session', async () => {
@@ -126,9 +141,9 @@ describe('Quectel EC2x/BG96 FTP dialect (client-sim/modem/quectel.ts)', function
     expect((await at.command('AT+QFTPCLOSE')).final).to.equal('OK');
     expect((await at.command('AT+QFTPSIZE="FW.bin"')).final).to.equal('+CME ERROR: 603');
     expect((await at.command('AT+QFTPOPEN="127.0.0.1",21')).final).to.equal('+CME ERROR: 603');
-    expect((await at.command('AT+QFTPSTAT')).lines).to.deep.equal(['+QFTPSTAT: 0,3']);
+    expect(await stat(at)).to.equal(3);
     await at.until(/^\r\n\+QFTPCLOSE: 0,0\r\n/);
-    expect((await at.command('AT+QFTPSTAT')).lines).to.deep.equal(['+QFTPSTAT: 0,4']);
+    expect(await stat(at)).to.equal(4);
   });
 
   it('login refused: +QFTPOPEN: 625,530; connection refused: +QFTPOPEN: 605,0', async () => {
@@ -148,8 +163,8 @@ describe('Quectel EC2x/BG96 FTP dialect (client-sim/modem/quectel.ts)', function
     }
   });
 
-  it('configuration: read-back with the password masked, ranges enforced, BG96 stat order', async () => {
-    modem = rig.adopt(new QuectelModem({ cmee: 1, statAfterOk: true }));
+  it('configuration: read-back with the password masked, ranges enforced, stat order OK first', async () => {
+    modem = rig.adopt(new QuectelModem({ cmee: 1 }));
     const at = new AtSerial(modem);
     await at.command('AT+QFTPCFG="account","user","secret"');
     expect((await at.command('AT+QFTPCFG="account"')).lines).to.deep.equal(['+QFTPCFG: "account","user","******"']);
@@ -159,5 +174,99 @@ describe('Quectel EC2x/BG96 FTP dialect (client-sim/modem/quectel.ts)', function
     expect((await at.command('AT+QFTPSTAT')).body).to.equal('');
     expect(rig.adopt(new QuectelModem({ timing: 'realistic' })).timing.ftpTimeoutMs).to.equal(90_000); // rsptimeout default
     await at.until(/^\r\n\+QFTPSTAT: 0,4\r\n/);
+  });
+
+  it('EG800K (dataFailureCme): GET to UFS: and to COM: still work when the data connection opens', async () => {
+    const at = await opened({ model: 'EG800K' });
+    expect((await at.command('AT+QFTPGET="FW.bin","UFS:fw.bin",1000')).final).to.equal('OK');
+    await at.until(new RegExp(`^\\r\\n\\+QFTPGET: 0,${SIZE - 1000}\\r\\n`));
+    expect((await at.command('AT+QFLST="fw.bin"')).lines).to.deep.equal([`+QFLST: "fw.bin",${SIZE - 1000}`]);
+    const r = await getCom(at, '', SIZE);
+    expect(r.data.equals(FW)).to.equal(true);
+  });
+
+  it('+++ with guard times during a COM: download aborts it: OK, no +QFTPGET URC, session still open (EG800K report)', async () => {
+    const at = await opened({ escapeGuardMs: 50 }, { kind: 'stall', afterBytes: 5000, ms: 1500, on: { data: 1 } });
+    at.send('AT+QFTPGET="FW.bin","COM:"');
+    await at.until(/^\r\nCONNECT\r\n/);
+    expect((await at.take(5000)).equals(FW.subarray(0, 5000))).to.equal(true);
+    await new Promise((r) => setTimeout(r, 120));
+    modem!.write('+++');
+    await at.until(/^\r\nOK\r\n/);
+    expect(at.pending()).to.equal('');
+    expect(await stat(at)).to.equal(1);
+    expect((await at.command('ATO')).final).to.equal('NO CARRIER');
+    const r = await getCom(at, ',5000', SIZE - 5000);
+    expect(r.data.equals(FW.subarray(5000))).to.equal(true);
+    expect(r.urc).to.equal(`0,${SIZE - 5000}`);
+  });
+
+  it('+++ without the guard time after it is data: the download completes', async () => {
+    const at = await opened({ escapeGuardMs: 200 }, { kind: 'stall', afterBytes: 5000, ms: 300, on: { data: 1 } });
+    at.send('AT+QFTPGET="FW.bin","COM:"');
+    await at.until(/^\r\nCONNECT\r\n/);
+    await at.take(5000);
+    await new Promise((r) => setTimeout(r, 250));
+    modem!.write('+++x');
+    await at.take(SIZE - 5000);
+    await at.until(new RegExp(`^\\r\\nOK\\r\\n\\r\\n\\+QFTPGET: 0,${SIZE}\\r\\n`));
+    expect(await stat(at)).to.equal(1);
+  });
+
+  /** A scripted FTP peer that logs in and sizes, but whose PASV names a closed port (the data connection fails). */
+  async function brokenDataPeer(): Promise<{ port: number; close(): Promise<void> }> {
+    const dead = await closedPort();
+    const socks = new Set<net.Socket>();
+    const srv = net.createServer((s) => {
+      socks.add(s);
+      s.write('220 ready\r\n');
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString('latin1');
+        for (let i = buf.indexOf('\r\n'); i >= 0; i = buf.indexOf('\r\n')) {
+          const cmd = buf.slice(0, i).split(' ')[0]!.toUpperCase();
+          buf = buf.slice(i + 2);
+          const reply: Record<string, string> = { USER: '331 pass', PASS: '230 in', TYPE: '200 ok', SIZE: '213 1000', QUIT: '221 bye',
+            PASV: `227 Entering Passive Mode (127,0,0,1,${dead >> 8},${dead & 255})`, CWD: '250 ok' };
+          s.write(`${reply[cmd] ?? '502 no'}\r\n`);
+        }
+      });
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    return {
+      port: (srv.address() as net.AddressInfo).port,
+      close: () => new Promise<void>((r) => { for (const s of socks) s.destroy(); srv.close(() => r()); }),
+    };
+  }
+
+  it('a data connection that cannot open: EC21 answers OK then +QFTPGET: 615,0; EG800K +CME ERROR: 615, then 603 until closed', async () => {
+    const peer = await brokenDataPeer();
+    try {
+      for (const model of ['EC21', 'EG800K'] as const) {
+        modem = rig.adopt(new QuectelModem({ cmee: 1, model }));
+        const at = new AtSerial(modem);
+        await at.command(`AT+QFTPOPEN="127.0.0.1",${peer.port}`);
+        await at.until(/^\r\n\+QFTPOPEN: 0,0\r\n/);
+        const get = await at.command('AT+QFTPGET="FW.bin","COM:"');
+        if (model === 'EC21') {
+          expect(get.final).to.equal('OK');
+          await at.until(/^\r\n\+QFTPGET: 615,0\r\n/);
+          expect((await at.command('AT+QFTPSIZE="FW.bin"')).final).to.equal('OK');
+          await at.until(/^\r\n\+QFTPSIZE: 0,1000\r\n/);
+          continue;
+        }
+        expect(get.final).to.equal('+CME ERROR: 615');
+        expect((await at.command('AT+QFTPSIZE="FW.bin"')).final).to.equal('+CME ERROR: 603');
+        expect((await at.command('AT+QFTPGET="FW.bin","UFS:x"')).final).to.equal('+CME ERROR: 603');
+        expect((await at.command('AT+QFTPSTAT')).lines).to.deep.equal(['+QFTPSTAT: 0,1']);
+        expect((await at.command('AT+QFTPCLOSE')).final).to.equal('OK');
+        await at.until(/^\r\n\+QFTPCLOSE: 0,0\r\n/);
+        expect((await at.command(`AT+QFTPOPEN="127.0.0.1",${peer.port}`)).final).to.equal('OK');
+        await at.until(/^\r\n\+QFTPOPEN: 0,0\r\n/);
+      }
+    } finally {
+      await peer.close();
+    }
   });
 });

@@ -129,7 +129,7 @@ describe('u-blox SARA-R4/U2 FTP dialect (client-sim/modem/ublox.ts)', function (
     expect(modem!.fotaImage().equals(FW)).to.equal(true);
   });
 
-  it('op 100 on SARA-R422S: one final URC with the MD5 of the image (seed 004 §3.3.1)', async () => {
+  it('op 100 on SARA-R422S: one final URC with the MD5 of the image (UBX-17049154 §3.3.1)', async () => {
     const at = await loggedIn({ model: 'SARA-R422S' });
     await at.command('AT+UFTPC=100,"FW.bin"');
     const m = await at.until(/^\r\n\+UUFTPCR: 100,1,"([0-9a-f]{32})"\r\n/);
@@ -168,5 +168,37 @@ describe('u-blox SARA-R4/U2 FTP dialect (client-sim/modem/ublox.ts)', function (
     at.send('AT+UFTPC=8,"/"');
     await at.until(/^\r\nOK\r\n\r\n\+CME ERROR: 3\r\n/);
     await at.until(/^\r\n\+UUFTPCR: 4,1\r\n/);
+  });
+
+  it('op 13 with fileInfoCrlf: the ls line keeps its CRLF inside the quotes, counted in <len>', async () => {
+    const at = await loggedIn({ fileInfoCrlf: true });
+    expect((await at.command('AT+UFTPC=13,"FW.bin"')).final).to.equal('OK');
+    const cd = await at.until(/^\r\n\+UUFTPCD: 13,(\d+),"/);
+    const line = (await at.take(Number(cd[1]))).toString('latin1');
+    expect(line.endsWith('\r\n')).to.equal(true);
+    expect(line.slice(0, -2)).to.not.match(/[\r\n]/);
+    await at.until(/^"\r\n\r\n\+UUFTPCR: 13,1\r\n/);
+  });
+
+  it('op 6 with directLinkExit escape: data mode lasts until +++ with guard times, then +UUFTPCR: 6,1', async () => {
+    const at = await loggedIn({ directLinkExit: 'escape', escapeGuardMs: 50 });
+    at.send('AT+UFTPC=6,"fw/SMALL.bin"');
+    await at.until(/^\r\nCONNECT\r\n/);
+    expect((await at.take(1234)).equals(FW.subarray(0, 1234))).to.equal(true);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(at.pending()).to.equal('');
+    modem!.write('+++');
+    await at.until(/^\r\n\+UUFTPCR: 6,1\r\n/);
+    expect((await at.command('AT+UFTPER')).lines).to.deep.equal(['+UFTPER: 0,0']);
+  });
+
+  it('op 6 with directLinkExit escape: +++ before the end stops the data and reports 6,0', async () => {
+    const at = await loggedIn({ directLinkExit: 'escape', escapeGuardMs: 50 }, { kind: 'stall', afterBytes: 3000, ms: 800 });
+    at.send('AT+UFTPC=6,"FW.bin"');
+    await at.until(/^\r\nCONNECT\r\n/);
+    await at.take(3000);
+    await new Promise((r) => setTimeout(r, 120));
+    modem!.write('+++');
+    await at.until(/^\r\n\+UUFTPCR: 6,0\r\n/);
   });
 });

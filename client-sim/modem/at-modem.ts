@@ -1,6 +1,7 @@
 /**
- * `AtModem`: the AT command interpreter every emulated modem family extends (ARCHITECTURE.md
- * "client-sim/modem"; research/modem-at-ftp.md §6.3 response shapes).
+ * `AtModem`: the AT command interpreter every emulated modem family extends (ITU-T V.250 command line and result
+ * code framing; the response shapes of the Telit, u-blox, Quectel and SIMCom AT manuals: synchronous, deferred URC,
+ * counted binary payload, transparent data mode).
  *
  * Byte stream contract (a `stream.Duplex`):
  * - The host writes command bytes; a command ends at `\r` (`\n` is ignored). Commands are processed
@@ -16,8 +17,8 @@
  * - `timing.responseDelayMs` passes before each command's response; the FTP timeout is
  *   `timing.ftpTimeoutMs` (see timing.ts).
  * - `trace` receives every command, reply line, URC, binary payload (as a byte count) and FTP wire line,
- *   with a timestamp; {@link formatTrace} prints them like the serial logs of seed 000
- *   (`15:24:08.715 -> AT+USORD=0,512`).
+ *   with a timestamp; {@link formatTrace} prints them like an Arduino serial monitor
+ *   log (`15:24:08.715 -> AT+USORD=0,512`).
  * - Output honours back-pressure: large streamed payloads wait for the reader.
  */
 import { Duplex } from 'node:stream';
@@ -25,26 +26,10 @@ import { FtpSession, type FtpConnectOptions } from './ftp-session.ts';
 import { type ErrorCodeTable, type FtpFailure, type FtpFailureKind, codeFor, withOverrides } from './errors.ts';
 import { ModuleFs } from './module-fs.ts';
 import { resolveTiming, sleep, type TimingOption, type TimingProfile } from './timing.ts';
+import { EscapeDetector } from './escape-detector.ts';
+import { splitArgs, type TraceEvent } from './at-text.ts';
 
-/** One trace record. `kind`: cmd (from host), reply (final/info lines), urc, data (binary), wire (FTP control line). */
-export interface TraceEvent {
-  time: Date;
-  family: string;
-  kind: 'cmd' | 'reply' | 'urc' | 'data' | 'wire';
-  /** The line without CR/LF; for `data`, a summary such as `<490 bytes>`. */
-  text: string;
-  /** Payload size in bytes for `data` events. */
-  bytes?: number;
-}
-
-/** Format a trace event as a serial-monitor line: `HH:MM:SS.mmm -> text` (`<-` for host commands, `ftp` for wire). */
-export function formatTrace(ev: TraceEvent): string {
-  const t = ev.time;
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  const ts = `${p(t.getHours())}:${p(t.getMinutes())}:${p(t.getSeconds())}.${p(t.getMilliseconds(), 3)}`;
-  const arrow = ev.kind === 'cmd' ? '<-' : ev.kind === 'wire' ? 'ftp' : '->';
-  return `${ts} ${arrow} ${ev.text}`;
-}
+export { formatTrace, splitArgs, intArg, type TraceEvent } from './at-text.ts';
 
 /** Options every family accepts. */
 export interface AtModemOptions {
@@ -56,7 +41,7 @@ export interface AtModemOptions {
   timing?: TimingOption;
   /** Called for every command, reply, URC, payload and FTP wire line. */
   trace?: (ev: TraceEvent) => void;
-  /** Override the family's error code per failure kind (research §6.4 rows marked `?`). */
+  /** Override the family's error code per failure kind (codes no public source settles, e.g. Telit's CME for a bad login). */
   errorCodes?: Partial<Record<FtpFailureKind, number>>;
   /** Module file system to use (shared between modem instances if wanted); default a new 4 MiB one. */
   fs?: ModuleFs;
@@ -68,38 +53,6 @@ export interface AtModemOptions {
 
 /** A command handler: `args` is everything after the command name (`=...`, `?`, `=?`, `:...` or ''). */
 export type AtHandler = (args: string, raw: string) => Promise<void> | void;
-
-/** Parsed quoted/unquoted comma list: `"a,b",3,x` → ['a,b', '3', 'x']. Returns undefined on an unterminated quote. */
-export function splitArgs(s: string): string[] | undefined {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  let wasQuoted = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (quoted) {
-      if (c === '"') quoted = false;
-      else cur += c;
-    } else if (c === '"') {
-      quoted = true;
-      wasQuoted = true;
-    } else if (c === ',') {
-      out.push(wasQuoted ? cur : cur.trim());
-      cur = '';
-      wasQuoted = false;
-    } else cur += c;
-  }
-  if (quoted) return undefined;
-  out.push(wasQuoted ? cur : cur.trim());
-  return out;
-}
-
-/** Parse a non-negative decimal integer argument; undefined when not one. */
-export function intArg(s: string | undefined): number | undefined {
-  if (s === undefined || !/^\s*\d+\s*$/.test(s)) return undefined;
-  const n = Number(s.trim());
-  return Number.isSafeInteger(n) ? n : undefined;
-}
 
 /** Base class of every family emulator. See the module docstring for the byte-stream contract. */
 export abstract class AtModem extends Duplex {
@@ -120,6 +73,15 @@ export abstract class AtModem extends Duplex {
   private outChain: Promise<void> = Promise.resolve();
   private outLocked = false;
   private deferredUrcs: string[] = [];
+  private dataMode?: EscapeDetector;
+  /**
+   * The representation type the family's FTP client is configured for when the dialect passes none to
+   * {@link ftpOptions}: `'I'` (binary). The session sends `TYPE I` before the first SIZE/RETR (ftp-session.ts).
+   * iChip (`AT+iF*` has no type setting; WaspWIFI_PRO reads binaries), u-blox (`+UFTP` has no type setting) and
+   * SIMCom (which send `+FTPTYPE`/`+CFTPTYPE` explicitly) keep it; Telit sets undefined (its `#FTPTYPE` sends TYPE
+   * at once, and without it the server's default stands); Quectel follows `+QFTPCFG="filetype"`.
+   */
+  protected ftpTransferType: 'I' | 'A' | undefined = 'I';
   /** Put a space after the colon of `+NAME:` replies built with {@link kv} (SIM900 firmware: no space). */
   protected colonSpace = true;
 
@@ -178,9 +140,10 @@ export abstract class AtModem extends Duplex {
   }
 
   /** FTP connection options for this modem (timeout from timing, wire lines to the trace). */
-  protected ftpOptions(o: { host: string; port?: number; user: string; pass: string; passive?: boolean; secure?: boolean; epsv?: boolean }): FtpConnectOptions {
+  protected ftpOptions(o: { host: string; port?: number; user: string; pass: string; passive?: boolean; secure?: boolean; epsv?: boolean; transferType?: 'I' | 'A' }): FtpConnectOptions {
     return {
       ...o,
+      transferType: 'transferType' in o ? o.transferType : this.ftpTransferType,
       timeoutMs: this.timing.ftpTimeoutMs,
       wireTrace: this.options.trace ? (line) => this.trace('wire', line) : undefined,
     };
@@ -284,6 +247,27 @@ export abstract class AtModem extends Duplex {
     this.info('ERROR');
   }
 
+  /**
+   * Enter online data mode (after a `CONNECT`): bytes from the host no longer reach the command parser. The escape
+   * sequence, `+++` with at least `guardMs` of silence before and after it (ITU-T V.250 §6.3.11 escape guard time,
+   * S12 = 50 × 20 ms = 1 s by default on Quectel and u-blox modules), calls `onEscape` once and leaves data mode.
+   * Every other byte is discarded: during a download the host has nothing to send.
+   */
+  protected enterDataMode(guardMs: number, onEscape: () => void): void {
+    this.leaveDataMode();
+    this.dataMode = new EscapeDetector(guardMs, () => {
+      this.dataMode = undefined;
+      this.trace('cmd', '+++');
+      onEscape();
+    });
+  }
+
+  /** Leave online data mode (the transfer ended by itself); later bytes are commands again. */
+  protected leaveDataMode(): void {
+    this.dataMode?.stop();
+    this.dataMode = undefined;
+  }
+
   /** Emit a trace event. */
   protected trace(kind: TraceEvent['kind'], text: string, bytes?: number): void {
     this.options.trace?.({ time: new Date(), family: this.family, kind, text, bytes });
@@ -313,6 +297,11 @@ export abstract class AtModem extends Duplex {
   }
 
   override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.dataMode) {
+      this.dataMode.input(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+      cb();
+      return;
+    }
     this.inbuf += typeof chunk === 'string' ? chunk : chunk.toString('latin1');
     let i: number;
     while ((i = this.inbuf.indexOf('\r')) >= 0) {
@@ -336,6 +325,7 @@ export abstract class AtModem extends Duplex {
   private async finish(): Promise<void> {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    this.leaveDataMode();
     this._read();
     await this.shutdown().catch(() => undefined);
     this.push(null);

@@ -1,9 +1,9 @@
 /**
- * The shared core of the modem emulators (issue 3 item 2): one FTP session model, one module file
- * system, one error model, one timing model, one AT interpreter. Each family (telit.ts, simcom900.ts,
- * simcom5215.ts, ichip.ts, and helper B's ublox.ts, quectel.ts) is a thin dialect on top.
+ * The shared core of the modem emulators: one FTP session model, one module file system, one error model, one
+ * timing model, one AT interpreter. Each family (telit.ts, simcom900.ts, simcom5215.ts, ichip.ts, ublox.ts,
+ * quectel.ts) is a thin dialect on top. docs/modem-emulators.md describes per family what goes on the wire.
  *
- * Design (research/modem-at-ftp.md §6):
+ * Design:
  * - at-modem.ts — `AtModem extends stream.Duplex`: command splitting at `\r`, echo (ATE0/ATE1), CMEE,
  *   `\r\n<text>\r\n` framing, URCs, counted binary payloads, one command at a time (later ones queue),
  *   trace events. A dialect calls `register('#FTPOPEN', handler)` and uses `info/ok/cmeError/urc/raw`.
@@ -19,13 +19,14 @@
  *   the `errorCodes` option). A transfer that ends before SIZE − offset bytes is `dropped`, a stall
  *   longer than the FTP timeout is `timeout`: neither ever looks like success.
  * - module-fs.ts — `ModuleFs`: the module's flash (name → bytes, capacity limit).
- * - timing.ts — `TimingProfile` per family, presets 'fast' (tests) and 'realistic' (research §1.5, §4, §6.5).
+ * - timing.ts — `TimingProfile` per family, presets 'fast' (tests) and 'realistic' (sources in timing.ts).
  * - ../at/host.ts — `AtHost`, the MCU side that drives any modem with AT text.
  *
  * This file only re-exports the core so dialects and users import one module.
  */
 export { AtModem, formatTrace, splitArgs, intArg, type AtModemOptions, type AtHandler, type TraceEvent } from './at-modem.ts';
-export { FtpSession, Download, withSession, type FtpConnectOptions, type DownloadOptions } from './ftp-session.ts';
+export { FtpSession, withSession, type FtpConnectOptions } from './ftp-session.ts';
+export { Download, type DownloadOptions } from './ftp-download.ts';
 export {
   FtpFailure, classifyFtpError, kindForReplyCode, codeFor, withOverrides, FTP_FAILURE_KINDS,
   type FtpFailureKind, type FtpPhase, type ErrorCodeTable,

@@ -1,5 +1,5 @@
 /**
- * The abstract FTP failure model shared by every modem dialect (research/modem-at-ftp.md §6.4).
+ * The abstract FTP failure model shared by every modem dialect.
  *
  * The FTP back end (ftp-session.ts) turns everything that can go wrong on the network — a basic-ftp
  * FTPError carrying a server reply code, a Node socket error code, a basic-ftp timeout, or a short
@@ -10,7 +10,8 @@
 import { FTPError } from 'basic-ftp';
 
 /**
- * What went wrong, independent of any modem family (research §6.4 rows):
+ * What went wrong, independent of any modem family (the conditions the vendor error tables distinguish:
+ * Telit CME 600-644, Quectel 601-631, SIMCom SIM800 `+FTPGET: 1,<err>`, iChip 505-513):
  * - `dns`: the host name does not resolve (ENOTFOUND / EAI_AGAIN).
  * - `connect`: TCP connect to the control port failed (ECONNREFUSED, unreachable, or the server closed
  *   the control connection before greeting).
@@ -103,7 +104,7 @@ export function classifyFtpError(err: unknown, phase: FtpPhase): FtpFailure {
 /**
  * A family's code table: one numeric code per failure kind, optionally a different one when the
  * failure happened in the data phase. Families accept partial overrides (`errorCodes` option) for the
- * rows the research marks `?` (research §6.4).
+ * codes no public source settles.
  */
 export interface ErrorCodeTable {
   codes: Record<FtpFailureKind, number>;

@@ -2,7 +2,7 @@
  * Download into the module file system, shared by the dialects that store files on the module (u-blox `+UFTPC=4`
  * and op 100, Quectel `+QFTPGET` to `UFS:`/`RAM:`). Bytes are appended as they arrive, so a transfer that fails
  * midway leaves the received prefix stored: that is what u-blox retrieving_mode 1 and Quectel `<startpos>`
- * resume from (research/modem-at-ftp.md §2.3, §3.2).
+ * resume from (u-blox SARA-R4 AT manual UBX-17003787 R16 p.259; Quectel UC15 FTP manual `+QFTPGET`).
  */
 import type { Download } from './ftp-session.ts';
 import type { ModuleFs } from './module-fs.ts';

@@ -1,34 +1,44 @@
 /**
- * The one FTP client model behind every emulated modem (issue 3 item 2; research/modem-at-ftp.md §5, §6).
+ * The control dialogue of the one FTP client model behind every emulated modem.
  *
  * `FtpSession` wraps a basic-ftp `Client` with what a modem's built-in FTP client does: connect + log in
- * (phase-aware error classification), TYPE, CWD, PWD, SIZE (falling back to parsing `LIST <file>`),
- * raw `LIST`, and downloads that fill a bounded module buffer (`Download`) from which the dialect pulls
- * chunks (Telit `#FTPRECV`, SIM900 `FTPGET=2`) or which it drains as a stream (Telit `#FTPGET`,
- * SIM5215 `+CFTPGET`, iChip `AT+iFRCV`), or stores in the module file system.
+ * (phase-aware error classification), TYPE, CWD, PWD, SIZE (falling back to parsing `LIST <file>`), raw `LIST`,
+ * and `startDownload`, which hands the data connection to a {@link Download} (ftp-download.ts).
  *
- * Wire behaviour (research §5, all marked inference there):
- * - Login sends `USER`/`PASS` only (no FEAT/OPTS), TYPE is sent only when the dialect asks.
+ * **The FTP commands on the wire are inferred, not observed.** No vendor publishes what its module sends to the
+ * server, and no public capture of modem-to-server traffic is known; the order below is derived from the AT
+ * configuration each family exposes (Telit `#FTPTYPE`/`#FTPREST`, Quectel `+QFTPCFG="filetype"`, SIMCom
+ * `+FTPTYPE`/`+CFTPTYPE`, u-blox `+UFTP`, iChip `AT+iF*`) and from what standard servers require:
+ * - Login sends `USER`/`PASS` only (no FEAT/OPTS).
+ * - **TYPE before SIZE and RETR.** A session has a configured representation type (`transferType`: `I` binary, `A`
+ *   ASCII, or none). Before its first `SIZE` or `REST`/`RETR`, and whenever the configuration changed since, the
+ *   session sends `TYPE <t>` unless the server is already in that type. The server starts in ASCII (RFC 959
+ *   §3.1.1.1, §5.1), so a binary modem always sends `TYPE I` first. This matters on the wire: pyftpdlib and
+ *   ProFTPD answer `550 SIZE not allowed in ASCII mode` (SIZE's result depends on the type, RFC 3659 §4), while
+ *   vsftpd answers SIZE in either. `type()` sends TYPE at once (Telit `#FTPTYPE` is bounded by `#FTPTO`, so it is a
+ *   server round trip: Telit AT Commands Reference Guide, response-time table). With no configured type the
+ *   session never sends TYPE by itself.
  * - Data connections always use PASV (`enterPassiveModeIPv4`), or EPSV-then-PASV with `epsv: true`.
  *   **Active mode is accepted by every dialect but never used on the wire**: basic-ftp has no PORT
  *   support; `activeRequested` records what the host asked for.
- * - Resume is `REST <n>` then `RETR` (basic-ftp `downloadTo(..., startAt)`).
+ * - Resume is `REST <n>` then `RETR` (RFC 3659 §5; basic-ftp `downloadTo(..., startAt)`).
  * - Before each RETR the session knows the file's size (unless `verifySize: false`), so that a transfer
  *   the server ends early with a `226` (e.g. a proxy cut the data connection after the server had
  *   written everything) is reported as `dropped`, never as short success. The size comes from an earlier
  *   `SIZE` of the same path in the same session and directory (Telit `#FTPFSIZE` before `#FTPGETPKT`, as
- *   Waspmote does), else the session sends `SIZE` itself — an extra command real modems may not send;
- *   it is the emulator's guard and is documented here.
+ *   Wasp4G.cpp `requestOTA` does), else the session sends `SIZE` itself: an extra command real modems may not
+ *   send; it is the emulator's guard.
  * - Timeouts: `timeoutMs` bounds every server reply, the opening of the data connection and any gap
  *   in data (basic-ftp's transfer watchdog; our own back-pressure does not count as a stall).
  *
  * Errors: every method rejects with `FtpFailure` (errors.ts), never with a raw basic-ftp error.
  * After a `connect`/`dropped`/`timeout` failure basic-ftp has closed the client: `isOpen` turns false.
  */
-import { EventEmitter } from 'node:events';
-import { Writable } from 'node:stream';
 import { Client, FTPError, enterPassiveModeIPv4, type FileInfo } from 'basic-ftp';
 import { FtpFailure, classifyFtpError, type FtpPhase } from './errors.ts';
+import { Download, type DownloadOptions } from './ftp-download.ts';
+
+export { Download, type DownloadOptions } from './ftp-download.ts';
 
 /** How to reach and log in to the FTP server. */
 export interface FtpConnectOptions {
@@ -45,178 +55,13 @@ export interface FtpConnectOptions {
   epsv?: boolean;
   /** Server reply / data gap / data-connection timeout in ms (the modem's FTP timeout). */
   timeoutMs: number;
+  /**
+   * The representation type the modem is configured for: `'I'` (binary) or `'A'` (ASCII), sent as `TYPE` before
+   * the first SIZE/RETR (module docstring); undefined: never sent unless `type()` is called. Default undefined.
+   */
+  transferType?: 'I' | 'A';
   /** Receives every FTP control line sent (`> USER x`) and received (`< 230 ...`), for tracing. */
   wireTrace?: (line: string) => void;
-}
-
-/** Options of one download. */
-export interface DownloadOptions {
-  /** Byte offset to resume at (`REST <offset>`); default 0. */
-  offset?: number;
-  /** Module buffer size in bytes: the data connection is back-pressured beyond it. Default 64 KiB. */
-  capacity?: number;
-  /** Send SIZE first and treat fewer bytes than (size − offset) as `dropped`. Default true. */
-  verifySize?: boolean;
-}
-
-/**
- * One file download into a bounded module buffer.
- *
- * State: `received` bytes arrived so far (from `offset`), `available` bytes buffered and not yet taken,
- * `complete` true once the server confirmed the transfer AND all expected bytes arrived, `failure` set
- * when the transfer failed (buffered bytes remain readable). `expected` is size − offset when known.
- * Events: `'change'` on every data arrival, completion or failure.
- * `started` resolves at the first data or completion and rejects (FtpFailure) if the transfer fails
- * before any byte arrived; `done` resolves at completion and rejects with the failure. Neither causes
- * an unhandled rejection when unobserved.
- */
-export class Download extends EventEmitter {
-  readonly path: string;
-  readonly offset: number;
-  readonly capacity: number;
-  expected?: number;
-  received = 0;
-  taken = 0;
-  complete = false;
-  failure?: FtpFailure;
-  readonly started: Promise<void>;
-  readonly done: Promise<void>;
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private pendingWrite?: () => void;
-  private resolveStarted!: () => void;
-  private rejectStarted!: (e: FtpFailure) => void;
-  private resolveDone!: () => void;
-  private rejectDone!: (e: FtpFailure) => void;
-  private abortFn?: () => void;
-
-  constructor(path: string, offset: number, capacity: number) {
-    super();
-    this.path = path;
-    this.offset = offset;
-    this.capacity = capacity;
-    this.started = new Promise((res, rej) => { this.resolveStarted = res; this.rejectStarted = rej; });
-    this.done = new Promise((res, rej) => { this.resolveDone = res; this.rejectDone = rej; });
-    this.started.catch(() => undefined);
-    this.done.catch(() => undefined);
-  }
-
-  /** Bytes buffered in the module and not yet taken by the host. */
-  get available(): number {
-    return this.buffered;
-  }
-
-  /** True once the transfer completed or failed. */
-  get settled(): boolean {
-    return this.complete || this.failure !== undefined;
-  }
-
-  /** True when complete and every byte has been taken (the Telit `<eof>` = 1 condition). */
-  get drained(): boolean {
-    return this.complete && this.buffered === 0;
-  }
-
-  /** Take up to `max` buffered bytes (possibly 0). Releases back-pressure on the data connection. */
-  read(max: number): Buffer {
-    const want = Math.max(0, Math.min(max, this.buffered));
-    const out = Buffer.allocUnsafe(want);
-    let filled = 0;
-    while (filled < want) {
-      const c = this.chunks[0]!;
-      const n = Math.min(c.length, want - filled);
-      c.copy(out, filled, 0, n);
-      filled += n;
-      if (n === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(n);
-    }
-    this.buffered -= want;
-    this.taken += want;
-    if (this.pendingWrite && this.buffered < this.capacity) {
-      const cb = this.pendingWrite;
-      this.pendingWrite = undefined;
-      cb();
-    }
-    return out;
-  }
-
-  /**
-   * Wait until something changes (data, completion, failure) or `timeoutMs` passes.
-   * Resolves true on a change, false on timeout. Resolves at once if already settled.
-   */
-  waitChange(timeoutMs: number): Promise<boolean> {
-    if (this.settled && this.buffered === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const t = setTimeout(() => { this.off('change', on); resolve(false); }, timeoutMs);
-      const on = () => { clearTimeout(t); resolve(true); };
-      this.once('change', on);
-    });
-  }
-
-  /**
-   * Hand every byte to `onChunk` (chunks of at most `maxChunk` bytes) as it arrives, until the download
-   * completes or fails; `onChunk` may be async (its back-pressure holds the data connection). Resolves
-   * when settled and drained — check `failure` afterwards (buffered bytes are always delivered first).
-   */
-  async drain(onChunk: (bytes: Buffer) => Promise<void> | void, maxChunk = Number.MAX_SAFE_INTEGER): Promise<void> {
-    for (;;) {
-      if (this.buffered > 0) await onChunk(this.read(maxChunk));
-      else if (this.settled) return;
-      else await this.waitChange(1000);
-    }
-  }
-
-  /** Abort the transfer (closes the FTP client); the download fails with `notConnected` unless settled. */
-  abort(reason = 'download aborted'): void {
-    if (!this.settled) this.fail(new FtpFailure('notConnected', 'data', reason));
-    this.abortFn?.();
-  }
-
-  /** @internal The sink the FTP client writes into. */
-  sink(): Writable {
-    return new Writable({
-      highWaterMark: 16 * 1024,
-      write: (chunk: Buffer, _enc, cb) => {
-        if (this.settled) { cb(); return; }
-        this.chunks.push(chunk);
-        this.buffered += chunk.length;
-        this.received += chunk.length;
-        this.resolveStarted();
-        this.emit('change');
-        if (this.buffered < this.capacity) cb();
-        else this.pendingWrite = cb;
-      },
-    });
-  }
-
-  /** @internal */
-  setAbort(fn: () => void): void {
-    this.abortFn = fn;
-  }
-
-  /** @internal */
-  finish(): void {
-    if (this.settled) return;
-    if (this.expected !== undefined && this.received < this.expected) {
-      this.fail(new FtpFailure('dropped', 'data', `transfer of ${this.path} ended after ${this.received} of ${this.expected} bytes`));
-      return;
-    }
-    this.complete = true;
-    this.resolveStarted();
-    this.resolveDone();
-    this.emit('change');
-  }
-
-  /** @internal */
-  fail(f: FtpFailure): void {
-    if (this.settled) return;
-    this.failure = f;
-    const cb = this.pendingWrite;
-    this.pendingWrite = undefined;
-    cb?.();
-    this.rejectStarted(f);
-    this.rejectDone(f);
-    this.emit('change');
-  }
 }
 
 /** An open, logged-in FTP session. Create with {@link FtpSession.open}. One operation at a time. */
@@ -231,6 +76,10 @@ export class FtpSession {
   /** The running download, if any. */
   download?: Download;
   private quitting = false;
+  /** The type the modem is configured for (see FtpConnectOptions.transferType). */
+  private configuredType?: 'I' | 'A';
+  /** The type the server is in: ASCII until a TYPE command succeeded (RFC 959 §5.1 default TYPE A N). */
+  private wireType: 'I' | 'A' = 'A';
   /** Sizes learnt by size() in this session and working directory (so RETR does not repeat SIZE). */
   private sizes = new Map<string, number>();
 
@@ -239,6 +88,7 @@ export class FtpSession {
     this.host = opts.host;
     this.port = opts.port ?? 21;
     this.activeRequested = opts.passive === false;
+    this.configuredType = opts.transferType;
   }
 
   /**
@@ -284,9 +134,33 @@ export class FtpSession {
     (this.client.ftp as unknown as { timeout: number }).timeout = ms;
   }
 
-  /** `TYPE I` (binary) or `TYPE A`. */
+  /** Send `TYPE I` (binary) or `TYPE A` now, and make it the configured type. Rejects with FtpFailure. */
   async type(binary: boolean): Promise<void> {
-    await this.run('command', () => this.client.send(binary ? 'TYPE I' : 'TYPE A'));
+    const t = binary ? 'I' : 'A';
+    this.configuredType = t;
+    await this.run('command', () => this.client.send(`TYPE ${t}`));
+    this.wireType = t;
+  }
+
+  /**
+   * Configure the representation type without a server round trip (Quectel `+QFTPCFG="filetype"`): the next SIZE
+   * or RETR sends `TYPE` first when the server is not in it. undefined: send no TYPE by itself.
+   */
+  setTransferType(t: 'I' | 'A' | undefined): void {
+    this.configuredType = t;
+  }
+
+  /** The configured representation type (undefined: none). */
+  get transferType(): 'I' | 'A' | undefined {
+    return this.configuredType;
+  }
+
+  /** `TYPE <configured>` when the server is not in the configured type (the rule in the module docstring). */
+  private async ensureType(): Promise<void> {
+    const t = this.configuredType;
+    if (t === undefined || t === this.wireType) return;
+    await this.run('command', () => this.client.send(`TYPE ${t}`));
+    this.wireType = t;
   }
 
   /** `CWD <dir>`. 550 → notFound. */
@@ -307,6 +181,7 @@ export class FtpSession {
    * `LIST <path>` and the entry's size. Missing file → notFound.
    */
   async size(path: string): Promise<number> {
+    await this.ensureType();
     try {
       const n = await this.run('command', () => this.client.size(path));
       this.sizes.set(path, n);
@@ -332,14 +207,16 @@ export class FtpSession {
   }
 
   /**
-   * Start downloading `path` into a module buffer. Resolves once the download is set up (SIZE done when
-   * `verifySize`); transfer errors surface on the returned {@link Download}. Rejects (FtpFailure) when
-   * SIZE fails with notFound, or `busy` when another transfer runs.
+   * Start downloading `path` into a module buffer: `TYPE` when due, `SIZE` when `verifySize` and the size is not
+   * known yet, then `PASV`, `REST <offset>` (offset > 0) and `RETR`. Resolves once set up; transfer errors surface
+   * on the returned {@link Download}. Rejects (FtpFailure) when TYPE or SIZE fails (notFound, dropped, timeout), or
+   * `busy` when another transfer runs.
    */
   async startDownload(path: string, opts: DownloadOptions = {}): Promise<Download> {
     if (this.transferring) throw new FtpFailure('busy', 'command', 'a transfer is already running on this session');
     const offset = opts.offset ?? 0;
     const dl = new Download(path, offset, opts.capacity ?? 64 * 1024);
+    await this.ensureType();
     if (opts.verifySize ?? true) {
       try {
         const total = this.sizes.get(path) ?? await this.size(path);
@@ -428,8 +305,8 @@ export class FtpSession {
 }
 
 /**
- * Open a session, run `fn`, QUIT — the per-operation session model of SIM800/SIM900 and SIM5215
- * (research §6.1). The session is closed whatever `fn` does; `fn`'s result or FtpFailure is returned.
+ * Open a session, run `fn`, QUIT: the per-operation session model of SIM800/SIM900 and SIM5215 (each FTP AT
+ * operation logs in and out; SIM800 Series FTP Application Note, `+FTPGET: 1,0` after the transfer). The session is closed whatever `fn` does; `fn`'s result or FtpFailure is returned.
  */
 export async function withSession<T>(opts: FtpConnectOptions, fn: (s: FtpSession) => Promise<T>): Promise<T> {
   const s = await FtpSession.open(opts);

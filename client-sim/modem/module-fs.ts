@@ -1,5 +1,5 @@
 /**
- * The modem's own flash file system (research/modem-at-ftp.md §6.2 "get→module FS": SIM5215
+ * The modem's own flash file system (the "download to the module" commands: SIM5215
  * `+CFTPGETFILE`, u-blox `+UFTPC=4`, Quectel `UFS:`/`RAM:`, SIM800 `FTPGETTOFS`).
  *
  * A flat map of file name → bytes with a total capacity in bytes. Names are kept as given (the

@@ -1,114 +1,106 @@
 /**
- * Quectel EC2x / EG9x / EC200U / BG96 FTP dialect (research/modem-at-ftp.md §3), a thin layer on the shared core.
+ * Quectel EC2x / EG9x / EC200U / EG800K / BG96 FTP dialect (Quectel UC15 and EC2x/BG96 FTP AT Commands Manuals),
+ * a thin layer on the shared core; the `+QF*` module file commands are in quectel-fs.ts, the error table in
+ * quectel-errors.ts.
  *
- * Model (§3.1): almost every `+QFTPxxx` answers `OK` (or `+CME ERROR: <err>`) at once and the result follows as the
- * URC `+QFTPxxx: <err>,<value|server reply>`: `<err>` 0 = success (the second field is then the value), otherwise
- * a 6xx code (table {@link QUECTEL_FTP_ERRORS}) with the server's reply code as the second field (0 when none).
+ * Model: almost every `+QFTPxxx` answers `OK` (or `+CME ERROR: <err>`) at once and the result follows as the URC
+ * `+QFTPxxx: <err>,<value|server reply>`: `<err>` 0 = success (the second field is then the value), otherwise a 6xx
+ * code with the server's reply code as the second field (0 when none) (UC15 FTP manual §2; Quectel BG95 driver).
  *
  * Commands:
- * - `+QIACT=1` / `+QIACT?` / `+QIDEACT=1`: the PDP context (the emulator starts with it active unless
- *   `pdpActive: false`; `+QFTPOPEN` with the context down → `+QFTPOPEN: 605,0`).
+ * - `+QIACT=1` / `+QIACT?` / `+QIDEACT=1`: the PDP context (active at start unless `pdpActive: false`;
+ *   `+QFTPOPEN` with the context down → `+QFTPOPEN: 605,0`).
  * - `+QFTPCFG="contextid",<1-16>` / `"account","<u>","<p>"` / `"filetype",<0|1>` / `"transmode",<0|1>` /
  *   `"rsptimeout",<20-180>` / `"ssltype",<0-2>` / `"sslctxid",<0-5>`; `+QFTPCFG="<name>"` reads one back (the
- *   password masked with `*`, EG800K obs). `rsptimeout` (s) becomes the FTP timeout (reply, data-connection open
- *   and data-gap bound, §3.1). transmode defaults to 0 (active, "believed", §3.2); the wire is always passive.
+ *   password masked with `*`, EG800K test report). `rsptimeout` (s) becomes the FTP timeout (reply, data-connection
+ *   open and data gap; UC15 manual). `filetype` 0 (binary, the default here) makes the session send `TYPE I` before
+ *   its first SIZE/RETR (ftp-session.ts; inferred: the manual does not say when TYPE is sent). transmode defaults to
+ *   0 (active; inferred); the wire is always passive.
  * - `+QFTPOPEN="<host>"[,<port>]` → `+QFTPOPEN: 0,0`; `+QFTPCWD="<dir>"` → `+QFTPCWD: 0,0`; `+QFTPPWD` →
- *   `+QFTPPWD: 0,"<dir>"`; `+QFTPSIZE="<f>"` → `+QFTPSIZE: 0,<bytes>` (missing: `+QFTPSIZE: 627,550`, EG800K).
+ *   `+QFTPPWD: 0,/` on EC2x/BG96 (EC20 and EC25 captures) and `+QFTPPWD: 0,"/"` on ECx00/EG800K (EG800K test
+ *   report), following `model` (`pwdQuoted` overrides); `+QFTPSIZE="<f>"` → `+QFTPSIZE: 0,<bytes>` (missing:
+ *   `+QFTPSIZE: 627,550`, EG800K test report).
  * - `+QFTPGET="<f>","COM:"[,<startpos>[,<downloadlen>]]` → `CONNECT`, the raw bytes (exactly `<downloadlen>` when
  *   given, UC15 manual), `OK`, `+QFTPGET: 0,<transferlen>`. With `<downloadlen>` the rest of the server's transfer
  *   is drained and discarded in the background; FTP commands that follow wait for that drain (state 2 meanwhile).
- *   A transfer that fails after CONNECT leaves data mode with `OK` and `+QFTPGET: <err>,<proto>` (inference).
- *   A GET that cannot start (missing file) answers `OK` then `+QFTPGET: 627,550`.
- * - `+QFTPGET="<f>","UFS:<name>"|"RAM:<name>"|"<name>"[,<startpos>]` → `OK`, then `+QFTPGET: 0,<transferlen>`;
- *   the bytes go to the module file system as they arrive (a failed transfer keeps its prefix; `<startpos>` keeps
- *   the first startpos bytes of the local file and appends from there). Read back with `+QFLST="<name>"`
- *   (`+QFLST: "<name>",<size>`; `"*"` lists all), `+QFOPEN="<name>"` (`+QFOPEN: <handle>`), `+QFSEEK=<h>,<off>[,<0|1|2>]`,
- *   `+QFREAD=<h>[,<len>]` (`CONNECT <n>\r\n<n bytes>\r\nOK`), `+QFPOSITION=<h>`, `+QFCLOSE=<h>`, `+QFDEL="<name>"`.
- *   `UFS:x` and `x` are the same file; `RAM:x` is a different one. A missing file → `+CME ERROR: <fileNotFoundCme>`
- *   (default 405, Quectel FILE AT error "file not found", from the FILE command manual, unverified here).
- * - `+QFTPSTAT` → `+QFTPSTAT: 0,<state>` then `OK` (EG800K order; `statAfterOk: true` gives BG96's order, §3.2).
- *   States: 0 opening, 1 idle (logged in), 2 transferring, 3 closing, 4 closed (0 is inferred, research §3.2).
+ *   A transfer that fails after CONNECT leaves data mode with `OK` and `+QFTPGET: <err>,<proto>` (inferred). A GET
+ *   that cannot start (missing file) answers `OK` then `+QFTPGET: 627,550`. During the data, `+++` with the escape
+ *   guard time around it (`escapeGuardMs`, default 1 s) aborts the download: `OK`, no `+QFTPGET` URC, the session
+ *   stays logged in (`+QFTPSTAT: 0,1`) and `ATO` answers `NO CARRIER` (EG800K test report). The emulator reads the
+ *   rest of the server's transfer and discards it (how the module ends the data connection is not documented).
+ * - `+QFTPGET="<f>","UFS:<name>"|"RAM:<name>"|"<name>"[,<startpos>]` → `OK`, then `+QFTPGET: 0,<transferlen>`; the
+ *   bytes go to the module file system as they arrive (a failed transfer keeps its prefix; `<startpos>` keeps the
+ *   first startpos bytes of the local file and appends from there).
+ * - `+QFTPSTAT` → `OK`, then `+QFTPSTAT: 0,<state>` (EC2x capture; the BG96 branch of a public Quectel driver,
+ *   QuecFtp.cpp `_FtpGetConnectionStatus`, reads `OK` then `+QFTPSTAT: 0,4`). On ECx00/EG800K the status line comes
+ *   before `OK` (EG800K test report); `statAfterOk` overrides. States: 0 opening (inferred), 1 idle (logged in),
+ *   2 transferring, 3 closing, 4 closed.
  * - `+QFTPCLOSE` → `OK`, then after `closeLatencyMs` `+QFTPCLOSE: 0,0`. Meanwhile every other FTP command gets
- *   `+CME ERROR: 603` (§3.1, EG800K obs). An FTP command while another one runs also gets 603 ("busy").
- *
- * Error mapping: a server reply code maps to its mirror (421→614, 425→615, 426→616, 450→617, 451→618, 452→619,
- * 500→620, 501→621, 502→622, 503→623, 504→624, 530→625, 532→626, 550→627, 551→628, 552→629, 553→630; §3.4,
- * order as in Quectel's own driver, partly inference). Without a reply code: DNS 604, TCP connect 605, login 625,
- * data connection 615, timeout 609, connection lost 606 (607 in the data phase), busy 603, no session 625, other 601.
- * The EG800K quirk "after a 615 every command answers 603 until the close completes" is NOT emulated.
+ *   `+CME ERROR: 603` (EG800K test report). An FTP command while another one runs also gets 603 ("busy").
+ * - A data connection that cannot be opened (`<err>` 615): with `dataFailureCme` (default on for ECx00/EG800K, where
+ *   it was seen on an upload; off for EC2x/BG96, which report `OK` then `+QFTPGET: 615,<proto>`; source quality
+ *   medium-low) the GET answers `+CME ERROR: 615` at once and every later FTP command except `+QFTPCLOSE` and
+ *   `+QFTPSTAT` gets `+CME ERROR: 603` until a close completes.
  */
-import { AtModem, intArg, splitArgs, type AtModemOptions } from './at-modem.ts';
-import { FtpFailure, type ErrorCodeTable } from './errors.ts';
+import { intArg, splitArgs } from './at-modem.ts';
+import { FtpFailure } from './errors.ts';
 import { downloadToModuleFs } from './fs-download.ts';
 import type { Download, FtpSession } from './ftp-session.ts';
-import { ModuleFsError } from './module-fs.ts';
+import { defaultQuectelConfig, qftpcfg, type QuectelFtpConfig } from './quectel-config.ts';
+import { QUECTEL_BUSY, QUECTEL_ERRORS, QUECTEL_FTP_ERRORS, quectelCodes } from './quectel-errors.ts';
+import { QuectelFsModem, type QuectelFsOptions } from './quectel-fs.ts';
 import { registerFamily } from './registry.ts';
 import { sleep } from './timing.ts';
 
-/** Quectel FTP error codes and meanings (research §3.4, [QERR]). */
-export const QUECTEL_FTP_ERRORS: Record<number, string> = {
-  0: 'success', 601: 'unknown error', 602: 'FTP(S) server blocked', 603: 'FTP(S) server busy', 604: 'DNS parse failed',
-  605: 'network error', 606: 'control connection closed', 607: 'data connection closed', 608: 'socket closed by peer',
-  609: 'timeout error', 610: 'invalid parameter', 611: 'failed to open file', 612: 'file position invalid',
-  613: 'file error', 614: 'service not available, closing control connection', 615: 'open data connection failed',
-  616: 'connection closed; transfer aborted', 617: 'requested file action not taken', 618: 'requested action aborted: local error',
-  619: 'requested action not taken: insufficient system storage', 620: 'syntax error, command unrecognized',
-  621: 'syntax error in parameters or arguments', 622: 'command not implemented', 623: 'bad sequence of commands',
-  624: 'command parameter not implemented', 625: 'not logged in', 626: 'need account for storing files',
-  627: 'requested action not taken', 628: 'requested action aborted: page type unknown',
-  629: 'requested file action aborted', 630: 'requested file name invalid', 631: 'SSL authentication failed',
-};
+export { QUECTEL_ERRORS, QUECTEL_FTP_ERRORS, QUECTEL_REPLY_MAP } from './quectel-errors.ts';
 
-/** Server reply code → Quectel error (research §3.4). */
-export const QUECTEL_REPLY_MAP: Record<number, number> = {
-  421: 614, 425: 615, 426: 616, 450: 617, 451: 618, 452: 619, 500: 620, 501: 621, 502: 622, 503: 623, 504: 624,
-  530: 625, 532: 626, 550: 627, 551: 628, 552: 629, 553: 630,
-};
+const BUSY = QUECTEL_BUSY;
+const DATA_CONNECTION_FAILED = 615;
 
-/** Codes for failures without a server reply (see the module docstring). */
-export const QUECTEL_ERRORS: ErrorCodeTable = {
-  codes: {
-    dns: 604, connect: 605, login: 625, notFound: 627, dataConnection: 615,
-    timeout: 609, dropped: 606, busy: 603, notConnected: 625, unexpected: 601,
-  },
-  dataCodes: { dropped: 607 },
-};
-
-const BUSY = 603;
+/** Modules the emulator can announce; the model picks the defaults that differ between firmware lines. */
+export type QuectelModel = 'EC20' | 'EC21' | 'EC25' | 'BG96' | 'EC200U' | 'EG800K';
 
 /** Quectel options. */
-export interface QuectelOptions extends AtModemOptions {
+export interface QuectelOptions extends QuectelFsOptions {
+  /** Announced module (ATI); default EC21. EC200U and EG800K are the ECx00/EG8xx firmware line. */
+  model?: QuectelModel;
   /** PDP context active at start (default true). */
   pdpActive?: boolean;
   /** Delay in ms between `+QFTPCLOSE`'s OK and its URC (default 0; 2000 with the 'realistic' timing preset). */
   closeLatencyMs?: number;
-  /** `+QFTPSTAT` answers OK first and the state as a URC after it (BG96); default false (EG800K). */
+  /** `+QFTPSTAT` answers OK first and the state after it (default: true, except on ECx00/EG800K). */
   statAfterOk?: boolean;
-  /** +CME code for a missing module file (default 405). */
-  fileNotFoundCme?: number;
+  /** `+QFTPPWD: 0,"<dir>"` quoted (default: true on ECx00/EG800K, false on EC2x/BG96). */
+  pwdQuoted?: boolean;
+  /** A failed data connection answers `+CME ERROR: 615` at once, then 603 until closed (default: ECx00/EG800K). */
+  dataFailureCme?: boolean;
+  /** Escape guard time in ms around `+++` during a `COM:` download (default 1000, S12 = 50). */
+  escapeGuardMs?: number;
 }
 
-interface Cfg { contextid: number; user: string; pass: string; filetype: number; transmode: number; rsptimeout: number; ssltype: number; sslctxid: number }
-
-/** Quectel EC2x/BG96 emulator. */
-export class QuectelModem extends AtModem {
+/** Quectel EC2x/BG96/ECx00 emulator. */
+export class QuectelModem extends QuectelFsModem {
   protected readonly errorTable = QUECTEL_ERRORS;
-  private cfg: Cfg = { contextid: 1, user: '', pass: '', filetype: 0, transmode: 0, rsptimeout: 90, ssltype: 0, sslctxid: 0 };
+  readonly model: QuectelModel;
+  private cfg: QuectelFtpConfig = defaultQuectelConfig();
   private pdpActive: boolean;
   private session?: FtpSession;
   private opening = false;
   private busy = false;
   private closing = false;
+  /** Set after a 615 in `dataFailureCme` mode: FTP commands get 603 until a close completes. */
+  private stuck = false;
   private draining?: Promise<void>;
-  private readonly handles = new Map<number, { name: string; pos: number }>();
-  private nextHandle = 1;
+  /** The running drain is the rest of a download the host escaped from: the module is idle meanwhile. */
+  private drainIdle = false;
   private readonly opts: QuectelOptions;
 
   constructor(options: QuectelOptions = {}) {
     super('quectel', options);
     this.opts = options;
+    this.model = options.model ?? 'EC21';
     this.pdpActive = options.pdpActive ?? true;
-    // 'realistic' timing: the FTP timeout is rsptimeout's default, 90 s (UC15 manual via research §3.1), unless set.
+    // 'realistic' timing: the FTP timeout is rsptimeout's default, 90 s (UC15 manual), unless set.
     if (this.realistic && !(typeof options.timing === 'object' && options.timing.ftpTimeoutMs !== undefined)) {
       this.timing.ftpTimeoutMs = this.cfg.rsptimeout * 1000;
     }
@@ -117,22 +109,16 @@ export class QuectelModem extends AtModem {
     this.register('+QFTPCFG', (a) => this.qftpcfg(a));
     this.register('+QFTPOPEN', (a) => this.qftpopen(a));
     this.register('+QFTPCWD', (a) => this.withFile(a, (dir) => this.op('+QFTPCWD', async (s) => { await s.cwd(dir); return '0'; })));
-    this.register('+QFTPPWD', (a) => (a !== '' ? this.syntaxError() : this.op('+QFTPPWD', async (s) => `"${(await s.pwd()).path}"`)));
+    this.register('+QFTPPWD', (a) => (a !== '' ? this.syntaxError() : this.op('+QFTPPWD', async (s) => this.pwdText((await s.pwd()).path))));
     this.register('+QFTPSIZE', (a) => this.withFile(a, (f) => this.op('+QFTPSIZE', async (s) => String(await s.size(f)))));
     this.register('+QFTPGET', (a) => this.qftpget(a));
     this.register('+QFTPSTAT', (a) => this.qftpstat(a));
     this.register('+QFTPCLOSE', (a) => this.qftpclose(a));
-    this.register('+QFLST', (a) => this.qflst(a));
-    this.register('+QFOPEN', (a) => this.qfopen(a));
-    this.register('+QFSEEK', (a) => this.qfseek(a));
-    this.register('+QFREAD', (a) => this.qfread(a));
-    this.register('+QFPOSITION', (a) => this.qfposition(a));
-    this.register('+QFCLOSE', (a) => this.qfclose(a));
-    this.register('+QFDEL', (a) => this.qfdel(a));
+    this.register('O', (a) => (a !== '' ? this.syntaxError() : this.info('NO CARRIER')));
   }
 
   protected override identity(): string[] {
-    return ['Quectel', 'EC21 (firmdrop emulator)'];
+    return ['Quectel', this.model, 'Revision: firmdrop emulator'];
   }
 
   protected override errorText(code: number): string {
@@ -145,31 +131,39 @@ export class QuectelModem extends AtModem {
     this.session = undefined;
   }
 
+  /** ECx00/EG8xx firmware line (EC200U, EG800K) rather than EC2x/BG96. */
+  private get ecx00(): boolean {
+    return this.model === 'EC200U' || this.model === 'EG800K';
+  }
+
   /** True with the 'realistic' timing preset. */
   private get realistic(): boolean {
     const t = this.opts.timing;
     return t === 'realistic' || (typeof t === 'object' && t.preset === 'realistic');
   }
 
-  private get fileNotFound(): number {
-    return this.opts.fileNotFoundCme ?? 405;
+  /** `+QFTPPWD` value: `/dir` on EC2x/BG96, `"/dir"` on ECx00. */
+  private pwdText(dir: string): string {
+    return (this.opts.pwdQuoted ?? this.ecx00) ? `"${dir}"` : dir;
   }
 
-  /** `<err>,<proto>` for a failure (research §3.4). */
+  /** `<err>,<proto>` for a failure (quectel-errors.ts). */
   private codes(err: unknown): [number, number] {
-    if (err instanceof FtpFailure) {
-      const mapped = err.ftpCode !== undefined ? QUECTEL_REPLY_MAP[err.ftpCode] : undefined;
-      return [mapped ?? this.errorCode(err), err.ftpCode ?? 0];
-    }
-    if (err instanceof ModuleFsError) return [err.reason === 'full' ? 619 : 613, 0];
-    return [601, 0];
+    return quectelCodes(err, (f) => this.errorCode(f));
+  }
+
+  /** True when FTP commands must answer 603 now (closing, busy, or stuck after a 615). */
+  private get refusing(): boolean {
+    return this.closing || this.busy || this.stuck;
   }
 
   /** +QFTPSTAT state (see the module docstring). */
   private get state(): number {
     if (this.closing) return 3;
     if (this.opening) return 0;
-    if (this.busy || this.draining || this.session?.transferring) return 2;
+    if (this.busy) return 2;
+    if (this.draining) return this.drainIdle ? 1 : 2;
+    if (this.session?.transferring) return 2;
     if (this.session?.isOpen) return 1;
     return 4;
   }
@@ -189,11 +183,13 @@ export class QuectelModem extends AtModem {
     return fn(p[0]);
   }
 
-  /** `OK` now; `work` in the background; then `<name>: 0,<value>` or `<name>: <err>,<proto>`. 603 when busy/closing. */
-  private op(name: string, work: (s: FtpSession) => Promise<string>): void {
-    if (this.closing || this.busy) return this.cmeError(BUSY);
-    this.busy = true;
-    this.ok();
+  /** `OK` now; `work` in the background; then `<name>: 0,<value>` or `<name>: <err>,<proto>`. 603 when refusing. */
+  private op(name: string, work: (s: FtpSession) => Promise<string>, started = false): void {
+    if (!started) {
+      if (this.refusing) return this.cmeError(BUSY);
+      this.busy = true;
+      this.ok();
+    }
     void (async () => {
       let text: string;
       try {
@@ -220,39 +216,12 @@ export class QuectelModem extends AtModem {
   }
 
   private qftpcfg(a: string): void {
-    if (a === '=?') {
-      for (const l of ['"contextid",(1-16)', '"account",<username>,<password>', '"filetype",(0,1)', '"transmode",(0,1)',
-        '"rsptimeout",(20-180)', '"ssltype",(0-2)', '"sslctxid",(0-5)']) this.info(`+QFTPCFG: ${l}`);
-      return this.ok();
-    }
-    const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
-    if (!p || !p[0]) return this.syntaxError();
-    const name = p[0].toLowerCase();
-    const c = this.cfg;
-    if (p.length === 1) { // read one parameter
-      const v: Record<string, string> = {
-        contextid: `${c.contextid}`, account: `"${c.user}","${'*'.repeat(c.pass.length)}"`, filetype: `${c.filetype}`,
-        transmode: `${c.transmode}`, rsptimeout: `${c.rsptimeout}`, ssltype: `${c.ssltype}`, sslctxid: `${c.sslctxid}`,
-      };
-      if (v[name] === undefined) return this.syntaxError();
-      this.info(`+QFTPCFG: "${name}",${v[name]}`);
-      return this.ok();
-    }
-    if (name === 'account') {
-      if (p.length < 3) return this.syntaxError();
-      c.user = p[1]!;
-      c.pass = p[2]!;
-      return this.ok();
-    }
-    const ranges: Record<string, [number, number]> = {
-      contextid: [1, 16], filetype: [0, 1], transmode: [0, 1], rsptimeout: [20, 180], ssltype: [0, 2], sslctxid: [0, 5],
-    };
-    const n = intArg(p[1]);
-    const r = ranges[name];
-    if (!r || n === undefined || n < r[0] || n > r[1]) return this.syntaxError();
-    (c as unknown as Record<string, number>)[name] = n;
-    if (name === 'rsptimeout') {
-      this.timing.ftpTimeoutMs = n * 1000;
+    const r = qftpcfg(a, this.cfg);
+    if (!r) return this.syntaxError();
+    for (const l of r.lines) this.info(l);
+    if (r.set === 'filetype') this.session?.setTransferType(this.cfg.filetype === 1 ? 'A' : 'I');
+    if (r.set === 'rsptimeout') {
+      this.timing.ftpTimeoutMs = this.cfg.rsptimeout * 1000;
       this.session?.setTimeout(this.timing.ftpTimeoutMs);
     }
     this.ok();
@@ -264,7 +233,7 @@ export class QuectelModem extends AtModem {
     const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
     const port = p?.[1] === undefined || p[1] === '' ? 21 : intArg(p[1]);
     if (!p || !p[0] || port === undefined || port < 1 || port > 65535) return this.syntaxError();
-    if (this.closing || this.busy || this.opening || this.session?.isOpen) return this.cmeError(BUSY);
+    if (this.refusing || this.opening || this.session?.isOpen) return this.cmeError(BUSY);
     const host = p[0];
     this.opening = true;
     this.ok();
@@ -273,7 +242,8 @@ export class QuectelModem extends AtModem {
       try {
         if (!this.pdpActive) throw new FtpFailure('connect', 'connect', 'PDP context not active (AT+QIACT=1)');
         const c = this.cfg;
-        this.session = await this.ftpLogin({ host, port, user: c.user, pass: c.pass, passive: c.transmode === 1, secure: c.ssltype > 0 });
+        this.session = await this.ftpLogin({ host, port, user: c.user, pass: c.pass, passive: c.transmode === 1, secure: c.ssltype > 0,
+          transferType: c.filetype === 1 ? 'A' : 'I' });
       } catch (err) {
         text = this.codes(err).join(',');
       } finally {
@@ -295,6 +265,7 @@ export class QuectelModem extends AtModem {
       await s?.close();
       if (latency > 0) await sleep(latency);
       this.closing = false;
+      this.stuck = false;
       if (!this.isShutDown) this.urc('+QFTPCLOSE: 0,0');
     })();
   }
@@ -302,7 +273,7 @@ export class QuectelModem extends AtModem {
   private qftpstat(a: string): void {
     if (a !== '') return this.syntaxError();
     const line = `+QFTPSTAT: 0,${this.state}`;
-    if (this.opts.statAfterOk) { this.ok(); this.urc(line); return; }
+    if (this.opts.statAfterOk ?? !this.ecx00) { this.ok(); this.urc(line); return; }
     this.info(line);
     this.ok();
   }
@@ -314,16 +285,54 @@ export class QuectelModem extends AtModem {
     if (!p || !p[0] || !p[1] || startpos === undefined || (p[3] !== undefined && (downloadlen === undefined || downloadlen < 1))) {
       return this.syntaxError();
     }
-    if (this.closing || this.busy) return this.cmeError(BUSY);
+    if (this.refusing) return this.cmeError(BUSY);
     const [remote, local] = [p[0], p[1]];
     if (local.toUpperCase() === 'COM:') return this.getToCom(remote, startpos, downloadlen);
     const name = this.localName(local);
-    this.op('+QFTPGET', async (s) => {
-      if (startpos > 0) this.fs.truncate(name, startpos);
-      else this.fs.write(name, Buffer.alloc(0));
-      const dl = await s.startDownload(remote, { offset: startpos, capacity: this.bufferBytes, verifySize: this.verifySize });
+    const prepare = () => (startpos > 0 ? this.fs.truncate(name, startpos) : this.fs.write(name, Buffer.alloc(0)));
+    if (!this.dataFailureCme) {
+      return this.op('+QFTPGET', async (s) => {
+        prepare();
+        return String(await downloadToModuleFs(await this.openDownload(s, remote, startpos), this.fs, name));
+      });
+    }
+    this.busy = true;
+    const dl = await this.startOrRefuse(remote, startpos);
+    if (!dl) return;
+    this.ok();
+    this.op('+QFTPGET', async () => {
+      if (dl instanceof FtpFailure) throw dl;
+      prepare();
       return String(await downloadToModuleFs(dl, this.fs, name));
-    });
+    }, true);
+  }
+
+  private get dataFailureCme(): boolean {
+    return this.opts.dataFailureCme ?? this.ecx00;
+  }
+
+  /** Start a download and wait for its first byte (or its end); rejects with FtpFailure. */
+  private async openDownload(s: FtpSession, remote: string, startpos: number): Promise<Download> {
+    const dl = await s.startDownload(remote, { offset: startpos, capacity: this.bufferBytes, verifySize: this.verifySize });
+    await dl.started;
+    return dl;
+  }
+
+  /**
+   * With the command still pending (busy set): start the download. A 615 in `dataFailureCme` mode answers
+   * `+CME ERROR: 615`, marks the module stuck and returns undefined; other failures are returned for the URC.
+   */
+  private async startOrRefuse(remote: string, startpos: number): Promise<Download | FtpFailure | undefined> {
+    try {
+      return await this.openDownload(await this.live(), remote, startpos);
+    } catch (err) {
+      const f = err instanceof FtpFailure ? err : new FtpFailure('unexpected', 'data', String(err));
+      if (this.codes(f)[0] !== DATA_CONNECTION_FAILED) return f;
+      this.busy = false;
+      this.stuck = true;
+      this.cmeError(DATA_CONNECTION_FAILED);
+      return undefined;
+    }
   }
 
   /** `COM:` GET: CONNECT, raw bytes, OK, `+QFTPGET: 0,<len>` (or `<err>,<proto>`). Holds the command queue (data mode). */
@@ -331,121 +340,58 @@ export class QuectelModem extends AtModem {
     this.busy = true;
     let dl: Download;
     try {
-      const s = await this.live();
-      dl = await s.startDownload(remote, { offset: startpos, capacity: this.bufferBytes, verifySize: this.verifySize });
-      await dl.started;
+      dl = await this.openDownload(await this.live(), remote, startpos);
     } catch (err) {
+      if (this.dataFailureCme && this.codes(err)[0] === DATA_CONNECTION_FAILED) {
+        this.busy = false;
+        this.stuck = true;
+        return this.cmeError(DATA_CONNECTION_FAILED);
+      }
       this.busy = false;
       this.ok();
       this.urc(`+QFTPGET: ${this.codes(err).join(',')}`);
       return;
     }
     this.info('CONNECT');
-    let sent = 0;
-    const limit = downloadlen ?? Number.MAX_SAFE_INTEGER;
-    while (sent < limit) {
-      if (dl.available > 0) {
-        const chunk = dl.read(Math.min(dl.available, limit - sent));
-        sent += chunk.length;
-        await this.raw(chunk);
-      } else if (dl.settled) break;
-      else await dl.waitChange(1000);
-    }
+    const { sent, escaped } = await this.stream(dl, downloadlen ?? Number.MAX_SAFE_INTEGER);
     this.busy = false;
-    const failed = sent < limit && dl.failure;
     this.info('OK');
-    this.urc(`+QFTPGET: ${failed ? this.codes(dl.failure).join(',') : `0,${sent}`}`);
-    if (!dl.settled) { // downloadlen reached: drain the rest of the server's transfer, keep the session
-      this.draining = (async () => {
-        while (!dl.settled || dl.available > 0) {
-          if (dl.available > 0) dl.read(dl.available);
-          else await dl.waitChange(1000);
-        }
-      })().finally(() => { this.draining = undefined; });
+    if (!escaped) {
+      const failed = sent < (downloadlen ?? Number.MAX_SAFE_INTEGER) && dl.failure;
+      this.urc(`+QFTPGET: ${failed ? this.codes(dl.failure).join(',') : `0,${sent}`}`);
     }
+    if (!dl.settled) this.discardRest(dl, escaped);
   }
 
-  // ---- module file system (+QFLST, +QFOPEN, +QFSEEK, +QFREAD, +QFCLOSE, +QFDEL) -------------------------
-
-  /** "UFS:x" and "x" name the same file; "RAM:x" keeps its prefix. */
-  private localName(spec: string): string {
-    return /^UFS:/i.test(spec) ? spec.slice(4) : /^RAM:/i.test(spec) ? `RAM:${spec.slice(4)}` : spec;
-  }
-
-  private qflst(a: string): void {
-    const p = a === '' ? ['*'] : a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
-    if (!p || !p[0]) return this.syntaxError();
-    if (p[0] === '*') {
-      for (const n of this.fs.list()) this.info(`+QFLST: "${n.startsWith('RAM:') ? n : `UFS:${n}`}",${this.fs.size(n)}`);
-      return this.ok();
+  /** Send the download's bytes in data mode until `limit`, its end, or the host's `+++`. */
+  private async stream(dl: Download, limit: number): Promise<{ sent: number; escaped: boolean }> {
+    let escaped = false;
+    this.enterDataMode(this.opts.escapeGuardMs ?? 1000, () => { escaped = true; dl.emit('change'); });
+    let sent = 0;
+    try {
+      while (sent < limit && !escaped) {
+        if (dl.available > 0) {
+          const chunk = dl.read(Math.min(dl.available, limit - sent));
+          sent += chunk.length;
+          await this.raw(chunk);
+        } else if (dl.settled) break;
+        else await dl.waitChange(1000);
+      }
+    } finally {
+      this.leaveDataMode();
     }
-    const name = this.localName(p[0]);
-    if (!this.fs.has(name)) return this.cmeError(this.fileNotFound);
-    this.info(`+QFLST: "${p[0]}",${this.fs.size(name)}`);
-    this.ok();
+    return { sent, escaped };
   }
 
-  private qfopen(a: string): void {
-    const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
-    if (!p || !p[0]) return this.syntaxError();
-    const name = this.localName(p[0]);
-    if (!this.fs.has(name)) return this.cmeError(this.fileNotFound);
-    const h = this.nextHandle++;
-    this.handles.set(h, { name, pos: 0 });
-    this.info(`+QFOPEN: ${h}`);
-    this.ok();
-  }
-
-  private handle(a: string): { h: number; f: { name: string; pos: number }; args: string[] } | undefined {
-    const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
-    const h = intArg(p?.[0]);
-    const f = h === undefined ? undefined : this.handles.get(h);
-    return p && h !== undefined && f ? { h, f, args: p.slice(1) } : undefined;
-  }
-
-  private qfseek(a: string): void {
-    const x = this.handle(a);
-    const off = intArg(x?.args[0]);
-    const origin = x?.args[1] === undefined ? 0 : intArg(x.args[1]);
-    if (!x || off === undefined || origin === undefined || origin > 2) return this.syntaxError();
-    const base = origin === 0 ? 0 : origin === 1 ? x.f.pos : this.fs.size(x.f.name);
-    x.f.pos = Math.min(base + off, this.fs.size(x.f.name));
-    this.ok();
-  }
-
-  private async qfread(a: string): Promise<void> {
-    const x = this.handle(a);
-    const len = x?.args[0] === undefined ? Number.MAX_SAFE_INTEGER : intArg(x.args[0]);
-    if (!x || len === undefined) return this.syntaxError();
-    const bytes = this.fs.read(x.f.name, x.f.pos, len);
-    x.f.pos += bytes.length;
-    this.info(`CONNECT ${bytes.length}`);
-    await this.raw(bytes);
-    this.ok();
-  }
-
-  private qfposition(a: string): void {
-    const x = this.handle(a);
-    if (!x) return this.syntaxError();
-    this.info(`+QFPOSITION: ${x.f.pos}`);
-    this.ok();
-  }
-
-  private qfclose(a: string): void {
-    const x = this.handle(a);
-    if (!x) return this.syntaxError();
-    this.handles.delete(x.h);
-    this.ok();
-  }
-
-  private qfdel(a: string): void {
-    const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
-    if (!p || !p[0]) return this.syntaxError();
-    const name = this.localName(p[0]);
-    if (p[0] === '*') { for (const n of this.fs.list()) this.fs.delete(n); return this.ok(); }
-    if (!this.fs.has(name)) return this.cmeError(this.fileNotFound);
-    this.fs.delete(name);
-    this.ok();
+  /** Read and discard the rest of the server's transfer, keeping the session (FTP commands wait for it). */
+  private discardRest(dl: Download, idle: boolean): void {
+    this.drainIdle = idle;
+    this.draining = (async () => {
+      while (!dl.settled || dl.available > 0) {
+        if (dl.available > 0) dl.read(dl.available);
+        else await dl.waitChange(1000);
+      }
+    })().finally(() => { this.draining = undefined; this.drainIdle = false; });
   }
 }
 

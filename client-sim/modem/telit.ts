@@ -1,5 +1,7 @@
 /**
- * Telit LE910 / xE910 FTP dialect (Waspmote 4G), research/modem-at-ftp.md §1 and research/waspmote-ota.md §2.
+ * Telit LE910 / xE910 FTP dialect (Waspmote 4G): Telit AT Commands Reference Guide (80000ST10025a; the
+ * MultiTech HSPA+ guide p.249 repeats #FTPREST/#FTPRECV), Libelium's Wasp4G.cpp (ftpOpenSession, ftpFileSize,
+ * ftpDownload).
  *
  * Commands: `#FTPTO`, `#FTPCFG`, `#FTPOPEN` (blocks until login), `#FTPTYPE`, `#FTPCWD`, `#FTPPWD`,
  * `#FTPFSIZE`, `#FTPREST` (next GET/GETPKT only, then back to 0 — HSPA+ guide p.249), `#FTPGETPKT`
@@ -9,22 +11,22 @@
  * Reply shapes (exact): `#FTPPWD: <server reply line>` (e.g. `#FTPPWD: 257 "/"`), `#FTPFSIZE: <n>`,
  * `#FTPGETPKT: <file>,<viewMode>,<eof>`, `\r\n#FTPRECV: <n>\r\n<n bytes>\r\n\r\nOK\r\n` (n = 0 while the
  * buffer is empty and the transfer is still running), `#FTPRECV: <available>` for the query.
- * View mode 1 sends the n bytes as 2·n hex characters (research §1.6).
+ * View mode 1 sends the n bytes as 2·n hex characters (a public Telit driver with viewMode=1).
  *
- * Errors (`+CME ERROR: <n>` with CMEE=1; table research §1.4/§6.4): dns 603, connect 605, login 634,
+ * Errors (`+CME ERROR: <n>` with CMEE=1; Telit ME310G1 AT guide rev. 9 §3.2.2.1 table): dns 603, connect 605, login 634,
  * notFound 632, dataConnection 642, timeout 643 (633 once the data transfer ran), dropped 616 (621
  * "read data closed" in the data phase), busy 613 (data socket already open), notConnected 607,
  * unexpected 638; `#FTPRECV` with no data port open (none started, or finished and drained) → 614.
  * `#FTPOPEN` while open → 608.
  *
- * Choices where the research is silent (parameters or documented here):
- * - `<eof>` of `#FTPGETPKT?` is 1 only when the whole file arrived AND the buffer is drained (research:
+ * Choices no source settles (parameters or documented here):
+ * - `<eof>` of `#FTPGETPKT?` is 1 only when the whole file arrived AND the buffer is drained (the guide:
  *   "0 = transfer still in progress or data still buffered").
  * - `#FTPRECV` after a failed transfer first returns the buffered bytes, then the failure's code
  *   (621 dropped / 633 timeout), never a short success.
  * - `#FTPGET` that fails after CONNECT ends with the failure's `+CME ERROR: <n>` instead of
  *   `NO CARRIER` (inference; a real module's online mode has no other way to tell).
- * - `#FTPMSG` answers `#FTPMSG: <last server reply line>` (format unconfirmed, research §7).
+ * - `#FTPMSG` answers `#FTPMSG: <last server reply line>` (format unconfirmed).
  * - Active mode (`<mode>` 0) is accepted; the wire is always passive (ftp-session.ts).
  */
 import { AtModem, type AtModemOptions } from './at-modem.ts';
@@ -35,7 +37,7 @@ import { registerFamily } from './registry.ts';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 
-/** Telit FTP-related CME codes and texts (research §1.4, ME310G1 guide rev. 9 §3.2.2.1 via [TCME]). */
+/** Telit FTP-related CME codes and texts (Telit ME310G1 AT guide rev. 9 §3.2.2.1). */
 export const TELIT_CME_TEXT: Record<number, string> = {
   600: 'generic undocumented error', 601: 'wrong state', 602: 'can not activate', 603: 'can not resolve name',
   604: 'can not allocate control socket', 605: 'can not connect control socket', 606: 'bad or no response from server',
@@ -70,6 +72,8 @@ export interface TelitOptions extends AtModemOptions {
 /** Telit LE910 emulator. */
 export class TelitModem extends AtModem {
   protected readonly errorTable = TELIT_ERRORS;
+  /** `#FTPTYPE` sends TYPE at once; without it the module leaves the server's default type (inferred). */
+  protected override ftpTransferType: 'I' | 'A' | undefined = undefined;
   private session?: FtpSession;
   private dl?: Download;
   private dlFile = '';
@@ -308,7 +312,7 @@ export class TelitModem extends AtModem {
       await this.raw(CRLF, '<0 bytes>');
       return this.ok();
     }
-    // `\r\n#FTPRECV: <n>\r\n<n bytes>\r\n\r\nOK\r\n` (research §1.2, §1.6)
+    // `\r\n#FTPRECV: <n>\r\n<n bytes>\r\n\r\nOK\r\n` (Wasp4G.cpp readBuffer; GL865 driver)
     const bytes = dl.read(n);
     this.info(`#FTPRECV: ${bytes.length}`);
     const body = this.viewMode === 1 ? Buffer.from(bytes.toString('hex').toUpperCase(), 'latin1') : bytes;

@@ -1,8 +1,8 @@
 /**
- * Timing profiles for the modem emulators (issue 3 item 3; research/modem-at-ftp.md §1.5, §2.7, §4, §6.5).
+ * Timing profiles for the modem emulators (sources per value below).
  *
  * All values are milliseconds. Two presets exist: `fast` (no artificial delays; used by tests) and
- * `realistic` (delays in the range the research reports for real modules). Any field can be
+ * `realistic` (delays in the range manuals and drivers report for real modules). Any field can be
  * overridden per modem: `createModem('telit', { timing: { preset: 'realistic', loginDelayMs: 500 } })`.
  * Timeouts are never "made up" by the emulator: they bound how long the modem's FTP client waits for
  * the server (basic-ftp control/data timeout), which the Telit dialect also sets from `AT#FTPTO`.
@@ -12,14 +12,15 @@
 export interface TimingProfile {
   /** Delay before every final result code (command processing time on the module). */
   responseDelayMs: number;
-  /** Extra delay after a successful FTP login (research §6.5: 1–5 s typical on cellular). */
+  /** Extra delay after a successful FTP login (1–5 s typical on cellular; drivers tolerate 20–120 s). */
   loginDelayMs: number;
-  /** Bearer/PDP activation time (SIM900 `AT+SAPBR=1,1`; research §6.5: up to 85 s worst case). */
+  /** Bearer/PDP activation time (SIM900 `AT+SAPBR=1,1`: up to 85 s, SIM800 AT manual). */
   bearerDelayMs: number;
   /**
    * The modem's FTP client timeout: how long it waits for a server reply, for a data connection to
    * open, and for the next data packet (data-gap / stall detection). Telit: `#FTPTO` × 100 ms; SIMCom
-   * manuals: 60–75 s; Quectel rsptimeout default 90 s (research §1.5, §4.1, §3.1).
+   * manuals: 60–75 s; Quectel rsptimeout default 90 s (Telit AT reference, SIM800 AT manual V1.05/V1.09,
+   * Quectel UC15 FTP manual).
    */
   ftpTimeoutMs: number;
   /** Delay between two URC data frames (SIM5215 `+CFTPGET: DATA`, SIM900 `+FTPGET: 1,1`). */
@@ -34,7 +35,7 @@ export interface TimingProfile {
 /** Named presets. */
 export type TimingPresetName = 'fast' | 'realistic';
 
-/** The families that have timing defaults here (helper B's families fall back to the generic ones). */
+/** The families that have timing defaults here (u-blox and Quectel fall back to the generic ones). */
 export type TimedFamily = 'telit' | 'simcom900' | 'simcom5215' | 'ichip' | string;
 
 const FAST: TimingProfile = {
@@ -47,11 +48,11 @@ const REALISTIC_GENERIC: TimingProfile = {
 
 /** Per-family realistic values (sources in the comments). */
 const REALISTIC: Record<string, Partial<TimingProfile>> = {
-  // Telit: #FTPTO default 100 (= 10 s) in the ME310 library; login a few seconds (research §1.2, §1.5).
+  // Telit: #FTPTO default 100 (= 10 s) in the ME310 library; login a few seconds (telit/arduino-me310-library).
   telit: { ftpTimeoutMs: 10_000, loginDelayMs: 2_000 },
-  // SIMCom SIM800/900: 60 s (V1.05) / 75 s (V1.09) max response time; SAPBR slow (research §4.1).
+  // SIMCom SIM800/900: 60 s (V1.05) / 75 s (V1.09) max response time; SAPBR slow (SIM800 AT manual).
   simcom900: { ftpTimeoutMs: 75_000, bearerDelayMs: 3_000, loginDelayMs: 2_000 },
-  // SIM5215: 219 arrives after about 5 min on a dead server (research §4.2).
+  // SIM5215: 219 arrives after about 5 min on a dead server (a public SIM7500/7600 OTA driver; Wasp3G.cpp downloadFile).
   simcom5215: { ftpTimeoutMs: 300_000, loginDelayMs: 2_000 },
   // iChip: 5 s silence rule (AT+i manual §11.7); WiFi is faster than cellular.
   ichip: { ftpTimeoutMs: 15_000, loginDelayMs: 300, silenceErrorMs: 5_000 },

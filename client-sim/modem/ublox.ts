@@ -1,54 +1,58 @@
 /**
- * u-blox SARA-R4 / SARA-U2 FTP dialect (research/modem-at-ftp.md §2; seed 004 = u-blox UBX-17049154 "SARA-R4
- * firmware update" application note §3, FTP FOTA), a thin layer on the shared core (core.ts).
+ * u-blox SARA-R4 / SARA-U2 FTP dialect (u-blox SARA-R4 AT Commands Manual UBX-17003787 R09 pp.215-216 and R16
+ * pp.258-260, "FTP" chapter; u-blox application note UBX-17049154 "SARA-R4 firmware update" §3, FTP FOTA), a thin
+ * layer on the shared core (core.ts); the module file-system commands are in ublox-fs.ts.
  *
  * Commands:
  * - `+UFTP=<op>[,<value>]` profile: 0 server IP, 1 host name, 2 user, 3 password, 4 account (recorded, ACCT is not
  *   sent), 5 inactivity timeout (s, recorded only), 6 mode (0 active = default, 1 passive; the wire is always
- *   passive, ftp-session.ts),
- *   7 port (default 21), 8 secure (0/1). `+UFTP=<op>` alone resets that parameter. `+UFTP?` lists the profile.
- * - `+UFTPC=<op>,...` answers `OK` at once; the result follows as the URC `+UUFTPCR: <op>,<1|0>` (§2.1):
+ *   passive, ftp-session.ts), 7 port (default 21), 8 secure (0/1). `+UFTP=<op>` alone resets that parameter.
+ *   `+UFTP?` lists the profile. There is no transfer-type setting: the session sends `TYPE I` before its first
+ *   SIZE/RETR (ftp-session.ts; inferred: the module downloads binaries byte-exact).
+ * - `+UFTPC=<op>,...` answers `OK` at once; the result follows as the URC `+UUFTPCR: <op>,<1|0>` (R16 p.258):
  *   0 logout, 1 login, 4 retrieve into the module file system (`<retrieving_mode>` 1 resumes from the bytes the
- *   local file already holds, R4-R16 p.259), 6 direct link (below), 8 change directory, 13 file info
+ *   local file already holds, R16 p.259), 6 direct link (below), 8 change directory, 13 file info
  *   (`+UUFTPCD: 13,<len>,"<ls -l line(s)>"` first), 14 name list (`+UUFTPCD: 14,<len>,"<names>"`), 100 FOTA
- *   download (below). `+UFTPC=?` → `+UFTPC: (0-5,8,10,11,13,14,100)` (R4-R16 p.258). Ops 2, 3, 5, 7, 10, 11
+ *   download (below). `+UFTPC=?` → `+UFTPC: (0-5,8,10,11,13,14,100)` (R16 p.258). Ops 2, 3, 5, 7, 10, 11
  *   (delete/rename/store/mkdir/rmdir: writes, which firmdrop's read-only server refuses anyway) answer
  *   `+CME ERROR: 4` (operation not supported). A `+UFTPC` while another op runs → `+CME ERROR: 3`.
+ * - Op 13's `ls -l` line: by default the trailing CRLF is stripped and the closing quote follows the line; with
+ *   `fileInfoCrlf` the CRLF stays inside the quotes (Arduino MKRGSM src/GSMFTP.cpp skips a line that is only `"`,
+ *   which suggests that form; medium-low confidence). `<len>` counts the bytes between the quotes.
  * - `+UFTPER` → `+UFTPER: <class>,<code>`: class 0 with the FTP server's reply code when the server refused
- *   (R4-R16 p.260); class 8 code 40 after the host cancelled a FOTA download (seed 004 §3.5 example); any other
+ *   (R16 p.260); class 8 code 40 after the host cancelled a FOTA download (UBX-17049154 §3.5 example); any other
  *   failure (DNS, connect, timeout, short transfer) → class `errorClass` (default 1, the manual's only example
  *   `+UFTPER: 1,1`) with a per-kind code from {@link UBLOX_ERRORS}. Those class-1 codes are PLACEHOLDERS: the
- *   manual's appendix A.6 was not retrieved (research §7); override them with the `errorCodes` option.
- * - Module file system: `+ULSTFILE=0` (names), `=1` (free bytes), `=2,"<f>"` → `+ULSTFILE: <size>`;
- *   `+URDFILE="<f>"` → `+URDFILE: "<f>",<size>,"<raw bytes>"`; `+URDBLOCK="<f>",<offset>,<len>` →
- *   `+URDBLOCK: "<f>",<n>,"<raw n bytes>"`; `+UDELFILE="<f>"`. Raw bytes are never escaped; hosts count them.
- *   SARA-R4 quirk (ubxlib matches `"\n+URDFILE:"`): only `\n`, no `\r`, before `+URDFILE:`/`+URDBLOCK:`
- *   (`r4NewlineQuirk`, default on for SARA-R4 models). Missing file → `+CME ERROR: <fsNotFoundCme>`, text form
- *   `FILE NOT FOUND` (what the Sodaq and mbed drivers match); the numeric default 1612 is unverified.
+ *   manual's error-class appendix (A.6) is not public here; override them with the `errorCodes` option.
  *
- * Direct link (op 6, `AT+UFTPC=6,"<remote>"[,<offset>]`): `CONNECT`, the raw file from `<offset>` (REST), then the
- * module leaves data mode by itself (R4-R09 p.215) after `directLinkExitDelayMs` (the manual: "may take up to
- * 10 s") and reports `+UUFTPCR: 6,1` (or `6,0` + `+UFTPER` when the transfer failed or came short). Neither an
- * `OK` after the data nor the `+++` escape is emulated (inference: the manual text is ambiguous, research §2.3).
+ * Direct link (op 6, `AT+UFTPC=6,"<remote>"[,<offset>]`): `CONNECT`, the raw file from `<offset>` (REST), then
+ * `+UUFTPCR: 6,1` (or `6,0` + `+UFTPER` when the transfer failed or came short). How the module leaves data mode is
+ * disputed: R09 p.215 says it exits by itself (`directLinkExit: 'auto'`, the default) after `directLinkExitDelayMs`
+ * ("may take up to 10 s"); UBX-17003787 (R16) says the host ends it with `+++` (`directLinkExit: 'escape'`: after
+ * the data the module stays in data mode until `+++` with `escapeGuardMs` of silence around it; a `+++` before the
+ * end stops the data, the rest of the server's transfer is discarded and the result is `6,0`). No `OK` is sent
+ * after the data in either mode (not in the sources).
  *
- * FOTA (op 100, seed 004 §3.2–3.4): `AT+UFTPC=100,"<remote>"[,<fw_download_status>]` (status 0 cancels, 1
+ * FOTA (op 100, UBX-17049154 §3.2–3.4): `AT+UFTPC=100,"<remote>"[,<fw_download_status>]` (status 0 cancels, 1
  * resumes from the bytes stored so far). The image goes to a FOTA area (not the file system; `fotaImage()`).
  * SARA-R410M/R412M: progress `+UUFTPCR: 100,<stored> / <total>` every `fotaProgressBytes`, then
  * `+UUFTPCR: 100,1` (no MD5); SARA-R422S/R422M8S: no progress, final `+UUFTPCR: 100,1,"<md5 hex>"`.
  * `model` picks those defaults; `fotaMd5`/`fotaProgress` override them. SARA-U2 has no op 100 (`+CME ERROR: 4`).
  */
 import { createHash } from 'node:crypto';
-import { AtModem, intArg, splitArgs, type AtModemOptions } from './at-modem.ts';
+import { intArg, splitArgs } from './at-modem.ts';
 import { FtpFailure, type ErrorCodeTable } from './errors.ts';
 import { downloadToModuleFs } from './fs-download.ts';
 import type { Download, FtpSession } from './ftp-session.ts';
 import { ModuleFsError } from './module-fs.ts';
 import { registerFamily } from './registry.ts';
+import { sleep } from './timing.ts';
+import { UbloxFsModem, type UbloxFsOptions } from './ublox-fs.ts';
 
-/** u-blox models with different FTP FOTA behaviour (seed 004 §3.3). */
+/** u-blox models with different FTP FOTA behaviour (UBX-17049154 §3.3). */
 export type UbloxModel = 'SARA-R410M' | 'SARA-R412M' | 'SARA-R422S' | 'SARA-R422M8S' | 'SARA-U201';
 
-/** Class-1 `+UFTPER` codes per failure kind: placeholders (research §7), see the module docstring. */
+/** Class-1 `+UFTPER` codes per failure kind: placeholders (the A.6 table is not public), see the module docstring. */
 export const UBLOX_ERRORS: ErrorCodeTable = {
   codes: {
     unexpected: 1, dns: 2, connect: 3, login: 4, notFound: 5, dataConnection: 6,
@@ -61,23 +65,25 @@ const CME_NOT_ALLOWED = 3;
 const CME_NOT_SUPPORTED = 4;
 
 /** u-blox options. */
-export interface UbloxOptions extends AtModemOptions {
+export interface UbloxOptions extends UbloxFsOptions {
   /** Module model; default SARA-R410M. */
   model?: UbloxModel;
   /** Final op-100 URC carries the MD5 (default: true for R422S/R422M8S, false for R410M/R412M). */
   fotaMd5?: boolean;
   /** Op-100 progress URCs (default: true for R410M/R412M, false for R422S/R422M8S). */
   fotaProgress?: boolean;
-  /** Bytes between two op-100 progress URCs (default 102400, the spacing in seed 004's example). */
+  /** Bytes between two op-100 progress URCs (default 102400, the spacing in UBX-17049154's example). */
   fotaProgressBytes?: number;
-  /** Only `\n` before `+URDFILE:`/`+URDBLOCK:` (default: true on SARA-R4 models). */
-  r4NewlineQuirk?: boolean;
   /** `+UFTPER` class for failures without a server reply code (default 1). */
   errorClass?: number;
-  /** +CME code for a missing module file (default 1612, unverified; text form "FILE NOT FOUND"). */
-  fsNotFoundCme?: number;
   /** Delay in ms before the module leaves op-6 direct link mode (default 0; the manual: up to 10 s). */
   directLinkExitDelayMs?: number;
+  /** How op 6 ends: 'auto' (by itself, R09; default) or 'escape' (the host sends `+++`, R16). */
+  directLinkExit?: 'auto' | 'escape';
+  /** Escape guard time in ms around `+++` (default 1000, S12 = 50). */
+  escapeGuardMs?: number;
+  /** Op 13: keep the `ls -l` line's CRLF inside the quotes (default false; see the module docstring). */
+  fileInfoCrlf?: boolean;
 }
 
 interface Profile { ip: string; host: string; user: string; pass: string; account: string; timeout: number; mode: number; port: number; secure: number }
@@ -88,7 +94,7 @@ const NUMERIC_RANGE: Partial<Record<keyof Profile, [number, number]>> = {
 };
 
 /** u-blox SARA-R4/U2 emulator. */
-export class UbloxModem extends AtModem {
+export class UbloxModem extends UbloxFsModem {
   protected readonly errorTable = UBLOX_ERRORS;
   readonly model: UbloxModel;
   private profile: Profile = { ...DEFAULT_PROFILE };
@@ -108,10 +114,6 @@ export class UbloxModem extends AtModem {
     this.register('+UFTPC', (a) => this.uftpc(a));
     this.register('+UFTPER', (a) => this.uftper(a));
     this.register('+UFTP', (a) => this.uftp(a));
-    this.register('+ULSTFILE', (a) => this.ulstfile(a));
-    this.register('+URDFILE', (a) => this.urdfile(a));
-    this.register('+URDBLOCK', (a) => this.urdblock(a));
-    this.register('+UDELFILE', (a) => this.udelfile(a));
   }
 
   /** The FOTA image stored by op 100 so far (a copy). */
@@ -124,7 +126,7 @@ export class UbloxModem extends AtModem {
   }
 
   protected override errorText(code: number): string {
-    if (code === this.fsNotFoundCme) return 'FILE NOT FOUND';
+    if (code === this.fsNotFound) return 'FILE NOT FOUND';
     if (code === CME_NOT_ALLOWED) return 'operation not allowed';
     if (code === CME_NOT_SUPPORTED) return 'operation not supported';
     return `error ${code}`;
@@ -136,11 +138,7 @@ export class UbloxModem extends AtModem {
     this.session = undefined;
   }
 
-  private get fsNotFoundCme(): number {
-    return this.opts.fsNotFoundCme ?? 1612;
-  }
-
-  private get isR4(): boolean {
+  protected get isR4(): boolean {
     return this.model.startsWith('SARA-R4');
   }
 
@@ -229,7 +227,7 @@ export class UbloxModem extends AtModem {
     }
   }
 
-  /** `OK` now, run `work`, then `+UUFTPCR: <op>,<1|0>[<suffix>]` (research §2.1). Does not block other commands. */
+  /** `OK` now, run `work`, then `+UUFTPCR: <op>,<1|0>[<suffix>]` (R16 p.258). Does not block other commands. */
   private background(op: number, work: () => Promise<string | void>): void {
     this.busyOp = op;
     this.ok();
@@ -239,7 +237,7 @@ export class UbloxModem extends AtModem {
         result = `1${(await work()) ?? ''}`;
       } catch (err) {
         this.record(err);
-        if (op === 100 && this.fotaCancelled) this.lastError = [8, 40]; // seed 004 §3.5: host cancelled
+        if (op === 100 && this.fotaCancelled) this.lastError = [8, 40]; // UBX-17049154 §3.5: host cancelled
       } finally {
         this.busyOp = undefined;
       }
@@ -278,7 +276,8 @@ export class UbloxModem extends AtModem {
   }
 
   private async fileInfo(path: string): Promise<void> {
-    const raw = (await this.live().listRaw(path)).toString('latin1').replace(/\r?\n$/, '');
+    const listed = (await this.live().listRaw(path)).toString('latin1');
+    const raw = this.opts.fileInfoCrlf ? listed.replace(/\r?\n$/, '\r\n') : listed.replace(/\r?\n$/, '');
     this.urc(`+UUFTPCD: 13,${Buffer.byteLength(raw, 'latin1')},"${raw}"`);
   }
 
@@ -289,11 +288,9 @@ export class UbloxModem extends AtModem {
 
   /** Op 6: CONNECT, raw bytes, leave data mode, `+UUFTPCR: 6,<1|0>`. Blocks the command queue (data mode). */
   private async directLink(remote: string, offset: number): Promise<void> {
-    let s: FtpSession;
     let dl: Download;
     try {
-      s = this.live();
-      dl = await s.startDownload(remote, { offset, capacity: this.bufferBytes, verifySize: this.verifySize });
+      dl = await this.live().startDownload(remote, { offset, capacity: this.bufferBytes, verifySize: this.verifySize });
       await dl.started;
     } catch (err) {
       this.record(err);
@@ -303,19 +300,28 @@ export class UbloxModem extends AtModem {
     }
     this.busyOp = 6;
     this.info('CONNECT');
-    for (;;) {
+    const escape = this.opts.directLinkExit === 'escape';
+    let escaped = false;
+    const exited = new Promise<void>((resolve) => {
+      if (!escape) { resolve(); return; }
+      this.enterDataMode(this.opts.escapeGuardMs ?? 1000, () => { escaped = true; dl.emit('change'); resolve(); });
+    });
+    while (!escaped) {
       if (dl.available > 0) await this.raw(dl.read(dl.available));
       else if (dl.settled) break;
       else await dl.waitChange(1000);
     }
+    await exited;
     const exitDelay = this.opts.directLinkExitDelayMs ?? 0;
-    if (exitDelay > 0) await new Promise((r) => setTimeout(r, exitDelay));
+    if (exitDelay > 0) await sleep(exitDelay);
     this.busyOp = undefined;
-    if (dl.failure) this.record(dl.failure);
-    this.urc(`+UUFTPCR: 6,${dl.failure ? 0 : 1}`);
+    if (!dl.settled) void dl.drain(() => undefined); // escaped before the end: discard the rest
+    const failure = dl.failure ?? (escaped && !dl.drained ? new FtpFailure('dropped', 'data', 'direct link left before the end of the file') : undefined);
+    if (failure) this.record(failure);
+    this.urc(`+UUFTPCR: 6,${failure ? 0 : 1}`);
   }
 
-  // ---- op 100: FOTA download (seed 004) --------------------------------------------------------------
+  // ---- op 100: FOTA download (UBX-17049154) --------------------------------------------------------------
 
   private fotaStart(remote: string, resume: boolean): void {
     const md5 = this.opts.fotaMd5 ?? (this.model === 'SARA-R422S' || this.model === 'SARA-R422M8S');
@@ -361,60 +367,6 @@ export class UbloxModem extends AtModem {
     this.lastError = [8, 40];
     this.fota = [];
     this.fotaLength = 0;
-  }
-
-  // ---- module file system ---------------------------------------------------------------------------
-
-  private fileArg(a: string, n: number): string[] | undefined {
-    const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
-    return p && p.length >= n && p[0] ? p : undefined;
-  }
-
-  private ulstfile(a: string): void {
-    const p = a.startsWith('=') ? splitArgs(a.slice(1)) : a === '' ? ['0'] : undefined;
-    const op = intArg(p?.[0]);
-    if (!p || op === undefined || op > 2) return this.syntaxError();
-    if (op === 0) this.info(`+ULSTFILE: ${this.fs.list().map((n) => `"${n}"`).join(',')}`);
-    else if (op === 1) this.info(`+ULSTFILE: ${this.fs.capacity - this.fs.used()}`);
-    else {
-      if (!p[1]) return this.syntaxError();
-      if (!this.fs.has(p[1])) return this.cmeError(this.fsNotFoundCme);
-      this.info(`+ULSTFILE: ${this.fs.size(p[1])}`);
-    }
-    this.ok();
-  }
-
-  /** Writes `<prefix>+CMD: "<name>",<n>,"<bytes>"\r\n` then OK; prefix is `\n` on SARA-R4 (quirk), else `\r\n`. */
-  private async fileData(cmd: string, name: string, bytes: Buffer): Promise<void> {
-    const quirk = this.opts.r4NewlineQuirk ?? this.isR4;
-    const head = `${cmd}: "${name}",${bytes.length},"`;
-    await this.raw(Buffer.concat([Buffer.from(`${quirk ? '\n' : '\r\n'}${head}`, 'latin1'), bytes, Buffer.from('"\r\n', 'latin1')]),
-      `${head}<${bytes.length} bytes>"`);
-    this.ok();
-  }
-
-  private async urdfile(a: string): Promise<void> {
-    const p = this.fileArg(a, 1);
-    if (!p) return this.syntaxError();
-    if (!this.fs.has(p[0]!)) return this.cmeError(this.fsNotFoundCme);
-    await this.fileData('+URDFILE', p[0]!, this.fs.read(p[0]!));
-  }
-
-  private async urdblock(a: string): Promise<void> {
-    const p = this.fileArg(a, 3);
-    const offset = intArg(p?.[1]);
-    const len = intArg(p?.[2]);
-    if (!p || offset === undefined || len === undefined) return this.syntaxError();
-    if (!this.fs.has(p[0]!)) return this.cmeError(this.fsNotFoundCme);
-    await this.fileData('+URDBLOCK', p[0]!, this.fs.read(p[0]!, offset, len));
-  }
-
-  private udelfile(a: string): void {
-    const p = this.fileArg(a, 1);
-    if (!p) return this.syntaxError();
-    if (!this.fs.has(p[0]!)) return this.cmeError(this.fsNotFoundCme);
-    this.fs.delete(p[0]!);
-    this.ok();
   }
 }
 

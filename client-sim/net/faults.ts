@@ -1,7 +1,7 @@
 /**
  * Fault descriptions for the fault proxy (client-sim/net/fault-proxy.ts), and which connection they apply to.
  *
- * These reproduce the cellular failures of seed 000 (MKR GSM 1400 OTA thread): stalls, lost tail bytes, corrupted
+ * These reproduce the cellular failures reported on the Arduino forum for OTA over GPRS ("MKR GSM 1400 - WiFi101 OTA library" thread): stalls, lost tail bytes, corrupted
  * bytes; plus refused connections, commands split across TCP segments, and link shaping (see profiles.ts).
  *
  * Vocabulary:
@@ -33,7 +33,7 @@ export interface StallFault extends DirectedFault { kind: 'stall'; afterBytes?: 
 /**
  * Forward only the first `afterBytes` bytes, then close toward the receiver.
  * mode 'fin' (default): graceful close (FIN); the proxy keeps draining and discarding what the sender still
- * writes, so the server believes it sent everything (seed 000's lost tail bytes: short data that looks complete).
+ * writes, so the server believes it sent everything (that thread's lost tail bytes: short data that looks complete).
  * mode 'reset': RST both sides at once (the receiver sees ECONNRESET, the server an aborted transfer).
  */
 export interface CutFault extends DirectedFault { kind: 'cut'; afterBytes: number; mode?: 'fin' | 'reset' }

@@ -4,7 +4,7 @@
  * The figures are TYPICAL public figures for each radio access technology, not measurements of any network:
  * real throughput depends on coverage, load, operator configuration and module category. They exist so that a
  * test or a demo can choose "a link that behaves roughly like GPRS" by name. Sources, per profile, in `source`:
- * - GPRS: issue 3 asks for "about 40 kbit/s"; multislot class 10 (4 down + 1 up timeslots, CS-2 at 13.4 kbit/s
+ * - GPRS: about 40 kbit/s sustained; multislot class 10 (4 down + 1 up timeslots, CS-2 at 13.4 kbit/s
  *   per slot) peaks at 53.6/13.4 kbit/s (3GPP TS 45.002 annex B, TS 45.003 coding schemes); round trips of
  *   500–1000 ms are the commonly quoted GPRS figure.
  * - 3G: UMTS/HSPA as typically seen by a Cat-class IoT module (e.g. SIM5215: HSDPA 3.6 Mbit/s peak down,
@@ -43,7 +43,7 @@ export const LINK_PROFILES: Readonly<Record<string, LinkProfile>> = Object.freez
   gprs: {
     name: 'gprs', downKbps: 40, upKbps: 13.4, rttMs: 700,
     loss: { everyBytes: 256 * 1024, stallMs: 2000 },
-    source: 'issue 3 (~40 kbit/s); 3GPP TS 45.002/45.003 class 10 CS-2 peak 53.6/13.4 kbit/s; typical RTT 500-1000 ms',
+    source: '~40 kbit/s sustained; 3GPP TS 45.002/45.003 class 10 CS-2 peak 53.6/13.4 kbit/s; typical RTT 500-1000 ms',
   },
   '3g': {
     name: '3g', downKbps: 1000, upKbps: 384, rttMs: 150,

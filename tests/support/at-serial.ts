@@ -56,10 +56,10 @@ export class AtSerial {
     return out;
   }
 
-  /** Sends `cmd` and waits for its final result (OK / ERROR / +CME ERROR); returns the raw text before it, its non-empty lines, and the final. */
+  /** Sends `cmd` and waits for its final result (OK / ERROR / NO CARRIER / +CME ERROR); returns the raw text before it, its non-empty lines, and the final. */
   async command(cmd: string, timeoutMs = 10_000): Promise<{ body: string; lines: string[]; final: string }> {
     this.send(cmd);
-    const m = await this.until(/^([\s\S]*?)\r\n(OK|ERROR|\+CME ERROR: [^\r\n]*)\r\n/, timeoutMs);
+    const m = await this.until(/^([\s\S]*?)\r\n(OK|ERROR|NO CARRIER|\+CME ERROR: [^\r\n]*)\r\n/, timeoutMs);
     return { body: m[1]!, lines: m[1]!.split(/\r?\n/).filter((l) => l !== ''), final: m[2]! };
   }
 
