@@ -14,9 +14,10 @@ import { CONFIG_OPTIONS, type Config, assertRootDir, loadConfig } from './config
 import { type Logger, createLogger } from './log.ts';
 import { Catalog, type Release } from './catalog.ts';
 import {
-  MANIFEST_NAME, type Manifest, type ManifestIssue, NO_FILE, isProgramName, lintManifest, parseManifest,
+  MANIFEST_NAME, type Manifest, type ManifestIssue, NO_FILE, isProgramName, lintManifest, parseManifest, readManifest,
 } from './manifest.ts';
-import { PublishError, Publisher, hashBinary } from './publisher.ts';
+import { PublishError, hashBinary } from './binary.ts';
+import { Publisher } from './publisher.ts';
 
 /** An error the user can fix; printed as `firmdrop: <message>` (one line), exit code 1. */
 export class CliError extends Error {
@@ -67,8 +68,8 @@ export async function inspectRoot(root: string, opts: { releases: boolean }): Pr
     report.issues.push({ rule: 'manifest-missing', severity: 'error', message: `${MANIFEST_NAME}: no such file in ${root}; devices stop without updating` });
     return report;
   }
-  // The FILE value as a device finds it (first `FILE:` label), trimmed so a broken line still names its binary.
-  const name = /(?:^|\n)FILE:([^\n]*)/.exec(report.text)?.[1].trim();
+  // The FILE value read tolerantly, so a broken line (CRLF, spaces) still names its binary.
+  const name = readManifest(report.text).file;
   let facts: { size: number; crc32: string; md5: string } | undefined;
   if (name !== undefined && name !== NO_FILE && isProgramName(name)) {
     try {

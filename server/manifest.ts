@@ -378,3 +378,60 @@ export function parseManifest(text: string | Buffer): Manifest {
   if (values.has('MD5')) m.md5 = values.get('MD5');
   return m;
 }
+
+/**
+ * Tolerant read: the values an UPGRADE.TXT names, read the way the most forgiving device reads them, for deciding
+ * what a hand-edited or foreign (Meshlium, vsftpd) file offers: the first line starting with each label (spaces,
+ * tabs and CR trimmed from label and value, so CRLF files and `FILE: NAME` are read), SIZE and VERSION as decimal
+ * numbers of at most 9 digits, CRC32/MD5 when they are well-formed hex (lowercased). A value that cannot be read is
+ * left out. Never throws. Use parseManifest to decide whether a file may be served as it is; this one only says
+ * what it meant. The label set and the first-occurrence rule are lintManifest's (Wasp4G.cpp requestOTA: substring
+ * search for each label, first match).
+ */
+export function readManifest(text: string | Buffer): Partial<Manifest> {
+  const s = typeof text === 'string' ? text : text.toString('latin1');
+  const values = new Map<string, string>();
+  for (const raw of s.split('\n')) {
+    const colon = raw.indexOf(':');
+    if (colon < 0) continue;
+    const label = raw.slice(0, colon).replace(/[ \t\r]/g, '').toUpperCase();
+    if (!values.has(label)) values.set(label, raw.slice(colon + 1).replace(/[ \t\r]/g, ''));
+  }
+  const out: Partial<Manifest> = {};
+  const num = (v?: string) => (v !== undefined && /^\d{1,9}$/.test(v) ? Number(v) : undefined);
+  const file = values.get('FILE');
+  if (file) out.file = file;
+  const p = values.get('PATH');
+  if (p) out.path = p;
+  const size = num(values.get('SIZE'));
+  if (size !== undefined) out.size = size;
+  const version = num(values.get('VERSION'));
+  if (version !== undefined) out.version = version;
+  const crc = values.get('CRC32')?.toLowerCase();
+  if (crc && /^[0-9a-f]{8}$/.test(crc)) out.crc32 = crc;
+  const md5 = values.get('MD5')?.toLowerCase();
+  if (md5 && /^[0-9a-f]{32}$/.test(md5)) out.md5 = md5;
+  return out;
+}
+
+/**
+ * The release a tolerantly read manifest (readManifest) means, in the strict form firmdrop writes (PATH '/'):
+ * FILE a program name, VERSION 1..255 and SIZE 1..MAX_SIZE; NO_FILE gives noFileManifest(). Undefined otherwise.
+ */
+export function strictForm(read: Partial<Manifest>): Manifest | undefined {
+  if (read.file === NO_FILE) return noFileManifest();
+  if (!read.file || !isProgramName(read.file)) return undefined;
+  if (read.version === undefined || read.version < 1 || read.version > MAX_VERSION) return undefined;
+  if (read.size === undefined || read.size < 1 || read.size > MAX_SIZE) return undefined;
+  const m: Manifest = { file: read.file, path: '/', size: read.size, version: read.version };
+  if (read.crc32) m.crc32 = read.crc32;
+  if (read.md5) m.md5 = read.md5;
+  return m;
+}
+
+/** `NAME vVERSION` or `NO_FILE` for log lines about what a manifest offers; `nothing` for undefined. */
+export function describeOffer(m: Partial<Manifest> | undefined): string {
+  if (!m || m.file === undefined) return 'nothing';
+  if (m.file === NO_FILE) return NO_FILE;
+  return `${m.file} v${m.version ?? '?'}`;
+}

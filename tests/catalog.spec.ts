@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
-import { Catalog, CatalogError, resolveVersion, writeFileAtomic, CATALOG_DIR, CATALOG_FILE, type Release } from '../server/catalog.ts';
+import { Catalog, CatalogError, resolveVersion, CATALOG_DIR, CATALOG_FILE, type Release } from '../server/catalog.ts';
+import { writeFileAtomic } from '../server/atomic-file.ts';
 
 const rel = (name: string, version: number): Release => ({
   name, version, size: 10, crc32: '0a1b2c3d', md5: 'd41d8cd98f00b204e9800998ecf8427e', publishedAt: new Date().toISOString(),

@@ -8,7 +8,7 @@ import { Publisher } from '../server/publisher.ts';
 import { startWatcher, classifyEntry, type WatcherHandle } from '../server/watcher.ts';
 import { Catalog } from '../server/catalog.ts';
 import { parseManifest, type Manifest } from '../server/manifest.ts';
-import { snapshotPath } from '../server/offered.ts';
+import { snapshotPath } from '../server/snapshots/reader.ts';
 import { captureLogger, waitFor, type LogLine } from './support/publisher-log.ts';
 
 const crcOf = (b: Buffer) => (CRC32.buf(b) >>> 0).toString(16).padStart(8, '0');
