@@ -2,7 +2,7 @@
  * The watcher: chokidar 5 events in the root → the publisher. Decides what counts as a binary.
  *
  * A binary is a regular file directly in the root whose name is a program name (7 letters, digits or `_`, no
- * extension; research/waspmote-ota.md §3, §5). chokidar's awaitWriteFinish holds each add/change until the size has
+ * extension; Wasp4G.cpp requestOTA; the Waspmote IDE's OTA export). chokidar's awaitWriteFinish holds each add/change until the size has
  * been stable for `stabilityMs`; the publisher then checksums the file and refuses it if it changed while being read
  * (the second guard), so a device never sees a manifest naming a half-copied binary. A writer that pauses longer
  * than `stabilityMs` can still get a partial file published; its next write fires `change` and republishes the
