@@ -244,7 +244,8 @@ export class Publisher extends PublisherCore {
     const m = await this.manifest.read();
     this.lastOffer = offerOf(m);
     if (m.state === 'missing') {
-      this.log.warn(`${MANIFEST_NAME} missing: wrote ${NO_FILE}`);
+      if (this.catalog.exists) this.log.warn(`${MANIFEST_NAME} missing: wrote ${NO_FILE}`);
+      else this.log.info(`no ${MANIFEST_NAME} yet (a new root): wrote ${NO_FILE}, devices are offered no update`);
       return this.writeNoFile(m);
     }
     if (m.state === 'broken') return this.reconcileBroken(m);

@@ -10,10 +10,9 @@
  * avoid that).
  *
  * Rewriting the offered binary in place (or renaming a new build over it) does not withdraw the offer: devices are
- * served the published snapshot of the offered release (server/offered.ts, device-fs.ts), not the file being
+ * served the published snapshot of the offered release (server/snapshots/, device-fs.ts), not the file being
  * written, so the manifest stays true while the new build lands; once it is stable it is published as the next
- * VERSION. (Until the snapshots, the watcher wrote NO_FILE on the first raw event of such a rewrite; that flapped
- * the whole fleet to "no update" and still left a window between the write and the withdrawal.) Removing the
+ * VERSION. Removing the
  * offered binary is the operator's "stop offering it": NO_FILE (via publisher.reconcile()).
  *
  * Start-up (decided here): the watcher starts first (nothing lands unseen), then `publisher.reconcile()`, then
@@ -77,11 +76,12 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
   const inflight = new Set<Promise<void>>();
   let closed = false;
 
-  /** Runs a publisher call in the background; its errors are logged, never thrown out. */
+  /** Runs a publisher call in the background; its errors are logged as one line (no stack), never thrown out. */
   const track = (what: string, fn: () => Promise<unknown>) => {
     const p: Promise<void> = fn().then(() => undefined, (e: unknown) => {
-      if (e instanceof PublishError && e.code === 'unstable') log.info({ reason: e.message }, `${what}: ${e.message}; waiting for the next change`);
-      else log.warn({ err: e }, `${what}: ${(e as Error).message}; UPGRADE.TXT unchanged`);
+      const reason = e instanceof Error ? e.message : String(e);
+      if (e instanceof PublishError && e.code === 'unstable') log.info({ reason }, `${what}: ${reason}; waiting for the next change`);
+      else log.warn({ reason }, `${what}: ${reason}; ${MANIFEST_NAME} unchanged`);
     }).finally(() => inflight.delete(p));
     inflight.add(p);
   };
@@ -90,6 +90,10 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
   const onWrite = (p: string) => {
     if (closed || !inRoot(p)) return;
     const name = path.basename(p);
+    if (name === MANIFEST_NAME) {
+      track(`${MANIFEST_NAME} change`, () => publisher.noticeOfferChange());
+      return;
+    }
     const entry = classifyEntry(name);
     if (entry.kind === 'binary') track(`publish ${name}`, () => publisher.publish(name, { ifChanged: true }));
     else if (entry.kind === 'bad-name') log.warn({ file: name }, `${entry.reason}: not published, ${MANIFEST_NAME} unchanged`);
@@ -113,7 +117,8 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
       const abs = path.resolve(root, p);
       if (abs === root) return false;
       const base = path.basename(abs);
-      return base === CATALOG_DIR || base.startsWith('.') || base.toUpperCase().startsWith(MANIFEST_NAME);
+      // UPGRADE.TXT itself is watched: another process (`firmdrop publish`/`select`) changing the offer is logged.
+      return base === CATALOG_DIR || base.startsWith('.') || (base !== MANIFEST_NAME && base.toUpperCase().startsWith(MANIFEST_NAME));
     },
     awaitWriteFinish: { stabilityThreshold: opts.stabilityMs ?? 1000, pollInterval: 100 },
   });

@@ -223,9 +223,15 @@ describe('publisher', () => {
   });
 
   describe('reconcile', () => {
-    it('missing UPGRADE.TXT → NO_FILE, with a warning', async () => {
+    it('missing UPGRADE.TXT → NO_FILE: an info line on a new root, a warning once a catalogue exists', async () => {
       const { logger, lines } = captureLogger();
-      await new Publisher({ root, logger }).reconcile();
+      const p = new Publisher({ root, logger });
+      await p.reconcile();
+      expect(await read()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+      expect(lines.filter((l) => l.level >= 40)).to.deep.equal([]);
+      expect(lines.some((l) => l.level === 30 && /no UPGRADE\.TXT yet/.test(l.msg))).to.equal(true);
+      await fsp.rm(path.join(root, 'UPGRADE.TXT'));
+      await p.reconcile();
       expect(await read()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
       expect(lines.some((l) => l.level === 40 && /missing/.test(l.msg))).to.equal(true);
     });
