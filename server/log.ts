@@ -41,6 +41,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       colorize: !opts.destination && process.stdout.isTTY === true,
       translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
       ignore: 'pid,hostname',
+      singleLine: true, // one event, one line: the extra fields follow the message as one JSON object
       sync: true,
     });
     return pino({ level }, stream);
