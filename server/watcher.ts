@@ -15,6 +15,9 @@
  * VERSION. Removing the
  * offered binary is the operator's "stop offering it": NO_FILE (via publisher.reconcile()).
  *
+ * A burst of drops is coalesced (server/drop-queue.ts): the newest is offered first, the older ones are recorded
+ * without being offered.
+ *
  * Start-up (decided here): the watcher starts first (nothing lands unseen), then `publisher.reconcile()`, then
  * `publisher.catchUp()` for binaries that landed while nothing was watching, including drops a killed server had
  * seen but not yet published: every binary whose bytes differ from the latest release of its name is published,
@@ -29,6 +32,7 @@ import { watch } from 'chokidar';
 import type { Logger } from 'pino';
 import { MANIFEST_NAME, explainProgramName, isProgramName } from './manifest.ts';
 import { CATALOG_DIR } from './catalog.ts';
+import { DropQueue } from './drop-queue.ts';
 import { PublishError, type Publisher } from './publisher.ts';
 
 /** Extensions of files that look like an attempt to drop a firmware binary (Waspmote IDE exports, hex dumps). */
@@ -73,18 +77,21 @@ export interface WatcherHandle {
 export async function startWatcher(opts: { root: string; publisher: Publisher; logger: Logger; stabilityMs?: number }): Promise<WatcherHandle> {
   const root = path.resolve(opts.root);
   const { publisher, logger: log } = opts;
-  const inflight = new Set<Promise<void>>();
+  const inflight = new Set<Promise<unknown>>();
   let closed = false;
 
   /** Runs a publisher call in the background; its errors are logged as one line (no stack), never thrown out. */
-  const track = (what: string, fn: () => Promise<unknown>) => {
-    const p: Promise<void> = fn().then(() => undefined, (e: unknown) => {
+  const track = (what: string, fn: () => Promise<unknown>): Promise<boolean> => {
+    const p: Promise<boolean> = fn().then(() => true, (e: unknown) => {
       const reason = e instanceof Error ? e.message : String(e);
       if (e instanceof PublishError && e.code === 'unstable') log.info({ reason }, `${what}: ${reason}; waiting for the next change`);
       else log.warn({ reason }, `${what}: ${reason}; ${MANIFEST_NAME} unchanged`);
+      return false;
     }).finally(() => inflight.delete(p));
     inflight.add(p);
+    return p;
   };
+  const drops = new DropQueue(publisher, log, track);
 
   const inRoot = (p: string) => path.dirname(path.resolve(root, p)) === root;
   const onWrite = (p: string) => {
@@ -95,7 +102,7 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
       return;
     }
     const entry = classifyEntry(name);
-    if (entry.kind === 'binary') track(`publish ${name}`, () => publisher.publish(name, { ifChanged: true }));
+    if (entry.kind === 'binary') drops.add(name);
     else if (entry.kind === 'bad-name') log.warn({ file: name }, `${entry.reason}: not published, ${MANIFEST_NAME} unchanged`);
     else log.debug({ file: name }, `ignored ${name}`);
   };
@@ -130,6 +137,7 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
   const close = async () => {
     closed = true;
     await watcher.close();
+    await drops.close();
     while (inflight.size) await Promise.allSettled([...inflight]);
   };
 
