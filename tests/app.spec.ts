@@ -76,18 +76,19 @@ describe('startFirmdrop (composition root)', function () {
     expect(await fetchText(app.ftp.port, 'UPGRADE.TXT')).to.equal('FILE:SENSOR1\nPATH:/\nSIZE:8\nVERSION:1\n');
   });
 
-  it('leaves nothing running when the port is taken: its watcher publishes nothing afterwards', async () => {
+  it('a taken port is refused before anything is written, and nothing is left running (no watcher publishes afterwards)', async () => {
     const first = await startFirmdrop(config(path.join(tmp)), quiet());
     apps.push(first);
     const other = path.join(tmp, 'other');
     await fsp.mkdir(other);
     const err = await startFirmdrop(config(other, { port: String(first.ftp.port) }), quiet()).then(() => undefined, (e: Error) => e);
     expect(err?.message).to.match(/EADDRINUSE|in use/);
-    const manifest = await fsp.readFile(path.join(other, 'UPGRADE.TXT'), 'utf8');
+    // The port is checked before anything is written: the root is untouched.
+    expect(await fsp.readdir(other)).to.deep.equal([]);
     await fsp.writeFile(path.join(other, 'SENSOR1'), 'firmware');
     // A leaked watcher (stability 100 ms) would publish SENSOR1 well within this bound.
     await new Promise((r) => setTimeout(r, 1500));
-    expect(await fsp.readFile(path.join(other, 'UPGRADE.TXT'), 'utf8')).to.equal(manifest);
+    expect(await fsp.readdir(other)).to.deep.equal(['SENSOR1']);
   });
 
   it('refuses a root that is not a folder with a ConfigError and creates nothing', async () => {
