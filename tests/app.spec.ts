@@ -6,7 +6,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { type Firmdrop, startFirmdrop } from '../server/app.ts';
+import { type Firmdrop, startFirmdrop, warnDefaultPassword } from '../server/app.ts';
+import { captureLogger } from './support/publisher-log.ts';
 import { ConfigError, loadConfig } from '../server/config.ts';
 import { createLogger } from '../server/log.ts';
 
@@ -97,5 +98,25 @@ describe('startFirmdrop (composition root)', function () {
     expect(err).to.be.instanceOf(ConfigError);
     expect(err!.message).to.equal(`root ${missing}: no such directory`);
     expect(await fsp.readdir(tmp)).to.deep.equal([]);
+  });
+});
+
+describe('warnDefaultPassword', () => {
+  const run = (host: string, users: { user: string; pass: string }[]) => {
+    const { logger, lines } = captureLogger();
+    warnDefaultPassword({ host, port: 2121, users }, logger);
+    return lines.filter((l) => l.level === 40).map((l) => l.msg);
+  };
+
+  it('warns once, naming --user and FIRMDROP_USERS, when ota/libelium is served on a non-loopback address', () => {
+    const w = run('0.0.0.0', [{ user: 'ota', pass: 'libelium' }, { user: 'ops', pass: 's3cret' }]);
+    expect(w).to.have.length(1);
+    expect(w[0]).to.match(/0\.0\.0\.0.*ota\/libelium.*--user NAME:PASSWORD or FIRMDROP_USERS/);
+  });
+
+  it('stays quiet on loopback, or when the default password was changed', () => {
+    expect(run('127.0.0.1', [{ user: 'ota', pass: 'libelium' }])).to.deep.equal([]);
+    expect(run('::1', [{ user: 'ota', pass: 'libelium' }])).to.deep.equal([]);
+    expect(run('0.0.0.0', [{ user: 'ota', pass: 'n3w-pass' }])).to.deep.equal([]);
   });
 });
