@@ -11,21 +11,14 @@ import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import CRC32 from 'crc-32';
+import { CodedError } from './errors.ts';
 import { MAX_SIZE } from './manifest.ts';
 
 /** Why a binary was not published. */
 export type PublishErrorCode = 'bad-name' | 'not-found' | 'not-regular' | 'empty' | 'too-large' | 'unstable' | 'busy';
 
 /** A binary refused by the publisher; `message` is one line naming the file and the rule. Nothing was changed. */
-export class PublishError extends Error {
-  readonly code: PublishErrorCode;
-  /** @param code the rule broken; @param message one line for the operator. */
-  constructor(code: PublishErrorCode, message: string) {
-    super(message);
-    this.name = 'PublishError';
-    this.code = code;
-  }
-}
+export class PublishError extends CodedError<PublishErrorCode> {}
 
 /** The bytes of a binary: `size` in bytes, `crc32` 8 lowercase hex digits (unsigned), `md5` 32 lowercase hex digits. */
 export interface BinaryContent { size: number; crc32: string; md5: string }

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { MAX_VERSION, isProgramName } from './manifest.ts';
 import { writeFileAtomic } from './atomic-file.ts';
+import { CodedError } from './errors.ts';
 
 /** Folder inside the root holding firmdrop's state; hidden from devices by server/device-fs.ts. */
 export const CATALOG_DIR = '.firmdrop';
@@ -27,15 +28,7 @@ export type Selection = { kind: 'release'; name: string; version: number } | { k
 export type CatalogErrorCode = 'version-range' | 'version-overflow' | 'version-not-higher' | 'bad-name';
 
 /** A refused catalogue operation; `code` says which rule, `message` is one line for the operator. */
-export class CatalogError extends Error {
-  readonly code: CatalogErrorCode;
-  /** @param code the rule broken; @param message one line naming the program and the rule. */
-  constructor(code: CatalogErrorCode, message: string) {
-    super(message);
-    this.name = 'CatalogError';
-    this.code = code;
-  }
-}
+export class CatalogError extends CodedError<CatalogErrorCode> {}
 
 /**
  * The VERSION a new release of `name` gets, given the versions already published for that name
