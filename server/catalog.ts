@@ -205,16 +205,6 @@ export class Catalog {
     await this.save();
   }
 
-  /** Time of the last catalogue write (releases.json's mtime), or undefined when there is no catalogue yet. */
-  async writtenAt(): Promise<Date | undefined> {
-    try {
-      return (await fsp.stat(this.file)).mtime;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
-  }
-
   private async save(): Promise<void> {
     await writeFileAtomic(this.tmpDir, this.file, JSON.stringify(this.state, null, 2) + '\n');
     this.onDisk = true;

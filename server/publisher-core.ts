@@ -10,7 +10,7 @@ import {
   MANIFEST_NAME, NO_FILE, describeOffer, explainProgramName, formatManifest, isProgramName, noFileManifest, readManifest,
   type Manifest,
 } from './manifest.ts';
-import { Catalog, type Release } from './catalog.ts';
+import { CATALOG_DIR, Catalog, TMP_DIR, type Release } from './catalog.ts';
 import { PublishError, assertUnchanged, hashBinary, type BinaryInfo } from './binary.ts';
 import { ManifestFile, type ManifestState } from './manifest-file.ts';
 import { manifestMatches, planRelease, type Plan, type PublishOptions } from './release-plan.ts';
@@ -33,6 +33,10 @@ export class PublisherCore {
   protected readonly log: Logger;
   protected readonly catalog: Catalog;
   protected readonly manifest: ManifestFile;
+  /** `<root>/.firmdrop`: firmdrop's state (lock, catalogue, snapshots, kept manifests). */
+  protected readonly stateDir: string;
+  /** `<root>/.firmdrop/tmp`: temp files, on the root's file system so renames are atomic. */
+  protected readonly tmpDir: string;
   protected queue: Promise<unknown> = Promise.resolve();
   /** What UPGRADE.TXT offered when this process last wrote or read it (see offerOf), for noticeOfferChange. */
   protected lastOffer?: string;
@@ -48,11 +52,13 @@ export class PublisherCore {
     this.log = opts.logger ?? pino({ level: 'silent' });
     this.catalog = new Catalog(this.root, this.log);
     this.manifest = new ManifestFile(this.root);
+    this.stateDir = path.join(this.root, CATALOG_DIR);
+    this.tmpDir = path.join(this.stateDir, TMP_DIR);
   }
 
   /** Runs `fn` after every operation queued before it, holding the root's lock (server/root-lock.ts). */
   protected enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const locked = () => withRootLock(this.catalog.dir, this.catalog.tmpDir, this.log, fn);
+    const locked = () => withRootLock(this.stateDir, this.tmpDir, this.log, fn);
     const run = this.queue.then(locked, locked);
     this.queue = run.then(() => undefined, () => undefined);
     return run;

@@ -85,7 +85,7 @@ export class Publisher extends PublisherCore {
         throw e;
       }
       if (!srcStat.isFile()) throw new PublishError('not-regular', `${src}: is not a regular file`);
-      const { info, plan } = await replaceAtomic(this.catalog.tmpDir, target, async (tmp) => {
+      const { info, plan } = await replaceAtomic(this.tmpDir, target, async (tmp) => {
         await fsp.copyFile(source, tmp);
         const after = await fsp.stat(source);
         if (after.size !== srcStat.size || after.mtimeMs !== srcStat.mtimeMs) {
@@ -240,7 +240,7 @@ export class Publisher extends PublisherCore {
 
   private async reconcileNow(): Promise<void> {
     await this.open();
-    await removeStaleTemps(this.catalog.tmpDir, this.log);
+    await removeStaleTemps(this.tmpDir, this.log);
     const m = await this.manifest.read();
     this.lastOffer = offerOf(m);
     if (m.state === 'missing') {
