@@ -130,7 +130,7 @@ export class PublisherCore {
     const wrote = await this.replaceManifest(await this.manifest.read(), text, { name: r.name, version: r.version }, why);
     if (plan.record) await this.catalog.add(r);
     else await this.catalog.setCurrent({ kind: 'release', name: r.name, version: r.version });
-    if (wrote || plan.fresh) {
+    if ((wrote || plan.fresh) && why === undefined) { // with `why`, replaceManifest's one line said it all
       this.log.info({ name: r.name, version: r.version, size: r.size, crc32: r.crc32, md5: r.md5 },
         `published ${r.name} v${r.version} (${r.size} bytes, crc32 ${r.crc32})`);
       if (r.version > 127) {

@@ -252,6 +252,7 @@ describe('publisher', () => {
       const line = lines.find((l) => l.level === 40)!.msg;
       expect(line).to.match(/broke crlf.*kept the original as \.firmdrop\/kept\/UPGRADE\.TXT\..*; offer ABCDEFG v7 \(broken\) → ABCDEFG v7$/);
       expect(line).to.not.include(root);
+      expect(lines.filter((l) => l.level >= 30 && /ABCDEFG/.test(l.msg)), 'one line says what changed').to.have.length(1);
     });
 
     it('a broken UPGRADE.TXT whose binary does not match → NO_FILE, naming the rules; the original is kept', async () => {
