@@ -5,15 +5,19 @@
 // when the parent is gone (we were re-parented to init or a subreaper), it sends itself SIGTERM, the signal the
 // parent was given. A process with a SIGTERM handler (`firmdrop serve`, `client-sim modem --listen`) then stops
 // cleanly and frees its port; one without it ends as SIGTERM's default action does.
+// Only under npm (npx, npm exec, npm run: npm sets `npm_command`): run directly (`nohup node bin/firmdrop.js serve &`),
+// outliving the shell that started it is what the operator asked for.
 
 /** How often the parent pid is checked, ms. */
 export const PARENT_POLL_MS = 250;
 
 /**
- * Starts watching the parent process; the timer is unref'd, so it never keeps the process alive.
+ * Starts watching the parent process when npm started this one (`env.npm_command` set); the timer is unref'd, so it
+ * never keeps the process alive.
  * @returns a function that stops watching
  */
-export function passSignalsFromParent() {
+export function passSignalsFromParent(env = process.env) {
+  if (!env.npm_command) return () => {};
   const parent = process.ppid;
   const timer = setInterval(() => {
     if (process.ppid === parent) return;

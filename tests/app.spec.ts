@@ -68,6 +68,23 @@ describe('startFirmdrop (composition root)', function () {
     expect(await refused(app.ftp.port)).to.equal(true);
   });
 
+  it('on a Meshlium root whose UPGRADE.TXT has CRLF line ends: keeps the original, goes on offering its binary in strict form with its VERSION', async () => {
+    const original = Buffer.from('FILE:MESHPRG\r\nPATH:/\r\nSIZE:8\r\nVERSION:12\r\n');
+    await fsp.writeFile(path.join(tmp, 'MESHPRG'), 'firmware');
+    await fsp.writeFile(path.join(tmp, 'UPGRADE.TXT'), original);
+    const { logger, lines } = captureLogger();
+    const app = await startFirmdrop(config(tmp), logger);
+    apps.push(app);
+    expect(await fetchText(app.ftp.port, 'UPGRADE.TXT')).to.match(/^FILE:MESHPRG\nPATH:\/\nSIZE:8\nVERSION:12\nCRC32:[0-9a-f]{8}\nMD5:[0-9a-f]{32}\n$/);
+    expect(await fetchText(app.ftp.port, 'MESHPRG')).to.equal('firmware');
+    const kept = await fsp.readdir(path.join(tmp, '.firmdrop', 'kept'));
+    expect(await fsp.readFile(path.join(tmp, '.firmdrop', 'kept', kept[0]!))).to.deep.equal(original);
+    const said = lines.filter((l) => l.level === 40).map((l) => l.msg);
+    expect(said).to.have.length(1);
+    expect(said[0]).to.match(/^UPGRADE\.TXT broke crlf.*kept the original as \.firmdrop\/kept\/UPGRADE\.TXT\.\S+; offer MESHPRG v12 \(broken\) → MESHPRG v12$/);
+    expect((await app.publisher.releases()).map((r) => `${r.name} v${r.version}`)).to.deep.equal(['MESHPRG v12']);
+  });
+
   it('writes the plain Meshlium manifest with checksums off', async () => {
     const app = await startFirmdrop(config(tmp, { checksums: false }), quiet());
     apps.push(app);

@@ -49,6 +49,23 @@ describe('launchers pass SIGTERM on: the port is freed and the process tree exit
     });
   }
 
+  it('node bin/firmdrop.js serve started outside npm keeps serving when the shell that started it exits (nohup … &)', async () => {
+    const env = cleanEnv({ FIRMDROP_LOG_FORMAT: 'json' });
+    for (const k of Object.keys(env)) if (k.startsWith('npm_')) delete env[k];
+    const log = path.join(tmp, 'serve.log');
+    const cmd = `"${process.execPath}" bin/firmdrop.js ${serveArgs().join(' ')} > "${log}" 2>&1 &`;
+    child = spawn('sh', ['-c', cmd], { cwd: repo, detached: true, env });
+    await new Promise((r) => child!.once('exit', r)); // the shell is gone at once; the server is orphaned
+    const listening = await poll(async () => {
+      const line = (await fsp.readFile(log, 'utf8').catch(() => '')).split('\n').find((l) => l.includes('"msg":"listening"'));
+      return line ? JSON.parse(line) as { port: number; pid: number } : undefined;
+    }, 20_000, 'listening line');
+    await new Promise((r) => setTimeout(r, 1000)); // four parent checks' worth (bin/parent-watch.js polls every 250 ms)
+    expect(await portIsFree(listening.port), 'still serving').to.equal(false);
+    process.kill(listening.pid, 'SIGTERM');
+    await expectTreeGoneAndPortFree(child.pid!, listening.port);
+  });
+
   it('npx client-sim modem --listen: SIGTERM to npx frees the port and ends the tree', async () => {
     child = spawn('npx', ['--no-install', 'client-sim', 'modem', '--family', 'telit', '--listen', '0'], { cwd: repo, detached: true, env: cleanEnv({}) });
     let out = '';
