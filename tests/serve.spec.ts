@@ -1,6 +1,6 @@
 // End to end: `firmdrop serve` and `npm start` as child processes, fetched with curl over loopback.
 import { expect } from 'chai';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
