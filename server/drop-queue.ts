@@ -2,8 +2,8 @@
  * Binaries dropped into the root, waiting to be published: the watcher's queue, which coalesces a burst of drops.
  *
  * Only the newest drop decides what is offered (each publish offers its release, so the last one published wins).
- * Publishing every drop in turn made the last of a burst of 60 wait for the 59 before it (3.85 s with 10 clients
- * reading UPGRADE.TXT). So, whenever the publisher is free:
+ * Publishing every drop in turn would make the last of a burst wait for every drop before it (each publish hashes,
+ * snapshots and fsyncs; tests/publish-burst.spec.ts measures the difference). So, whenever the publisher is free:
  *   1. every drop seen since the last round is taken at once; a name dropped again counts once (its newest bytes);
  *   2. the newest is published and offered first; when it changes nothing (same bytes, `ifChanged`) or is refused,
  *      the next newest is tried, so the offer is what sequential publishing would have ended with;
