@@ -2,7 +2,8 @@
  * The composition root: one running firmdrop = publisher (reconciled with the root) + watcher + FTP server.
  * `firmdrop serve`, the end-to-end tests and the benchmark all start firmdrop through {@link startFirmdrop}.
  */
-import { type Config, assertRootDir } from './config.ts';
+import net from 'node:net';
+import { type Config, ConfigError, DEFAULT_USERS, assertRootDir } from './config.ts';
 import { type FtpHandle, startFtp } from './ftp.ts';
 import { type Logger, createLogger } from './log.ts';
 import { Publisher } from './publisher.ts';
@@ -41,6 +42,8 @@ export function loggerFor(config: Pick<Config, 'logLevel' | 'logFormat'>): Logge
  */
 export async function startFirmdrop(config: Config, logger: Logger = loggerFor(config)): Promise<Firmdrop> {
   await assertRootDir(config.root);
+  // A busy port is found before anything is logged or written: its error is the only line a failed start prints.
+  await assertPortFree(config.host, config.port);
   // FTPS files are checked before anything starts: a bad one stops firmdrop with one line (ConfigError).
   const tls = config.tlsCert && config.tlsKey ? await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey }) : undefined;
   const publisher = new Publisher({ root: config.root, checksums: config.checksums, logger });
@@ -68,6 +71,7 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
     throw err;
   }
   logger.info({ host: ftp.host, port: ftp.port, root: config.root, build: RUNNING_BUILD }, 'listening');
+  warnDefaultPassword(config, logger);
   if (tls) {
     const expired = tls.validTo.getTime() < Date.now();
     logger[expired ? 'warn' : 'info']({ subject: tls.subject, validTo: tls.validTo.toISOString() }, expired ? 'FTPS certificate expired' : 'FTPS enabled (AUTH TLS)');
@@ -87,4 +91,41 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
     return closing;
   };
   return { ftp, publisher, close };
+}
+
+/** True for an address only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (net.isIPv4(host) && host.startsWith('127.'));
+}
+
+/**
+ * One warning line when an account still has its default password (ota/libelium, the Meshlium OTA default published
+ * in Libelium's OTA guide) and the server listens on an address other machines can reach.
+ */
+export function warnDefaultPassword(config: Pick<Config, 'host' | 'port' | 'users'>, logger: Logger): void {
+  if (isLoopback(config.host)) return;
+  const known = config.users.filter((u) => DEFAULT_USERS.some((d) => d.user === u.user && d.pass === u.pass));
+  if (known.length === 0) return;
+  const names = known.map((u) => `${u.user}/${u.pass}`).join(', ');
+  logger.warn({ host: config.host, users: known.map((u) => u.user) },
+    `default password served on ${config.host}: anyone who reaches this port can log in as ${names} (the published Meshlium default); ` +
+    'set your own account with --user NAME:PASSWORD or FIRMDROP_USERS');
+}
+
+/**
+ * Resolves when `host`:`port` can be listened on now (port 0 always can); the probe listener is closed at once.
+ * @throws ConfigError (one line) when the port is in use or not allowed
+ */
+export async function assertPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (e: NodeJS.ErrnoException) => {
+      const why = e.code === 'EADDRINUSE' ? 'is in use (EADDRINUSE): is another firmdrop or FTP server running? choose another --port'
+        : e.code === 'EACCES' ? 'needs privileges (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE; choose --port 2121'
+          : `cannot be listened on (${e.code ?? e.message})`;
+      reject(new ConfigError(`port ${port} on ${host} ${why}`));
+    });
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }

@@ -6,9 +6,10 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { MAX_VERSION, isProgramName } from './manifest.ts';
+import { writeFileAtomic } from './atomic-file.ts';
+import { CodedError } from './errors.ts';
 
 /** Folder inside the root holding firmdrop's state; hidden from devices by server/device-fs.ts. */
 export const CATALOG_DIR = '.firmdrop';
@@ -27,21 +28,13 @@ export type Selection = { kind: 'release'; name: string; version: number } | { k
 export type CatalogErrorCode = 'version-range' | 'version-overflow' | 'version-not-higher' | 'bad-name';
 
 /** A refused catalogue operation; `code` says which rule, `message` is one line for the operator. */
-export class CatalogError extends Error {
-  readonly code: CatalogErrorCode;
-  /** @param code the rule broken; @param message one line naming the program and the rule. */
-  constructor(code: CatalogErrorCode, message: string) {
-    super(message);
-    this.name = 'CatalogError';
-    this.code = code;
-  }
-}
+export class CatalogError extends CodedError<CatalogErrorCode> {}
 
 /**
  * The VERSION a new release of `name` gets, given the versions already published for that name
- * (rules from issue 2 item 3 and research/waspmote-ota.md §3, §6):
+ * (Libelium's Waspmote API `Wasp4G.cpp` requestOTA and the Meshlium OTA manager's UPGRADE.TXT):
  * - no version given: highest published + 1, or 1 for a new name;
- * - a given version must be an integer ≥ 1 (0 is NO_FILE's, and Meshlium cannot set it: §6) and, unless `force`,
+ * - a given version must be an integer ≥ 1 (0 is NO_FILE's, and the Meshlium OTA manager cannot set it) and, unless `force`,
  *   higher than every version published for that name (a device with that version would ignore it: 4G code 10);
  * - 256 or more is refused: 4G/WiFi PRO keep VERSION in one byte; the program must be renamed (devices compare
  *   versions only for the same name, so a new name starts again at 1).
@@ -68,51 +61,6 @@ export function resolveVersion(name: string, published: readonly number[], opts:
     throw new CatalogError('version-overflow', `${name}: v${highest} was the last VERSION devices accept (the next, 256, reads as 0); ${rename}`);
   }
   return next;
-}
-
-/**
- * Writes `data` to `target` atomically: a temp file in `tmpDir` (must be on the same file system), write, fsync,
- * rename over `target`, fsync the target's directory. A reader sees the old or the new file, never a mix; a crash
- * leaves at most a temp file in `tmpDir`, named `<pid>.<random>.<basename>` so a later run can tell it is stale.
- * @throws the file-system error; the temp file is removed.
- */
-export async function writeFileAtomic(tmpDir: string, target: string, data: string | Buffer): Promise<void> {
-  await fsp.mkdir(tmpDir, { recursive: true });
-  const tmp = tempPath(tmpDir, path.basename(target));
-  let renamed = false;
-  try {
-    const fh = await fsp.open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, target);
-    renamed = true;
-    await fsyncDir(path.dirname(target));
-  } finally {
-    if (!renamed) await fsp.rm(tmp, { force: true });
-  }
-}
-
-/** A fresh temp file path in `tmpDir` for `base`: `<pid>.<random hex>.<base>`. */
-export function tempPath(tmpDir: string, base: string): string {
-  return path.join(tmpDir, `${process.pid}.${randomBytes(6).toString('hex')}.${base}`);
-}
-
-/** fsync a directory so a rename in it survives a power cut (ignored where the platform refuses it). */
-export async function fsyncDir(dir: string): Promise<void> {
-  let fh;
-  try {
-    fh = await fsp.open(dir, 'r');
-    await fh.sync();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL') throw e;
-  } finally {
-    await fh?.close();
-  }
 }
 
 /**
@@ -255,16 +203,6 @@ export class Catalog {
     if (JSON.stringify(selection) === JSON.stringify(this.state.current)) return;
     this.state.current = selection;
     await this.save();
-  }
-
-  /** Time of the last catalogue write (releases.json's mtime), or undefined when there is no catalogue yet. */
-  async writtenAt(): Promise<Date | undefined> {
-    try {
-      return (await fsp.stat(this.file)).mtime;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
   }
 
   private async save(): Promise<void> {

@@ -14,9 +14,10 @@ import { CONFIG_OPTIONS, type Config, assertRootDir, loadConfig } from './config
 import { type Logger, createLogger } from './log.ts';
 import { Catalog, type Release } from './catalog.ts';
 import {
-  MANIFEST_NAME, type Manifest, type ManifestIssue, NO_FILE, isProgramName, lintManifest, parseManifest,
+  MANIFEST_NAME, type Manifest, type ManifestIssue, NO_FILE, isProgramName, lintManifest, parseManifest, readManifest,
 } from './manifest.ts';
-import { PublishError, Publisher, hashBinary } from './publisher.ts';
+import { PublishError, hashBinary } from './binary.ts';
+import { Publisher } from './publisher.ts';
 
 /** An error the user can fix; printed as `firmdrop: <message>` (one line), exit code 1. */
 export class CliError extends Error {
@@ -67,8 +68,8 @@ export async function inspectRoot(root: string, opts: { releases: boolean }): Pr
     report.issues.push({ rule: 'manifest-missing', severity: 'error', message: `${MANIFEST_NAME}: no such file in ${root}; devices stop without updating` });
     return report;
   }
-  // The FILE value as a device finds it (first `FILE:` label), trimmed so a broken line still names its binary.
-  const name = /(?:^|\n)FILE:([^\n]*)/.exec(report.text)?.[1].trim();
+  // The FILE value read tolerantly, so a broken line (CRLF, spaces) still names its binary.
+  const name = readManifest(report.text).file;
   let facts: { size: number; crc32: string; md5: string } | undefined;
   if (name !== undefined && name !== NO_FILE && isProgramName(name)) {
     try {
@@ -209,7 +210,7 @@ async function status(flags: Flags): Promise<number> {
   const report = await inspectRoot(config.root, { releases: true });
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    return 0;
+    return report.ok ? 0 : 1;
   }
   const out: string[] = [`root: ${report.root}`];
   out.push(report.text === null ? `${MANIFEST_NAME}: missing` : `${MANIFEST_NAME}:\n${report.text.replace(/^/gm, '  ').trimEnd()}`);
@@ -223,7 +224,7 @@ async function status(flags: Flags): Promise<number> {
     out.push(`  ${r.name} v${r.version}  ${r.size} bytes  crc32 ${r.crc32}  ${r.publishedAt}`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
-  return 0;
+  return report.ok ? 0 : 1;
 }
 
 async function check(flags: Flags): Promise<number> {
@@ -246,7 +247,7 @@ export function buildCli(argv: string[], run: (job: Promise<number>) => void): A
   return yargs(argv)
     .scriptName('firmdrop')
     .usage('$0 <command> [options]\n\nFTP OTA firmware server for Waspmote devices (UPGRADE.TXT).')
-    .version(false) // `--version` is the release version of publish/select
+    .version(false) // `--version` is the release version of publish/select; `firmdrop --version` alone: see main()
     .strict()
     .wrap(Math.min(110, process.stdout.columns || 110))
     .command('serve', 'serve the root to devices over FTP and publish binaries dropped into it',
@@ -269,7 +270,7 @@ export function buildCli(argv: string[], run: (job: Promise<number>) => void): A
         .example('$0 select OLDPROG', 'offer another program again (rollback: a different name is always accepted)')
         .example('$0 select --no-file', 'stop offering updates'),
       (a) => run(select(a)))
-    .command('status', 'show the manifest, the releases and whether the manifest matches the files',
+    .command('status', 'show the manifest, the releases and whether the manifest matches the files (exit 1 when it does not)',
       (y) => withConfigOptions(y, ['root']).option('json', { type: 'boolean', describe: 'print JSON' }),
       (a) => run(status(a)))
     .command('check [root]', 'lint UPGRADE.TXT against the binary it names (works on any Meshlium or vsftpd root)',
@@ -285,6 +286,25 @@ export function buildCli(argv: string[], run: (job: Promise<number>) => void): A
     });
 }
 
+/**
+ * firmdrop's version: `version` of the package.json nearest above this module (server/ when run from the sources,
+ * dist/server/ when run from the build).
+ * @throws Error when no firmdrop package.json is found
+ */
+export async function packageVersion(): Promise<string> {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const text = await readFile(path.join(dir, 'package.json'), 'utf8').catch(() => undefined);
+    if (text !== undefined) {
+      const pkg = JSON.parse(text) as { name?: string; version?: string };
+      if (pkg.name === 'firmdrop' && pkg.version) return pkg.version;
+    }
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('package.json of firmdrop not found');
+    dir = up;
+  }
+}
+
 /** First line of an error message: errors are one line on stderr. */
 function oneLine(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
@@ -296,6 +316,11 @@ function oneLine(err: unknown): string {
  * broken, 2 usage error. Prints errors as one line on stderr.
  */
 export async function main(argv: string[]): Promise<number> {
+  // `--version` of publish/select is a release VERSION; alone, it asks for firmdrop's own version.
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`${await packageVersion()}\n`);
+    return 0;
+  }
   let job: Promise<number> | undefined;
   try {
     await buildCli(argv, (j) => { job = j; }).parseAsync();

@@ -38,7 +38,7 @@ export interface Config {
   pasvMin?: number;
   /** Highest passive data port (TCP). Default undefined: any free (ephemeral) port. */
   pasvMax?: number;
-  /** Accounts allowed to log in. Default `ota` / `libelium`, the Meshlium OTA default (Libelium OTA guide, seed 003). */
+  /** Accounts allowed to log in. Default `ota` / `libelium`, the Meshlium OTA default (Libelium's Meshlium OTA guide). */
   users: FtpUser[];
   /** Accept `anonymous` logins (any password). Default false. */
   anonymous: boolean;
@@ -50,7 +50,7 @@ export interface Config {
   idleTimeoutMs: number;
   /** Close a control connection that has not logged in this long after connecting (ms), 1000..86400000. Default 60000. */
   loginTimeoutMs: number;
-  /** Most simultaneous control connections; 0 = unlimited. Default 10000: a fleet of 5,000 devices at once (issue 5) fits, and each session costs ~100 KB (BENCHMARKS.md). */
+  /** Most simultaneous control connections; 0 = unlimited. Default 10000: a fleet of 5,000 devices at once fits, and each session costs ~100 KB (BENCHMARKS.md). */
   maxConnections: number;
   /** Most simultaneous control connections from one IP address; 0 = unlimited (carrier NAT shares addresses). Default 0. */
   maxPerAddress: number;
@@ -82,7 +82,7 @@ export class ConfigError extends Error {
 export const DEFAULT_PORT = 2121;
 /** Default root folder, relative to the working directory: the repository's embedded `ota-root/`. */
 export const DEFAULT_ROOT = './ota-root';
-/** Default account: the Meshlium OTA user and password (Libelium OTA guide, research/waspmote-ota.md §6). */
+/** Default account: the Meshlium OTA user and password (Libelium's Meshlium OTA guide). */
 export const DEFAULT_USERS: readonly FtpUser[] = Object.freeze([{ user: 'ota', pass: 'libelium' }]);
 
 /** Where a raw value came from, for error messages: `--port "abc"` or `FIRMDROP_PORT="abc"`. */
@@ -229,8 +229,7 @@ function parseHost(raw: unknown, src: Source): string {
 
 function parsePasvAddress(raw: unknown, src: Source): string {
   const s = String(raw).trim();
-  // ftp-srv writes pasv_url straight into the 227 reply: a host name or IPv6 address would break it
-  // (research/stack.md, ftp-srv fault 5).
+  // ftp-srv writes pasv_url straight into the 227 reply: a host name or IPv6 address would break it (ftp-srv 4.6.3 src/commands/registration/pasv.js).
   if (!net.isIPv4(s) || s === '0.0.0.0') {
     throw new ConfigError(`${where(src, raw)}: expected a bare IPv4 address (no host name, no port)`);
   }

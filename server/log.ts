@@ -1,5 +1,5 @@
 /**
- * Logging: pino setup, and the device-session log lines (issue 2 item 7): one line per event of an FTP session:
+ * Logging: pino setup, and the device-session log lines: one line per event of an FTP session:
  * login (user, client address), a file fetch started (file, full or resumed at a REST offset), the fetch completed
  * or cut short (bytes sent, duration), and the session's end (how long it lasted, why it ended).
  * Passwords are never logged.
@@ -30,7 +30,7 @@ const STDOUT_FLUSH_MS = 100;
  * pino-pretty's human-readable form on a TTY or with `pretty: true`. No worker thread. JSON lines to stdout (the
  * default destination: a server's session log) are buffered, up to STDOUT_BUFFER_BYTES or STDOUT_FLUSH_MS, and
  * flushed synchronously when the process exits: at several lines per device session, one write per line was ~8 % of
- * the server's CPU in the bench profile (issue 5). A given `destination` or pretty output is written synchronously.
+ * the server's CPU in the bench profile (BENCHMARKS.md). A given `destination` or pretty output is written synchronously.
  */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
@@ -41,6 +41,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       colorize: !opts.destination && process.stdout.isTTY === true,
       translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
       ignore: 'pid,hostname',
+      singleLine: true, // one event, one line: the extra fields follow the message as one JSON object
       sync: true,
     });
     return pino({ level }, stream);

@@ -1,7 +1,7 @@
 /**
  * UPGRADE.TXT, server side: types, the strict writer, the linter and the strict parser. Pure: no I/O.
  *
- * The server writes only the one form every Waspmote module accepts (research/waspmote-ota.md §3):
+ * The server writes only the one form every Waspmote module accepts (the requestOTA functions of Wasp4G.cpp, WaspWIFI_PRO.cpp, Wasp3G.cpp and WaspGPRS_Pro_core.cpp):
  * LF-only lines `FILE:`, `PATH:/`, `SIZE:`, `VERSION:` in that order, no spaces, whole file under 255 bytes,
  * optionally followed by integrity lines `CRC32:` and `MD5:` that old devices ignore (their substring search only
  * looks for the four labels). The linter reports every rule a file breaks, naming the label, the rule and which
@@ -10,22 +10,21 @@
  * The device-side parser (client-sim/waspmote/upgrade-txt.ts) is separate on purpose: it reproduces the devices'
  * quirks; this one refuses anything some device would misread.
  */
+import { NO_FILE, isProgramName, show } from './program-name.ts';
 
-/** FILE value meaning "nothing to update" (4G code 6, WiFi PRO 0024, 3G −26, GPRS −69; research §3, §4). */
-export const NO_FILE = 'NO_FILE';
-/** Name of the manifest file in the FTP root, fetched by devices as a relative or absolute path (research §1, §2). */
+export { NO_FILE, PROGRAM_NAME_RE, explainProgramName, isProgramName, suggestProgramName } from './program-name.ts';
+
+/** Name of the manifest file in the FTP root, fetched by devices as a relative or absolute path (requestOTA of each Waspmote module). */
 export const MANIFEST_NAME = 'UPGRADE.TXT';
-/** Largest manifest the server writes, in bytes: devices read ≤ 256 bytes and flag ≥ 255 as truncated (research §3). */
+/** Largest manifest the server writes, in bytes: devices read ≤ 256 bytes and flag ≥ 255 as truncated (Wasp4G.cpp requestOTA). */
 export const MAX_MANIFEST_BYTES = 254;
-/** Largest SIZE value: devices read at most 9 characters of SIZE into a long (research §3). */
+/** Largest SIZE value: devices read at most 9 characters of SIZE into a long (Wasp4G.cpp requestOTA). */
 export const MAX_SIZE = 999_999_999;
-/** Highest VERSION: 4G/WiFi PRO store it in one unsigned byte, so 256 reads as 0 (research §3). */
+/** Highest VERSION: 4G/WiFi PRO store it in one unsigned byte, so 256 reads as 0 (Wasp4G.cpp requestOTA). */
 export const MAX_VERSION = 255;
-/** Program name rule: exactly 7 characters, letters, digits and `_` (4G code 4, WiFi PRO 0022; research §3, §5). */
-export const PROGRAM_NAME_RE = /^[A-Za-z0-9_]{7}$/;
-/** The four labels every device looks for, in the order the server writes them (research §3). */
+/** The four labels every device looks for, in the order the server writes them (Wasp4G.cpp requestOTA). */
 export const REQUIRED_LABELS = ['FILE', 'PATH', 'SIZE', 'VERSION'] as const;
-/** Integrity labels firmdrop adds after the four required ones; devices ignore them (research §3, last point). */
+/** Integrity labels firmdrop adds after the four required ones; devices ignore them (Wasp4G.cpp requestOTA searches only the four labels). */
 export const CHECKSUM_LABELS = ['CRC32', 'MD5'] as const;
 
 /**
@@ -42,7 +41,7 @@ export interface Manifest { file: string; path: string; size: number; version: n
 export interface ManifestIssue { rule: string; line?: number; message: string; severity?: 'error' | 'warning' }
 
 /**
- * Every rule lintManifest checks, by id, with the reason behind it (research/waspmote-ota.md §3 unless noted).
+ * Every rule lintManifest checks, by id, with the reason behind it (Libelium Waspmote API requestOTA of Wasp4G.cpp, WaspWIFI_PRO.cpp, Wasp3G.cpp, WaspGPRS_Pro_core.cpp, unless noted).
  */
 export const MANIFEST_RULES = {
   'crlf': 'lines end in LF only: 4G/WiFi PRO keep a CR in the value (FILE fails the 7-character check, code 4)',
@@ -53,8 +52,8 @@ export const MANIFEST_RULES = {
   'duplicate-label': 'each label once: substring parsers read the first occurrence only',
   'file-first': 'FILE is the first line: 3G and GPRS take the FILE value from the first colon in the file',
   'file-length': 'FILE is exactly 7 characters (4G code 4, WiFi PRO 0022; 3G/GPRS copy 7 bytes unchecked)',
-  'file-charset': 'FILE uses letters, digits and _ only (SD 8.3 names, Waspmote IDE export; research §5)',
-  'no-file-form': 'NO_FILE comes with PATH:/, SIZE:0, VERSION:0 and no checksum lines, as Meshlium writes it (§6)',
+  'file-charset': 'FILE uses letters, digits and _ only (SD 8.3 names, Waspmote IDE export; Waspmote IDE OTA export)',
+  'no-file-form': 'NO_FILE comes with PATH:/, SIZE:0, VERSION:0 and no checksum lines, as Meshlium writes it (Meshlium OTA manager)',
   'path': "PATH is '/': 4G ignores PATH, WiFi PRO joins PATH/FILE, 3G joins PATH+FILE without a separator",
   'size-format': 'SIZE is a decimal number of at most 9 digits without sign or leading zeros',
   'size-range': 'SIZE is at least 1 for a release (4G code 12 for a 0-byte file) and at most 999999999',
@@ -83,55 +82,14 @@ export class ManifestError extends Error {
   }
 }
 
-/**
- * True when `name` is a program name a device can fetch: exactly 7 letters, digits or `_` (research §3, §5).
- * `NO_FILE` matches the pattern but is reserved (devices read it as "no update"), so it is not a program name.
- */
-export function isProgramName(name: string): boolean {
-  return PROGRAM_NAME_RE.test(name) && name !== NO_FILE;
-}
-
-/**
- * Why `name` is not a program name, as one line ready for a log or an error (with a suggested 7-character name
- * when one can be derived the way the Waspmote IDE does: extension dropped, truncated to 7; research §5);
- * undefined when it is a valid program name.
- */
-export function explainProgramName(name: string): string | undefined {
-  if (isProgramName(name)) return undefined;
-  if (name === NO_FILE) return `'${NO_FILE}' is reserved: devices read FILE:${NO_FILE} as "no update"`;
-  const reasons: string[] = [];
-  const dot = name.lastIndexOf('.');
-  if (dot > 0) reasons.push(`it has an extension ('${name.slice(dot)}'); devices ask for the bare 7-character name`);
-  if ([...name].length !== 7) reasons.push(`it is ${[...name].length} characters, a program name is exactly 7`);
-  const withoutExt = dot > 0 ? name.slice(0, dot) + name.slice(dot + 1) : name;
-  const bad = [...new Set([...withoutExt].filter((c) => !/[A-Za-z0-9_]/.test(c)))];
-  if (bad.length) {
-    reasons.push(`it contains ${bad.map((c) => `'${show(c)}'`).join(', ')} (only letters, digits and _ are allowed)`);
-  }
-  const suggestion = suggestProgramName(name);
-  const hint = suggestion ? `; rename it to '${suggestion}'` : '';
-  return `'${show(name)}' is not a program name: ${reasons.join('; ')}${hint}`;
-}
-
-/**
- * A program name derived from a file name as the Waspmote IDE's "Export binary to OTA file" does: extension
- * dropped, other characters replaced by `_`, truncated to 7 (research §5). Undefined when fewer than 7 remain.
- */
-export function suggestProgramName(fileName: string): string | undefined {
-  const dot = fileName.lastIndexOf('.');
-  const stem = dot > 0 ? fileName.slice(0, dot) : fileName;
-  const candidate = stem.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 7);
-  return isProgramName(candidate) ? candidate : undefined;
-}
-
-/** The NO_FILE manifest, exactly as Meshlium writes it: FILE:NO_FILE, PATH:/, SIZE:0, VERSION:0 (research §6). */
+/** The NO_FILE manifest, exactly as Meshlium writes it: FILE:NO_FILE, PATH:/, SIZE:0, VERSION:0 (Meshlium OTA manager). */
 export function noFileManifest(): Manifest {
   return { file: NO_FILE, path: '/', size: 0, version: 0 };
 }
 
 /**
  * UPGRADE.TXT text for `m`: LF-only lines FILE, PATH, SIZE, VERSION, then (unless `opts.checksums === false`)
- * `CRC32:` and `MD5:` for the checksums `m` carries. NO_FILE never gets checksum lines. Research §3 and §6.
+ * `CRC32:` and `MD5:` for the checksums `m` carries. NO_FILE never gets checksum lines. Sources: Wasp4G.cpp requestOTA, the Meshlium OTA manager.
  * @throws ManifestError listing every problem with `m` (FILE not a program name, PATH not '/', SIZE not
  *   1..999999999, VERSION not 1..255, NO_FILE not with SIZE 0 / VERSION 0, checksum not lowercase hex, result over
  *   254 bytes).
@@ -204,18 +162,13 @@ function fileValueIssues(raw: string, line?: number): ManifestIssue[] {
   return issues;
 }
 
-/** Makes CR, LF and tab visible in messages. */
-function show(s: string): string {
-  return s.replace(/\r/g, '\\r').replace(/\n/g, '\\n').replace(/\t/g, '\\t');
-}
-
 /** One parsed line of a manifest: label (trimmed of spaces/tabs/CR), raw value (as a device would read it). */
 interface Line { n: number; text: string; label?: string; raw?: string }
 
 /**
  * Every rule `text` breaks (see MANIFEST_RULES), in file order where a line is concerned. With `binary`
  * (size in bytes, checksums as lowercase hex) also checks SIZE, CRC32 and MD5 against it. Empty array = valid.
- * Never throws. Research/waspmote-ota.md §3.
+ * Never throws. Sources: the requestOTA functions of the Waspmote API.
  */
 export function lintManifest(text: string | Buffer, binary?: { size: number; crc32?: string; md5?: string }): ManifestIssue[] {
   const bytes = typeof text === 'string' ? Buffer.byteLength(text, 'utf8') : text.length;
@@ -356,7 +309,7 @@ export function lintManifest(text: string | Buffer, binary?: { size: number; crc
 
 /**
  * Strict parse: the Manifest in `text`, or a ManifestError listing every rule broken (warnings included; the
- * binary checks are not run). Research §3.
+ * binary checks are not run). Sources: the requestOTA functions of the Waspmote API.
  * @throws ManifestError
  */
 export function parseManifest(text: string | Buffer): Manifest {
@@ -377,4 +330,61 @@ export function parseManifest(text: string | Buffer): Manifest {
   if (values.has('CRC32')) m.crc32 = values.get('CRC32');
   if (values.has('MD5')) m.md5 = values.get('MD5');
   return m;
+}
+
+/**
+ * Tolerant read: the values an UPGRADE.TXT names, read the way the most forgiving device reads them, for deciding
+ * what a hand-edited or foreign (Meshlium, vsftpd) file offers: the first line starting with each label (spaces,
+ * tabs and CR trimmed from label and value, so CRLF files and `FILE: NAME` are read), SIZE and VERSION as decimal
+ * numbers of at most 9 digits, CRC32/MD5 when they are well-formed hex (lowercased). A value that cannot be read is
+ * left out. Never throws. Use parseManifest to decide whether a file may be served as it is; this one only says
+ * what it meant. The label set and the first-occurrence rule are lintManifest's (Wasp4G.cpp requestOTA: substring
+ * search for each label, first match).
+ */
+export function readManifest(text: string | Buffer): Partial<Manifest> {
+  const s = typeof text === 'string' ? text : text.toString('latin1');
+  const values = new Map<string, string>();
+  for (const raw of s.split('\n')) {
+    const colon = raw.indexOf(':');
+    if (colon < 0) continue;
+    const label = raw.slice(0, colon).replace(/[ \t\r]/g, '').toUpperCase();
+    if (!values.has(label)) values.set(label, raw.slice(colon + 1).replace(/[ \t\r]/g, ''));
+  }
+  const out: Partial<Manifest> = {};
+  const num = (v?: string) => (v !== undefined && /^\d{1,9}$/.test(v) ? Number(v) : undefined);
+  const file = values.get('FILE');
+  if (file) out.file = file;
+  const p = values.get('PATH');
+  if (p) out.path = p;
+  const size = num(values.get('SIZE'));
+  if (size !== undefined) out.size = size;
+  const version = num(values.get('VERSION'));
+  if (version !== undefined) out.version = version;
+  const crc = values.get('CRC32')?.toLowerCase();
+  if (crc && /^[0-9a-f]{8}$/.test(crc)) out.crc32 = crc;
+  const md5 = values.get('MD5')?.toLowerCase();
+  if (md5 && /^[0-9a-f]{32}$/.test(md5)) out.md5 = md5;
+  return out;
+}
+
+/**
+ * The release a tolerantly read manifest (readManifest) means, in the strict form firmdrop writes (PATH '/'):
+ * FILE a program name, VERSION 1..255 and SIZE 1..MAX_SIZE; NO_FILE gives noFileManifest(). Undefined otherwise.
+ */
+export function strictForm(read: Partial<Manifest>): Manifest | undefined {
+  if (read.file === NO_FILE) return noFileManifest();
+  if (!read.file || !isProgramName(read.file)) return undefined;
+  if (read.version === undefined || read.version < 1 || read.version > MAX_VERSION) return undefined;
+  if (read.size === undefined || read.size < 1 || read.size > MAX_SIZE) return undefined;
+  const m: Manifest = { file: read.file, path: '/', size: read.size, version: read.version };
+  if (read.crc32) m.crc32 = read.crc32;
+  if (read.md5) m.md5 = read.md5;
+  return m;
+}
+
+/** `NAME vVERSION` or `NO_FILE` for log lines about what a manifest offers; `nothing` for undefined. */
+export function describeOffer(m: Partial<Manifest> | undefined): string {
+  if (!m || m.file === undefined) return 'nothing';
+  if (m.file === NO_FILE) return NO_FILE;
+  return `${m.file} v${m.version ?? '?'}`;
 }

@@ -2,7 +2,7 @@
  * Optional FTPS (explicit `AUTH TLS`, RFC 4217): loads the certificate and private key files named in the config
  * and checks them before the server starts, so a bad file stops firmdrop with one line instead of failing the
  * first device's handshake. u-blox (`AT+UFTP=8,1`), Quectel (`AT+QFTPCFG="ssltype",2`) and Telit
- * (`AT#FTPCFG=...,<FTPSEn>`) modems can use it (research/modem-at-ftp.md §2.2, §3, §1).
+ * (`AT#FTPCFG=...,<FTPSEn>`) modems can use it (each vendor's AT commands manual: u-blox SARA-R4 `+UFTP`, Quectel FTP(S) application note, Telit LE910 `#FTPCFG`).
  *
  * The result is the `tls` option ftp-srv 4.6.3 takes (`new FtpSrv({ tls })`): its AUTH handler builds a secure
  * context from it for each control connection, and server/ftp.ts builds the data-channel context from the same.

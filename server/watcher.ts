@@ -2,7 +2,7 @@
  * The watcher: chokidar 5 events in the root → the publisher. Decides what counts as a binary.
  *
  * A binary is a regular file directly in the root whose name is a program name (7 letters, digits or `_`, no
- * extension; research/waspmote-ota.md §3, §5). chokidar's awaitWriteFinish holds each add/change until the size has
+ * extension; Wasp4G.cpp requestOTA; the Waspmote IDE's OTA export). chokidar's awaitWriteFinish holds each add/change until the size has
  * been stable for `stabilityMs`; the publisher then checksums the file and refuses it if it changed while being read
  * (the second guard), so a device never sees a manifest naming a half-copied binary. A writer that pauses longer
  * than `stabilityMs` can still get a partial file published; its next write fires `change` and republishes the
@@ -10,11 +10,13 @@
  * avoid that).
  *
  * Rewriting the offered binary in place (or renaming a new build over it) does not withdraw the offer: devices are
- * served the published snapshot of the offered release (server/offered.ts, device-fs.ts), not the file being
+ * served the published snapshot of the offered release (server/snapshots/, device-fs.ts), not the file being
  * written, so the manifest stays true while the new build lands; once it is stable it is published as the next
- * VERSION. (Until the snapshots, the watcher wrote NO_FILE on the first raw event of such a rewrite; that flapped
- * the whole fleet to "no update" and still left a window between the write and the withdrawal.) Removing the
+ * VERSION. Removing the
  * offered binary is the operator's "stop offering it": NO_FILE (via publisher.reconcile()).
+ *
+ * A burst of drops is coalesced (server/drop-queue.ts): the newest is offered first, the older ones are recorded
+ * without being offered.
  *
  * Start-up (decided here): the watcher starts first (nothing lands unseen), then `publisher.reconcile()`, then
  * `publisher.catchUp()` for binaries that landed while nothing was watching, including drops a killed server had
@@ -30,6 +32,7 @@ import { watch } from 'chokidar';
 import type { Logger } from 'pino';
 import { MANIFEST_NAME, explainProgramName, isProgramName } from './manifest.ts';
 import { CATALOG_DIR } from './catalog.ts';
+import { DropQueue } from './drop-queue.ts';
 import { PublishError, type Publisher } from './publisher.ts';
 
 /** Extensions of files that look like an attempt to drop a firmware binary (Waspmote IDE exports, hex dumps). */
@@ -74,24 +77,32 @@ export interface WatcherHandle {
 export async function startWatcher(opts: { root: string; publisher: Publisher; logger: Logger; stabilityMs?: number }): Promise<WatcherHandle> {
   const root = path.resolve(opts.root);
   const { publisher, logger: log } = opts;
-  const inflight = new Set<Promise<void>>();
+  const inflight = new Set<Promise<unknown>>();
   let closed = false;
 
-  /** Runs a publisher call in the background; its errors are logged, never thrown out. */
-  const track = (what: string, fn: () => Promise<unknown>) => {
-    const p: Promise<void> = fn().then(() => undefined, (e: unknown) => {
-      if (e instanceof PublishError && e.code === 'unstable') log.info({ reason: e.message }, `${what}: ${e.message}; waiting for the next change`);
-      else log.warn({ err: e }, `${what}: ${(e as Error).message}; UPGRADE.TXT unchanged`);
+  /** Runs a publisher call in the background; its errors are logged as one line (no stack), never thrown out. */
+  const track = (what: string, fn: () => Promise<unknown>): Promise<boolean> => {
+    const p: Promise<boolean> = fn().then(() => true, (e: unknown) => {
+      const reason = e instanceof Error ? e.message : String(e);
+      if (e instanceof PublishError && e.code === 'unstable') log.info({ reason }, `${what}: ${reason}; waiting for the next change`);
+      else log.warn({ reason }, `${what}: ${reason}; ${MANIFEST_NAME} unchanged`);
+      return false;
     }).finally(() => inflight.delete(p));
     inflight.add(p);
+    return p;
   };
+  const drops = new DropQueue(publisher, log, track);
 
   const inRoot = (p: string) => path.dirname(path.resolve(root, p)) === root;
   const onWrite = (p: string) => {
     if (closed || !inRoot(p)) return;
     const name = path.basename(p);
+    if (name === MANIFEST_NAME) {
+      track(`${MANIFEST_NAME} change`, () => publisher.noticeOfferChange());
+      return;
+    }
     const entry = classifyEntry(name);
-    if (entry.kind === 'binary') track(`publish ${name}`, () => publisher.publish(name, { ifChanged: true }));
+    if (entry.kind === 'binary') drops.add(name);
     else if (entry.kind === 'bad-name') log.warn({ file: name }, `${entry.reason}: not published, ${MANIFEST_NAME} unchanged`);
     else log.debug({ file: name }, `ignored ${name}`);
   };
@@ -113,7 +124,8 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
       const abs = path.resolve(root, p);
       if (abs === root) return false;
       const base = path.basename(abs);
-      return base === CATALOG_DIR || base.startsWith('.') || base.toUpperCase().startsWith(MANIFEST_NAME);
+      // UPGRADE.TXT itself is watched: another process (`firmdrop publish`/`select`) changing the offer is logged.
+      return base === CATALOG_DIR || base.startsWith('.') || (base !== MANIFEST_NAME && base.toUpperCase().startsWith(MANIFEST_NAME));
     },
     awaitWriteFinish: { stabilityThreshold: opts.stabilityMs ?? 1000, pollInterval: 100 },
   });
@@ -125,6 +137,7 @@ export async function startWatcher(opts: { root: string; publisher: Publisher; l
   const close = async () => {
     closed = true;
     await watcher.close();
+    await drops.close();
     while (inflight.size) await Promise.allSettled([...inflight]);
   };
 

@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
-import { Catalog, CatalogError, resolveVersion, writeFileAtomic, CATALOG_DIR, CATALOG_FILE, type Release } from '../server/catalog.ts';
+import { Catalog, CatalogError, resolveVersion, CATALOG_DIR, CATALOG_FILE, type Release } from '../server/catalog.ts';
+import { writeFileAtomic } from '../server/atomic-file.ts';
 
 const rel = (name: string, version: number): Release => ({
   name, version, size: 10, crc32: '0a1b2c3d', md5: 'd41d8cd98f00b204e9800998ecf8427e', publishedAt: new Date().toISOString(),
@@ -57,7 +58,7 @@ describe('catalog: persistence', () => {
     const c = await Catalog.open(root);
     expect(c.releases).to.deep.equal([]);
     expect(c.current).to.equal(null);
-    expect(await c.writtenAt()).to.equal(undefined);
+    expect(c.exists).to.equal(false);
     await c.add(rel('ABCDEFG', 1));
     await c.add(rel('ABCDEFG', 2));
     await c.add(rel('OTHERPG', 1), false);
@@ -70,7 +71,7 @@ describe('catalog: persistence', () => {
     expect(again.nextVersion('NEWNAME')).to.equal(1);
     await again.setCurrent({ kind: 'no-file' });
     expect((await Catalog.open(root)).current).to.deep.equal({ kind: 'no-file' });
-    expect(await again.writtenAt()).to.be.instanceOf(Date);
+    expect(again.exists).to.equal(true);
     // atomic writes leave no temp files behind
     expect(await fsp.readdir(path.join(root, CATALOG_DIR, 'tmp'))).to.deep.equal([]);
   });

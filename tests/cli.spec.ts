@@ -70,6 +70,13 @@ describe('firmdrop CLI (child processes)', function () {
     await fsp.rm(tmp, { recursive: true, force: true });
   });
 
+  it('--version alone prints package.json\'s version', async () => {
+    const pkg = JSON.parse(await fsp.readFile(path.join(repo, 'package.json'), 'utf8')) as { version: string };
+    const r = await firmdrop(['--version']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.equal(`${pkg.version}\n`);
+  });
+
   it('prints --help for every command', async () => {
     const top = await firmdrop(['--help']);
     expect(top.code).to.equal(0);
@@ -161,8 +168,10 @@ describe('firmdrop CLI (child processes)', function () {
     expect(bad.ok).to.equal(false);
     expect(bad.issues.map((i: { rule: string }) => i.rule)).to.include.members(['size-mismatch', 'crc32-mismatch', 'md5-mismatch']);
 
+    const badCode = (await firmdrop(['status', '--json', '--root', root])).code;
+    expect(badCode, 'status --json exits 1 when the manifest does not match').to.equal(1);
     const text = await firmdrop(['status', '--root', root]);
-    expect(text.code).to.equal(0);
+    expect(text.code, 'status exits 1 when the manifest does not match').to.equal(1);
     expect(text.stdout).to.include('does NOT match').and.include('size-mismatch').and.include('SENSOR1 v1');
   });
 

@@ -1,5 +1,5 @@
 /**
- * Crash consistency (issue 5 item 5).
+ * Crash consistency.
  *
  * SIGKILL: a child process (tests/support/crash-publisher.ts) publishes binaries back to back through the
  * Publisher API and is killed with SIGKILL at a random point, KILLS times. After each kill:
@@ -40,7 +40,7 @@ import { RawFtp, connectData, parsePasv } from './support/raw-ftp.ts';
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CRASH_PUBLISHER = path.join(REPO, 'tests', 'support', 'crash-publisher.ts');
 const FIRMDROP_BIN = path.join(REPO, 'bin', 'firmdrop.js');
-/** SIGKILLs (issue: "at random points"; each costs a child start, ~0.5 s, and a restart). */
+/** SIGKILLs (at random points; each costs a child start, ~0.5 s, and a restart). */
 const KILLS = 20;
 /** SIGKILLs of `firmdrop serve` while it publishes dropped binaries (each costs a server start, ~1 s). */
 const SERVE_KILLS = 5;
@@ -92,7 +92,7 @@ function alive(pid: number): boolean {
 const offerOf = (m: Manifest): Offer => ({ file: m.file, version: m.version, crc32: m.crc32 });
 const show = (o: Offer | undefined): string => (o ? `${o.file} v${o.version} crc ${o.crc32}` : 'none');
 
-describe('crash consistency (issue 5 item 5)', function () {
+describe('crash consistency', function () {
   this.timeout(240_000);
   const children: ChildProcess[] = [];
   const bases: string[] = [];

@@ -42,6 +42,17 @@ describe('log: logger setup and device-session lines', () => {
     expect(() => JSON.parse(text.trim())).to.throw();
   });
 
+  it('writes one line per event in the pretty format, extra fields included', () => {
+    const out = sink();
+    const log = createLogger({ destination: out, pretty: true });
+    const s = new SessionLog(log, 'abc', '10.1.2.3');
+    s.login('ota', false);
+    s.fetch('/ABCDEFG', 0, 5000).end('completed');
+    const lines = out.text().trimEnd().split('\n');
+    expect(lines, out.text()).to.have.length(3);
+    expect(lines[1]).to.contain('fetch /ABCDEFG full').and.contain('"session":"abc"').and.contain('"size":5000');
+  });
+
   it('logs a session: login, a resumed fetch cut short (once), and the end with its reason', () => {
     const out = sink();
     const s = new SessionLog(createLogger({ destination: out }), 'abc', '10.1.2.3');

@@ -8,7 +8,7 @@ import { captureLogger } from './support/publisher-log.ts';
 import { Publisher, PublishError, hashBinary, LOCK_FILE } from '../server/publisher.ts';
 import { Catalog, CatalogError, CATALOG_DIR } from '../server/catalog.ts';
 import { parseManifest, lintManifest } from '../server/manifest.ts';
-import { snapshotPath } from '../server/offered.ts';
+import { snapshotPath } from '../server/snapshots/reader.ts';
 
 const crcOf = (b: Buffer) => (CRC32.buf(b) >>> 0).toString(16).padStart(8, '0');
 const md5Of = (b: Buffer) => createHash('md5').update(b).digest('hex');
@@ -223,21 +223,60 @@ describe('publisher', () => {
   });
 
   describe('reconcile', () => {
-    it('missing UPGRADE.TXT → NO_FILE, with a warning', async () => {
+    it('missing UPGRADE.TXT → NO_FILE: an info line on a new root, a warning once a catalogue exists', async () => {
       const { logger, lines } = captureLogger();
-      await new Publisher({ root, logger }).reconcile();
+      const p = new Publisher({ root, logger });
+      await p.reconcile();
+      expect(await read()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+      expect(lines.filter((l) => l.level >= 40)).to.deep.equal([]);
+      expect(lines.some((l) => l.level === 30 && /no UPGRADE\.TXT yet/.test(l.msg))).to.equal(true);
+      await fsp.rm(path.join(root, 'UPGRADE.TXT'));
+      await p.reconcile();
       expect(await read()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
       expect(lines.some((l) => l.level === 40 && /missing/.test(l.msg))).to.equal(true);
     });
 
-    it('broken UPGRADE.TXT (CRLF) → NO_FILE, naming the rules', async () => {
+    it('a CRLF UPGRADE.TXT naming a valid binary keeps being offered in strict form with its VERSION; the original is kept', async () => {
+      const original = Buffer.from('FILE:ABCDEFG\r\nPATH:/\r\nSIZE:1\r\nVERSION:7\r\n');
       await put('ABCDEFG', Buffer.from('x'));
+      await put('UPGRADE.TXT', original);
+      const { logger, lines } = captureLogger();
+      const p = new Publisher({ root, logger });
+      await p.reconcile();
+      const now = parseManifest(await read());
+      expect(now).to.include({ file: 'ABCDEFG', size: 1, version: 7, crc32: crcOf(Buffer.from('x')) });
+      expect((await p.releases()).map((r) => `${r.name} v${r.version}`)).to.deep.equal(['ABCDEFG v7']);
+      const kept = await fsp.readdir(path.join(root, CATALOG_DIR, 'kept'));
+      expect(kept).to.have.length(1);
+      expect(await fsp.readFile(path.join(root, CATALOG_DIR, 'kept', kept[0]!))).to.deep.equal(original);
+      const line = lines.find((l) => l.level === 40)!.msg;
+      expect(line).to.match(/broke crlf.*kept the original as \.firmdrop\/kept\/UPGRADE\.TXT\..*; offer ABCDEFG v7 \(broken\) → ABCDEFG v7$/);
+      expect(line).to.not.include(root);
+      expect(lines.filter((l) => l.level >= 30 && /ABCDEFG/.test(l.msg)), 'one line says what changed').to.have.length(1);
+    });
+
+    it('a broken UPGRADE.TXT whose binary does not match → NO_FILE, naming the rules; the original is kept', async () => {
+      await put('ABCDEFG', Buffer.from('xy'));
       await put('UPGRADE.TXT', Buffer.from('FILE:ABCDEFG\r\nPATH:/\r\nSIZE:1\r\nVERSION:1\r\n'));
       const { logger, lines } = captureLogger();
       const p = new Publisher({ root, logger });
       await p.reconcile();
       expect(await read()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
-      expect(lines.find((l) => l.level === 40)!.msg).to.match(/broken \(crlf, .*file-length/);
+      expect(lines.find((l) => l.level === 40)!.msg).to.match(/broke crlf, .*file-length.*kept the original .*→ NO_FILE/);
+      expect(await fsp.readdir(path.join(root, CATALOG_DIR, 'kept'))).to.have.length(1);
+    });
+
+    it('a hand-written UPGRADE.TXT is copied before a publish replaces it; one firmdrop wrote is not', async () => {
+      await put('ABCDEFG', Buffer.from('x'));
+      await put('UPGRADE.TXT', Buffer.from('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n'));
+      const p = new Publisher({ root });
+      await p.reconcile();
+      await p.publish('ABCDEFG');
+      expect(await fsp.readdir(path.join(root, CATALOG_DIR, 'kept')).catch(() => [])).to.deep.equal([]);
+      await put('UPGRADE.TXT', Buffer.from('FILE:ABCDEFG\nPATH:/\nSIZE:1\nVERSION:9\n'));
+      await put('HIJKLMN', Buffer.from('y'));
+      await p.publish('HIJKLMN');
+      expect(await fsp.readdir(path.join(root, CATALOG_DIR, 'kept'))).to.have.length(1);
     });
 
     it('a deleted current binary → NO_FILE, never an older binary of another name', async () => {

@@ -1,59 +1,14 @@
 // End to end: `firmdrop serve` and `npm start` as child processes, fetched with curl over loopback.
 import { expect } from 'chai';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import CRC32 from 'crc-32';
+import { ServerProcess, cleanEnv, poll } from './support/server-process.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-/** A server child process, its JSON log lines as they arrive, and the port from its `listening` line. */
-class ServerProcess {
-  readonly lines: Record<string, unknown>[] = [];
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private buffer = '';
-
-  constructor(readonly child: ChildProcess) {
-    child.stdout!.on('data', (d: Buffer) => {
-      this.buffer += d.toString();
-      let nl: number;
-      while ((nl = this.buffer.indexOf('\n')) >= 0) {
-        const line = this.buffer.slice(0, nl);
-        this.buffer = this.buffer.slice(nl + 1);
-        try {
-          this.lines.push(JSON.parse(line));
-        } catch {
-          // npm's own banner lines are not JSON
-        }
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => { this.stderr += d.toString(); });
-    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  /** Waits (bounded) for a log line with `msg`; rejects early if the process exits. */
-  async waitFor(msg: string, timeoutMs = 20_000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    let exited = false;
-    void this.exited.then(() => { exited = true; });
-    for (;;) {
-      const hit = this.lines.find((l) => l.msg === msg);
-      if (hit) return hit;
-      if (exited) throw new Error(`server exited before logging "${msg}": ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`no "${msg}" log line within ${timeoutMs} ms: ${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  async port(): Promise<number> {
-    const port = (await this.waitFor('listening')).port;
-    expect(port).to.be.a('number').above(0);
-    return port as number;
-  }
-}
 
 /** Runs curl; resolves stdout as bytes (rejects on a non-zero exit). */
 function curl(args: string[]): Promise<Buffer> {
@@ -79,30 +34,8 @@ function pythonFetch(port: number, file: string): Promise<Buffer> {
   });
 }
 
-/** Polls `fn` until it returns a value (not undefined), up to `timeoutMs`. */
-async function poll<T>(fn: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} not seen within ${timeoutMs} ms${last ? `: ${last}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 function manifestFields(text: string): Record<string, string> {
   return Object.fromEntries(text.split('\n').filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]));
-}
-
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('FIRMDROP_')) delete env[k];
-  return { ...env, ...extra };
 }
 
 describe('firmdrop serve, end to end (curl)', function () {
@@ -169,7 +102,7 @@ describe('firmdrop serve, end to end (curl)', function () {
     expect(server.lines.some((l) => l.msg === 'stopped')).to.equal(true);
   });
 
-  it('refuses to start on a busy port with one line and exit 1', async () => {
+  it('refuses to start on a busy port with one line on stderr, nothing on stdout, and exit 1', async () => {
     const root = path.join(tmp, 'root');
     await fsp.mkdir(root);
     const args = ['--import', 'tsx', path.join(repo, 'server', 'cli.ts'), 'serve', '--root', root, '--host', '127.0.0.1'];
@@ -181,46 +114,48 @@ describe('firmdrop serve, end to end (curl)', function () {
     const lines = second.stderr.split('\n').filter((l) => l !== '');
     expect(lines, second.stderr).to.have.length(1);
     expect(lines[0]).to.match(/^firmdrop: .*EADDRINUSE|^firmdrop: .*in use/);
+    expect(second.lines, 'no start-up line before the error').to.deep.equal([]);
   });
 });
 
-describe('npm start (the README quick start) on the embedded ota-root', function () {
+describe('npm start (the README quick start) on a copy of the embedded ota-root', function () {
   this.timeout(60_000);
-  const otaRoot = path.join(repo, 'ota-root');
-  const catalog = path.join(otaRoot, '.firmdrop');
-  let manifestBefore: Buffer;
-  let entriesBefore: string[];
-  let catalogExisted: boolean;
+  let tmp: string;
+  let otaRoot: string;
   let server: ServerProcess | undefined;
 
   before(async function () {
     if (!hasCurl) this.skip();
-    manifestBefore = await fsp.readFile(path.join(otaRoot, 'UPGRADE.TXT'));
-    entriesBefore = (await fsp.readdir(otaRoot)).sort();
-    catalogExisted = entriesBefore.includes('.firmdrop');
+    // A copy of what git tracks in ota-root/ (its README only): the work tree's ota-root/ is never used by tests.
+    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-npm-start-'));
+    otaRoot = path.join(tmp, 'ota-root');
+    await fsp.mkdir(otaRoot);
+    await fsp.copyFile(path.join(repo, 'ota-root', 'README.md'), path.join(otaRoot, 'README.md'));
   });
   after(async () => {
     if (server && server.child.exitCode === null && server.child.signalCode === null) {
       process.kill(-server.child.pid!, 'SIGKILL');
       await server.exited;
     }
-    // Leave the repository as it was: the catalogue `serve` wrote, and the manifest if anything changed it.
-    if (manifestBefore) await fsp.writeFile(path.join(otaRoot, 'UPGRADE.TXT'), manifestBefore);
-    if (entriesBefore && !catalogExisted) await fsp.rm(catalog, { recursive: true, force: true });
+    if (tmp) await fsp.rm(tmp, { recursive: true, force: true });
   });
 
-  it('serves the NO_FILE manifest on the port it logs (PASV and EPSV) and stops cleanly', async () => {
-    expect(manifestBefore.toString()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+  it('writes the NO_FILE manifest at first start, serves it on the port it logs (PASV and EPSV), warns about the default password, and stops cleanly', async () => {
+    expect(await fsp.readdir(otaRoot)).to.deep.equal(['README.md']);
     // Its own process group, so a failed test can kill npm and the server together (after()).
     server = new ServerProcess(spawn('npm', ['start'], {
-      cwd: repo, detached: true, env: cleanEnv({ FIRMDROP_PORT: '0', FIRMDROP_LOG_FORMAT: 'json' }),
+      cwd: repo, detached: true, env: cleanEnv({ FIRMDROP_ROOT: otaRoot, FIRMDROP_PORT: '0', FIRMDROP_LOG_FORMAT: 'json' }),
     }));
     const port = await server.port();
     expect(server.lines.find((l) => l.msg === 'listening')?.root).to.equal(otaRoot);
+    expect(await fsp.readFile(path.join(otaRoot, 'UPGRADE.TXT'), 'utf8')).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
     const url = `ftp://ota:libelium@127.0.0.1:${port}/UPGRADE.TXT`;
     expect((await curl([url])).toString()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
     // PASV (not EPSV) on the default 0.0.0.0 bind: the 227 reply must carry an address the client can reach.
     expect((await curl(['--disable-epsv', url])).toString()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+    const warning = server.lines.filter((l) => l.level === 40 && /default password/.test(String(l.msg)));
+    expect(warning.map((l) => l.msg), 'one warning about ota/libelium on 0.0.0.0').to.have.length(1);
+    expect(String(warning[0]!.msg)).to.match(/--user.*FIRMDROP_USERS/);
 
     // SIGTERM to npm (as a service manager or `kill <pid>` sends it): npm passes it on to the server (the script
     // `exec`s it, so no shell sits in between to die and orphan it) and exits with the server's code.
@@ -231,8 +166,5 @@ describe('npm start (the README quick start) on the embedded ota-root', function
     expect(exit, server.stderr).to.deep.equal({ code: 0, signal: null });
     expect(server.lines.some((l) => l.msg === 'stopped')).to.equal(true);
     expect(() => process.kill(serverPid, 0)).to.throw(/ESRCH/);
-    expect(await fsp.readFile(path.join(otaRoot, 'UPGRADE.TXT'))).to.deep.equal(manifestBefore);
-    const entriesAfter = (await fsp.readdir(otaRoot)).filter((e) => e !== '.firmdrop').sort();
-    expect(entriesAfter).to.deep.equal(entriesBefore.filter((e) => e !== '.firmdrop'));
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Publish storm (issue 5 item 5): many binaries dropped into the watched root in quick succession (most written
+ * Publish storm: many binaries dropped into the watched root in quick succession (most written
  * outside the root and renamed in, some written in place slowly) while many basic-ftp clients poll UPGRADE.TXT
  * against a real firmdrop (startFirmdrop: publisher + watcher + FTP, as `firmdrop serve` runs it).
  *
@@ -13,7 +13,7 @@
  * Bounded: the storm ends when every client has seen the last binary (dropped once all others are published) or
  * after STORM_LIMIT_MS. Sized for 2 cores well under 60 s: see the constants.
  *
- * Full scale: N_BINARIES = 1,000 with 200 clients, as the issue asks. Measured on 2 cores: both storms together take
+ * Full scale: N_BINARIES = 1,000 with 200 clients. Measured on 2 cores: both storms together take
  * ~45 s on a quiet machine (load 0.6) and ~60 s with other work running (load ~8); the publisher writes a snapshot
  * per release and the per-publish cost grows with the catalogue (300 binaries: 3 s). Clients pause POLL_PAUSE_MS (jittered) between
  * polls: 200 clients polling back to back opened ~400 data connections a second, and the TIME_WAIT sockets they
@@ -34,13 +34,13 @@ import { pino } from 'pino';
 import { crc32hex, md5hex } from './support/checksums.ts';
 import { PASS, USER, fetchBuffer, sleep } from './support/hostile-server.ts';
 
-/** Binaries dropped (issue: 1,000). */
+/** Binaries dropped. */
 const N_BINARIES = 1000;
 /** Of those, written in place in the root in chunks (the rest: written outside, renamed in). */
 const N_SLOW = 20;
-/** Clients polling UPGRADE.TXT at once (issue: 200). */
+/** Clients polling UPGRADE.TXT at once. */
 const N_CLIENTS = 200;
-/** Upper bound of the whole storm, ms (issue: stop when the last publish is seen or after 120 s). */
+/** Upper bound of the whole storm, ms: the storm stops when the last publish is seen or after this. */
 const STORM_LIMIT_MS = 120_000;
 /** The watcher's size-stability window, ms; the slow writers pause STABILITY_MS / 6 between chunks (well inside it). */
 const STABILITY_MS = 300;
@@ -214,7 +214,7 @@ function itChecksWhatClientsSaw(get: () => Storm, clients: number): void {
   });
 }
 
-describe('publish storm: binaries dropped while clients poll UPGRADE.TXT (issue 5 item 5)', function () {
+describe('publish storm: binaries dropped while clients poll UPGRADE.TXT', function () {
   this.timeout(STORM_LIMIT_MS + 60_000);
   let storm: Storm;
   const contents = new Map<string, Buffer>();
@@ -271,7 +271,7 @@ describe('publish storm: binaries dropped while clients poll UPGRADE.TXT (issue 
 // bytes under the old SIZE/CRC32/MD5. Switching to NO_FILE when the offered binary changes narrows that window but
 // cannot close it; serving each published release from a snapshot the publisher keeps (e.g. .firmdrop/store), and
 // answering a session's RETR/SIZE with the release its last UPGRADE.TXT read named, would.
-describe('rebuild storm: new builds of the offered program replace it under the same name while clients poll (issue 5 item 5)', function () {
+describe('rebuild storm: new builds of the offered program replace it under the same name while clients poll', function () {
   this.timeout(STORM_LIMIT_MS + 60_000);
   const NAME = 'SENSOR1';
   let storm: Storm;

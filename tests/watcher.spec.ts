@@ -4,11 +4,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import CRC32 from 'crc-32';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 import { Publisher } from '../server/publisher.ts';
 import { startWatcher, classifyEntry, type WatcherHandle } from '../server/watcher.ts';
 import { Catalog } from '../server/catalog.ts';
 import { parseManifest, type Manifest } from '../server/manifest.ts';
-import { snapshotPath } from '../server/offered.ts';
+import { snapshotPath } from '../server/snapshots/reader.ts';
 import { captureLogger, waitFor, type LogLine } from './support/publisher-log.ts';
 
 const crcOf = (b: Buffer) => (CRC32.buf(b) >>> 0).toString(16).padStart(8, '0');
@@ -194,6 +195,55 @@ describe('watcher', function () {
     expect(lines.some((l) => l.level >= 40 && l.msg.includes('readme.txt'))).to.equal(false);
   });
 
+  it('a refused 0-byte or symlinked drop is logged as one line naming the file relative to the root, without a stack', async () => {
+    await start();
+    await fsp.writeFile(path.join(root, 'EMPTY00'), '');
+    const outside = path.join(root, '..', `${path.basename(root)}-target`);
+    await fsp.writeFile(outside, 'bytes');
+    try {
+      await fsp.symlink(outside, path.join(root, 'LINKED0'));
+      for (const n of ['EMPTY00', 'LINKED0']) {
+        await waitFor(`warning for ${n}`, () => lines.some((l) => l.level === 40 && l.msg.startsWith(`publish ${n}: ${n}:`)));
+      }
+      const refused = lines.filter((l) => l.level === 40 && /EMPTY00|LINKED0/.test(l.msg));
+      for (const l of refused) {
+        expect(l.msg, 'one line').to.not.include('\n');
+        expect(JSON.stringify(l), 'no absolute path').to.not.include(root);
+        expect(l, 'no stack').to.not.have.property('err');
+        expect(l.msg).to.match(/UPGRADE\.TXT unchanged$/);
+      }
+      expect(refused.find((l) => l.msg.includes('EMPTY00'))!.msg).to.include('is empty (0 bytes)');
+      expect(refused.find((l) => l.msg.includes('LINKED0'))!.msg).to.include('symbolic link');
+      expect(await manifestText()).to.equal('FILE:NO_FILE\nPATH:/\nSIZE:0\nVERSION:0\n');
+    } finally {
+      await fsp.rm(outside, { force: true });
+    }
+  });
+
+  it('logs once when another process changes the offer (firmdrop publish/select while serve runs)', async () => {
+    await start();
+    await fsp.writeFile(path.join(root, 'FIRSTPR'), 'first');
+    await advertised('FIRSTPR');
+    const other = new Publisher({ root }); // another process's publisher: same root, its own state
+    await fsp.writeFile(path.join(root, '..', `${path.basename(root)}-SECONDP`), 'second');
+    try {
+      await other.importBinary(path.join(root, '..', `${path.basename(root)}-SECONDP`), { name: 'SECONDP' });
+    } finally {
+      await fsp.rm(path.join(root, '..', `${path.basename(root)}-SECONDP`), { force: true });
+    }
+    const changed = () => lines.filter((l) => l.msg.startsWith('offer changed:'));
+    await waitFor('offer changed line', () => changed().length > 0);
+    await other.selectNoFile();
+    await waitFor('second offer changed line', () => changed().length > 1);
+    await sleep(3 * STABILITY_MS);
+    await publisher.idle();
+    expect(changed().map((l) => l.msg)).to.deep.equal([
+      'offer changed: FIRSTPR v1 → SECONDP v1 (by another process)',
+      'offer changed: SECONDP v1 → NO_FILE (by another process)',
+    ]);
+    expect(lines.filter((l) => l.msg.startsWith('published SECONDP'))).to.deep.equal([]);
+  });
+
   it('deleting the current binary → NO_FILE, not the older binary still in the root', async () => {
     await start();
     await fsp.writeFile(path.join(root, 'OLDPROG'), 'old');
@@ -248,7 +298,7 @@ describe('watcher', function () {
   it('on start, publishes a drop a killed server had seen but not published (mtime before its last catalogue write)', async () => {
     const first = await publishFirstThenStop();
     // dropped just after FIRSTPG, while the server was still publishing FIRSTPG: older than the catalogue write
-    const written = (await new Catalog(root).writtenAt())!.getTime() / 1000;
+    const written = (await fsp.stat(path.join(root, '.firmdrop', 'releases.json'))).mtimeMs / 1000;
     await fsp.writeFile(path.join(root, 'SEENPRG'), 'seen, never published');
     await fsp.utimes(path.join(root, 'SEENPRG'), first + 0.05, first + 0.05);
     expect(first + 0.05).to.be.below(written);
