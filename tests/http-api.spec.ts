@@ -29,7 +29,7 @@ function call(base: string, s: Session | undefined, method: string, url: string,
 
 function upload(base: string, s: Session, query: string, bytes: Buffer, csrf = s.csrf) {
   return fetch(`${base}/api/releases?${query}`, {
-    method: 'POST', body: bytes,
+    method: 'POST', body: new Uint8Array(bytes),
     headers: { cookie: s.cookie, 'x-csrf-token': csrf, 'content-type': 'application/octet-stream' },
   });
 }

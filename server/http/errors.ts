@@ -47,6 +47,28 @@ export function sendKnownError(reply: FastifyReply, e: unknown): boolean {
   return false;
 }
 
+/** One Ajv validation error as fastify reports it (`FastifyError.validation`). */
+interface ValidationItem { instancePath?: string; keyword?: string; params?: Record<string, unknown>; message?: string }
+
+/** What each API field must be, for messages a person can act on (rules from server/manifest.ts and catalog.ts). */
+const FIELD_RULES: Record<string, string> = {
+  name: 'the program name is exactly 7 letters, digits or _ (the name the Waspmote IDE exports, e.g. SENSOR1)',
+  version: 'VERSION is a whole number from 1 to 255 (one byte on the device; 0 is NO_FILE); leave it empty for the next one',
+  password: 'send the admin password as {"password": "..."}',
+};
+
+/** One line for a request that failed schema validation: the field and its rule. */
+export function validationMessage(items: readonly ValidationItem[] | undefined, fallback: string): string {
+  const first = items?.[0];
+  if (!first) return fallback;
+  const missing = typeof first.params?.missingProperty === 'string' ? first.params.missingProperty : undefined;
+  const field = missing ?? first.instancePath?.replace(/^\//, '') ?? '';
+  const rule = FIELD_RULES[field];
+  if (missing) return `${missing} is required${rule ? `: ${rule}` : ''}`;
+  if (rule) return `${field}: ${rule}`;
+  return field ? `${field}: ${first.message ?? 'not valid'}` : fallback;
+}
+
 /** Schema of every error body, for the OpenAPI document. */
 export const ERROR_SCHEMA = {
   type: 'object',

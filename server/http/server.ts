@@ -16,7 +16,7 @@ import type { Publisher } from '../publisher.ts';
 import type { LoginPolicy } from '../users.ts';
 import { AdminAuth } from './admin-auth.ts';
 import { registerApi } from './api.ts';
-import { sendKnownError } from './errors.ts';
+import { sendKnownError, validationMessage } from './errors.ts';
 import { type MirrorHooks, sharedAccounts } from './hooks.ts';
 import { registerMirror } from './mirror.ts';
 import { OfferResolver } from './offer.ts';
@@ -89,7 +89,7 @@ export async function buildHttpApp(opts: HttpOptions): Promise<FastifyInstance> 
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload as Readable));
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (sendKnownError(reply, err)) return;
-    if (err.validation) return reply.code(400).send({ error: `${err.message.replace(/^(body|querystring)\/?/, '$1 ')}` });
+    if (err.validation) return reply.code(400).send({ error: validationMessage(err.validation, err.message) });
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message });
     req.log.error({ err, url: req.url }, 'HTTP request failed');
     return reply.code(500).send({ error: 'internal error; the server log has the details' });
