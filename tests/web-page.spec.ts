@@ -81,6 +81,20 @@ describe('operator web page (chromium)', function () {
     await shot('2-uploaded');
   });
 
+  it('takes a dropped file: the name is taken from the file name, published with the next VERSION', async () => {
+    const dataTransfer = await page.evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])], 'DROPPED.bin', { type: 'application/octet-stream' }));
+      return dt;
+    });
+    await page.dispatchEvent('#drop', 'dragover', { dataTransfer });
+    await page.dispatchEvent('#drop', 'drop', { dataTransfer });
+    expect(await page.getByLabel('Program name (7 characters)').inputValue()).to.equal('DROPPED');
+    await page.getByRole('button', { name: 'Upload and publish' }).click();
+    await status().filter({ hasText: 'Published DROPPED v1 (8 bytes)' }).waitFor();
+    expect(await ftpManifest()).to.match(/^FILE:DROPPED\nPATH:\/\nSIZE:8\nVERSION:1\n/);
+  });
+
   it('shows the server message when the upload breaks a rule (version not higher)', async () => {
     const file = path.join(rig!.root, '.upload-again.bin');
     await fsp.writeFile(file, 'another build');
@@ -89,7 +103,7 @@ describe('operator web page (chromium)', function () {
     await page.getByLabel('Version (empty = next)').fill('2');
     await page.getByRole('button', { name: 'Upload and publish' }).click();
     await page.locator('#status.error', { hasText: 'not higher than v4' }).waitFor();
-    expect(await ftpManifest()).to.match(/^FILE:NEWPROG\n.*VERSION:4\n/s);
+    expect(await ftpManifest()).to.match(/^FILE:DROPPED\n.*VERSION:1\n/s); // unchanged
   });
 
   it('selects an existing program, then NO_FILE; FTP follows each', async () => {
