@@ -183,3 +183,26 @@ describe('HTTP operator API: limits', function () {
     }
   });
 });
+
+describe('admin password sources', () => {
+  it('reads the first line of --admin-password-file (over the variable), and refuses an empty or unreadable file in one line', async () => {
+    const { loadAdminPassword } = await import('../server/http/admin-password.ts');
+    const { ConfigError } = await import('../server/config.ts');
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-adminpw-'));
+    try {
+      const file = path.join(dir, 'pw');
+      await fsp.writeFile(file, 's3cret words\r\nsecond line\n');
+      expect(await loadAdminPassword({ adminPassword: 'from-env', adminPasswordFile: file })).to.equal('s3cret words');
+      expect(await loadAdminPassword({ adminPassword: 'from-env' })).to.equal('from-env');
+      expect(await loadAdminPassword({})).to.equal(undefined);
+      await fsp.writeFile(file, '\nsecond\n');
+      const empty = await loadAdminPassword({ adminPasswordFile: file }).catch((e: Error) => e);
+      expect(empty).to.be.instanceOf(ConfigError);
+      expect((empty as Error).message).to.match(/first line \(the password\) is empty$/);
+      const missing = await loadAdminPassword({ adminPasswordFile: path.join(dir, 'nope') }).catch((e: Error) => e);
+      expect((missing as Error).message).to.equal(`--admin-password-file ${path.join(dir, 'nope')}: cannot be read (ENOENT)`);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
