@@ -59,6 +59,16 @@ describe('HTTP operator API (/api/)', function () {
     expect(good.session!.csrf).to.match(/^[A-Za-z0-9_-]{43}$/);
   });
 
+  it('marks the cookie Secure when a loopback TLS proxy says the request came over HTTPS', async () => {
+    const res = await fetch(`${rig.base}/api/login`, {
+      method: 'POST', body: JSON.stringify({ password: ADMIN_PASSWORD }),
+      headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https', 'x-forwarded-for': '198.51.100.7' },
+    });
+    expect(res.status).to.equal(200);
+    expect(res.headers.get('set-cookie')).to.match(/; Secure/i);
+    expect((await login(rig.base)).res.headers.get('set-cookie')).not.to.match(/; Secure/i);
+  });
+
   it('needs the session for reads (401) and the CSRF token for changes (403), changing nothing', async () => {
     expect((await call(rig.base, undefined, 'GET', '/api/offer')).status).to.equal(401);
     const before = await fsp.readFile(path.join(rig.root, 'UPGRADE.TXT'), 'utf8');

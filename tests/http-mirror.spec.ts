@@ -102,6 +102,8 @@ describe('HTTP device mirror (/ota/)', function () {
     expect(res.headers.get('content-length')).to.equal(String(FIRMWARE.length));
     expect(res.headers.get('accept-ranges')).to.equal('bytes');
     expect((await res.arrayBuffer()).byteLength).to.equal(0);
+    const manifest = await fetch(`${rig.base}/ota/UPGRADE.TXT`, { method: 'HEAD', headers: { authorization: basic('ota', 'libelium') } });
+    expect(manifest.headers.get('content-length')).to.equal(String((await rig.ftpGet('UPGRADE.TXT')).length));
   });
 
   it('serves the pull layout: version, hash (CRC-32) and bin', async () => {
@@ -128,7 +130,12 @@ describe('HTTP device mirror (/ota/)', function () {
     await fsp.writeFile(outside, secret);
     await fsp.symlink(outside, path.join(rig.root, 'LINKED1'));
     await fsp.symlink('/etc/passwd', path.join(rig.root, 'passwd'));
-    await fsp.writeFile(path.join(rig.root, 'OTHER01'), secret); // a binary in the root that is not offered
+    // a binary in the root, published once, not offered now
+    await publish(rig, 'OTHER01', Buffer.from(secret));
+    await rig.app.publisher.select('SENSOR1');
+    await new Promise((r) => setTimeout(r, 300)); // past the watcher's stability time: it must not re-offer OTHER01
+    await rig.app.publisher.idle();
+    expect((await rig.ftpGet('UPGRADE.TXT')).toString()).to.match(/^FILE:SENSOR1\n/);
     try {
       const paths = [
         '/ota/LINKED1', '/ota/passwd', '/ota/OTHER01', '/ota/.firmdrop', '/ota/.firmdrop/releases.json',
