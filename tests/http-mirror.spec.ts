@@ -174,6 +174,20 @@ describe('HTTP device mirror: hooks and pins', function () {
     expect(await (await fetch(`${rig.base}/ota/SENSOR1`, { headers: h })).text()).to.equal('version two, other bytes');
   });
 
+  it('streams a binary too big for the memory cache from disk, ranges included', async () => {
+    rig = await startHttpRig();
+    const big = Buffer.alloc(17 * 1024 * 1024 + 3, 0x5a);
+    big.write('head', 0);
+    big.write('tail', big.length - 4);
+    await publish(rig, 'BIGPROG', big);
+    const h = { authorization: basic('ota', 'libelium') };
+    const whole = Buffer.from(await (await fetch(`${rig.base}/ota/BIGPROG`, { headers: h })).arrayBuffer());
+    expect(whole.equals(big)).to.equal(true);
+    const res = await fetch(`${rig.base}/ota/bin`, { headers: { ...h, range: `bytes=${big.length - 6}-` } });
+    expect(res.status).to.equal(206);
+    expect(Buffer.from(await res.arrayBuffer()).equals(big.subarray(big.length - 6))).to.equal(true);
+  });
+
   it('authenticates through authenticate(), offers through offerFor() and reports login, manifest-read and fetch events', async () => {
     const events: SessionEvent[] = [];
     let offerV1: Buffer | undefined;

@@ -14,7 +14,7 @@
  * (server/http/range.ts).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants as fsc, promises as fsp } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -81,7 +81,15 @@ function notFound(reply: FastifyReply): FastifyReply {
 async function login(req: FastifyRequest, reply: FastifyReply, ctx: MirrorContext, emit: (e: SessionEvent) => void): Promise<SessionIdentity | null> {
   const creds = parseBasicAuth(req.headers.authorization);
   const at = Date.now();
-  const identity = creds ? await ctx.authenticate(creds.user, creds.pass, req.ip) : null;
+  let identity: SessionIdentity | null = null;
+  try {
+    identity = creds ? await ctx.authenticate(creds.user, creds.pass, req.ip) : null;
+  } catch (err) {
+    // a failing fleet store must not turn into a 500 with its message: refuse, and say why in the log
+    ctx.log.error({ err: (err as Error).message, address: req.ip }, 'mirror: authenticate hook failed; request refused');
+    reply.code(503).type('text/plain; charset=utf-8').header('retry-after', '30').send('Try again later\n');
+    return null;
+  }
   if (identity) {
     emit({ type: 'login', sessionId: req.id, address: req.ip, login: identity.login, kind: identity.kind, at });
     return identity;
@@ -137,8 +145,7 @@ async function sendBinary(req: FastifyRequest, reply: FastifyReply, ctx: MirrorC
   snap: ServedSnapshot, emit: (e: SessionEvent) => void): Promise<FastifyReply> {
   const size = snap.info.size;
   const etag = etagOf(snap.info.md5);
-  reply.header('etag', etag).header('accept-ranges', 'bytes').header('cache-control', 'no-cache')
-    .header('last-modified', new Date(snap.stat.mtimeMs).toUTCString()).type('application/octet-stream');
+  reply.header('etag', etag).header('cache-control', 'no-cache');
   if (noneMatchHits(req.headers['if-none-match'], etag)) return reply.code(304).send();
   const ranged = ifRangeAllows(headerText(req.headers['if-range']), etag, snap.stat.mtimeMs) ? parseRange(headerText(req.headers.range), size) : { kind: 'full' as const };
   if (ranged.kind === 'unsatisfiable') {
@@ -146,16 +153,16 @@ async function sendBinary(req: FastifyRequest, reply: FastifyReply, ctx: MirrorC
       .send(`Range not satisfiable: the file is ${size} bytes\n`);
   }
   const { start, end } = ranged.kind === 'partial' ? ranged.range : { start: 0, end: size - 1 };
+  // HEAD: an empty stream, so fastify leaves the Content-Length below alone (Node writes no body for HEAD anyway).
+  const head = req.method === 'HEAD';
+  const source = head ? Readable.from([]) : await openSource(ctx, snap, start, end);
+  if (!source) return notFound(reply); // pruned between the lookup and the open
+  reply.header('accept-ranges', 'bytes').header('last-modified', new Date(snap.stat.mtimeMs).toUTCString())
+    .type('application/octet-stream').header('content-length', end - start + 1);
   if (ranged.kind === 'partial') reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
-  reply.header('content-length', end - start + 1);
-  // HEAD: an empty stream, so fastify leaves the Content-Length above alone (Node writes no body for HEAD anyway).
-  if (req.method === 'HEAD') return reply.send(Readable.from([]));
+  if (head) return reply.send(source);
   const base = { sessionId: req.id, address: req.ip, login: identity.login, name: snap.name, version: snap.version, offset: start, size };
   emit({ type: 'fetch-start', ...base, at: Date.now() });
-  const cached = await ctx.cache.bytes(snap.file, snap.stat);
-  const source = cached
-    ? Readable.from(chunks(cached, start, end + 1), { objectMode: false })
-    : createReadStream(snap.file, { start, end });
   const began = Date.now();
   let sent = 0;
   let failed = false;
@@ -174,6 +181,17 @@ async function sendBinary(req: FastifyRequest, reply: FastifyReply, ctx: MirrorC
   reply.raw.once('finish', () => finish(failed ? 'failed' : 'completed'));
   reply.raw.once('close', () => finish(failed ? 'failed' : 'cut-short'));
   return reply.send(source.pipe(counter));
+}
+
+/**
+ * Bytes `start`..`end` (inclusive) of a snapshot: views of the shared SnapshotCache buffer when it holds the file,
+ * else a read stream of a descriptor opened without following links; undefined when the file is gone.
+ */
+async function openSource(ctx: MirrorContext, snap: ServedSnapshot, start: number, end: number): Promise<Readable | undefined> {
+  const cached = await ctx.cache.bytes(snap.file, snap.stat);
+  if (cached) return Readable.from(chunks(cached, start, end + 1), { objectMode: false });
+  const fh = await fsp.open(snap.file, fsc.O_RDONLY | fsc.O_NOFOLLOW).catch(() => undefined);
+  return fh?.createReadStream({ start, end }); // closes fh at the end
 }
 
 /** A request header as one string (a repeated header's values joined, RFC 9110 §5.3). */
