@@ -86,6 +86,10 @@ export async function buildHttpApp(opts: HttpOptions): Promise<FastifyInstance> 
       return { schema, url };
     },
   });
+  // API answers are per session and may carry a CSRF token: never stored by a browser or proxy cache (RFC 9111 §5.2.2.5).
+  app.addHook('onSend', async (req, reply) => {
+    if (req.url.startsWith('/api/')) void reply.header('cache-control', 'no-store');
+  });
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload as Readable));
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (sendKnownError(reply, err)) return;
