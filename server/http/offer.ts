@@ -4,7 +4,8 @@
  * the FTP device file system (server/device-fs.ts): an offered name is served from its snapshot
  * (`.firmdrop/offered/NAME.vVERSION`, server/offered.ts), never the live file the operator may be rewriting, and a
  * device that read a manifest keeps getting the release it named for SNAPSHOT_GRACE_MS (the Waspmote 4G reads the
- * manifest and the binary in two sessions; over HTTP every request is a session). Nothing else is ever served.
+ * manifest and the binary in two FTP sessions, docs/waspmote-ota.md "The common flow"; over HTTP every request is a
+ * session). Nothing else is ever served.
  */
 import { promises as fsp, type Stats } from 'node:fs';
 import * as path from 'node:path';
