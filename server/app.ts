@@ -9,6 +9,10 @@ import { type Logger, createLogger } from './log.ts';
 import { Publisher } from './publisher.ts';
 import { loadTls } from './tls.ts';
 import { startWatcher } from './watcher.ts';
+// HTTP server (operator page, API, device mirror): started only with --http-port
+import { loadAdminPassword } from './http/admin-password.ts';
+import type { MirrorHooks } from './http/hooks.ts';
+import { type HttpHandle, startHttp } from './http/server.ts';
 
 /**
  * Which code is running, for the `listening` log line: `dist` when this module was loaded from the precompiled
@@ -22,6 +26,8 @@ export interface Firmdrop {
   ftp: FtpHandle;
   /** The one writer of UPGRADE.TXT for this root. */
   publisher: Publisher;
+  /** The HTTP server (operator page, API, device mirror) when `config.httpPort` is set. */
+  http?: HttpHandle;
   /** Stops the watcher (no more publishing), then the FTP server (running transfers get `drainTimeoutMs`). */
   close(): Promise<void>;
 }
@@ -40,10 +46,12 @@ export function loggerFor(config: Pick<Config, 'logLevel' | 'logFormat'>): Logge
  * @throws ConfigError when the root is not a directory; whatever reconcile, the watcher or the FTP listener throw
  *   (for example EADDRINUSE).
  */
-export async function startFirmdrop(config: Config, logger: Logger = loggerFor(config)): Promise<Firmdrop> {
+export async function startFirmdrop(config: Config, logger: Logger = loggerFor(config), opts: { httpHooks?: MirrorHooks } = {}): Promise<Firmdrop> {
   await assertRootDir(config.root);
   // A busy port is found before anything is logged or written: its error is the only line a failed start prints.
   await assertPortFree(config.host, config.port);
+  if (config.httpPort !== undefined) await assertPortFree(config.httpHost, config.httpPort);
+  const adminPassword = config.httpPort === undefined ? undefined : await loadAdminPassword(config);
   // FTPS files are checked before anything starts: a bad one stops firmdrop with one line (ConfigError).
   const tls = config.tlsCert && config.tlsKey ? await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey }) : undefined;
   const publisher = new Publisher({ root: config.root, checksums: config.checksums, logger });
@@ -70,6 +78,20 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
     await watcher.close();
     throw err;
   }
+  let http: HttpHandle | undefined;
+  if (config.httpPort !== undefined) {
+    try {
+      http = await startHttp({
+        host: config.httpHost, port: config.httpPort, publisher, users: { users: config.users, anonymous: config.anonymous },
+        adminPassword, hooks: opts.httpHooks, log: logger,
+      });
+    } catch (err) {
+      await watcher.close();
+      await ftp.close(0);
+      throw err;
+    }
+    if (adminPassword === undefined) logger.warn('no admin password (FIRMDROP_ADMIN_PASSWORD or --admin-password-file): the operator page refuses logins');
+  }
   logger.info({ host: ftp.host, port: ftp.port, root: config.root, build: RUNNING_BUILD }, 'listening');
   warnDefaultPassword(config, logger);
   if (tls) {
@@ -82,6 +104,7 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
   const close = (): Promise<void> => {
     closing ??= (async () => {
       try {
+        await http?.close();
         await watcher.close();
       } finally {
         await ftp.close(config.drainTimeoutMs);
@@ -90,7 +113,7 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
     })();
     return closing;
   };
-  return { ftp, publisher, close };
+  return { ftp, publisher, http, close };
 }
 
 /** True for an address only this machine can reach: 127.0.0.0/8, ::1, localhost. */

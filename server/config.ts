@@ -68,6 +68,15 @@ export interface Config {
   tlsCert?: string;
   /** FTPS: absolute path of the unencrypted PEM private key of {@link tlsCert}. */
   tlsKey?: string;
+  // --- HTTP server (server/http/): operator page, JSON API, device mirror ---
+  /** HTTP port (TCP) of the operator page, API and device mirror; undefined (default): no HTTP server. 0 = a free port. */
+  httpPort?: number;
+  /** Address the HTTP server listens on. Default `127.0.0.1`: expose it through a TLS reverse proxy (README). */
+  httpHost: string;
+  /** The operator page's admin password (prefer FIRMDROP_ADMIN_PASSWORD or a file: a flag shows in `ps`). */
+  adminPassword?: string;
+  /** Absolute path of a file whose first line is the admin password; read at start (server/http/admin-password.ts). */
+  adminPasswordFile?: string;
 }
 
 /** A configuration value that breaks a rule; the message is one line naming the flag/variable and the value. */
@@ -147,6 +156,15 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     describe: 'PEM certificate file: enables FTPS (explicit AUTH TLS); needs --tls-key' },
   { key: 'tlsKey', flag: 'tls-key', env: 'FIRMDROP_TLS_KEY', kind: 'string', defaultText: 'none',
     describe: 'PEM private key file (unencrypted) of --tls-cert' },
+  // HTTP server (server/http/)
+  { key: 'httpPort', flag: 'http-port', env: 'FIRMDROP_HTTP_PORT', kind: 'string', defaultText: 'off',
+    describe: 'HTTP port of the operator page (/), its API (/api/) and the device mirror (/ota/); 0 = a free port' },
+  { key: 'httpHost', flag: 'http-host', env: 'FIRMDROP_HTTP_HOST', kind: 'string', defaultText: '127.0.0.1',
+    describe: 'address the HTTP server listens on (put a TLS reverse proxy in front)' },
+  { key: 'adminPassword', flag: 'admin-password', env: 'FIRMDROP_ADMIN_PASSWORD', kind: 'string', defaultText: 'none (page login refused)',
+    describe: 'operator page password; prefer the variable or --admin-password-file (a flag shows in ps)' },
+  { key: 'adminPasswordFile', flag: 'admin-password-file', env: 'FIRMDROP_ADMIN_PASSWORD_FILE', kind: 'string', defaultText: 'none',
+    describe: 'file whose first line is the operator page password' },
 ];
 
 function optionFor(key: ConfigOption['key']): ConfigOption {
@@ -290,6 +308,24 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     logFormat: get('logFormat', (raw, src) => parseChoice(raw, src, ['auto', 'json', 'pretty'] as const), 'auto'),
     tlsCert: tlsCert === undefined ? undefined : path.resolve(cwd, tlsCert),
     tlsKey: tlsKey === undefined ? undefined : path.resolve(cwd, tlsKey),
+    ...httpSettings(get, str, cwd),
+  };
+}
+
+/** The HTTP server's settings (a separate block of loadConfig: the HTTP server is optional). */
+function httpSettings(
+  get: <T>(key: ConfigOption['key'], parse: (raw: unknown, src: Source) => T, dflt: T) => T,
+  str: (raw: unknown, src: Source) => string, cwd: string,
+): Pick<Config, 'httpPort' | 'httpHost' | 'adminPassword' | 'adminPasswordFile'> {
+  const file = get('adminPasswordFile', str, undefined);
+  return {
+    httpPort: get('httpPort', (raw, src) => parseInteger(raw, src, 0, 65535, 'a TCP port'), undefined),
+    httpHost: get('httpHost', parseHost, '127.0.0.1'),
+    adminPassword: get('adminPassword', (raw, src) => {
+      if (String(raw) === '') throw new ConfigError(`${src.fromEnv ? src.env : `--${src.flag}`}: must not be empty`);
+      return String(raw);
+    }, undefined),
+    adminPasswordFile: file === undefined ? undefined : path.resolve(cwd, file),
   };
 }
 

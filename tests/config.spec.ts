@@ -46,6 +46,7 @@ describe('config', () => {
       FIRMDROP_STABILITY_MS: '250', FIRMDROP_IDLE_TIMEOUT_MS: '1000', FIRMDROP_LOGIN_TIMEOUT_MS: '2000', FIRMDROP_MAX_CONNECTIONS: '10',
       FIRMDROP_MAX_PER_ADDRESS: '3', FIRMDROP_DRAIN_TIMEOUT_MS: '100', FIRMDROP_LOG_LEVEL: 'DEBUG',
       FIRMDROP_LOG_FORMAT: 'json', FIRMDROP_TLS_CERT: 'tls/cert.pem', FIRMDROP_TLS_KEY: '/etc/firmdrop/key.pem',
+      FIRMDROP_HTTP_PORT: '8080', FIRMDROP_HTTP_HOST: '0.0.0.0', FIRMDROP_ADMIN_PASSWORD: 'pw', FIRMDROP_ADMIN_PASSWORD_FILE: 'admin.pw',
     }, cwd);
     expect(c).to.deep.equal({
       root: path.join(cwd, 'files'), host: '127.0.0.1', port: 2221, pasvAddress: '203.0.113.9',
@@ -54,6 +55,7 @@ describe('config', () => {
       anonymous: true, checksums: false, stabilityMs: 250, idleTimeoutMs: 1000, loginTimeoutMs: 2000, maxConnections: 10, maxPerAddress: 3,
       drainTimeoutMs: 100, logLevel: 'debug', logFormat: 'json',
       tlsCert: path.join(cwd, 'tls', 'cert.pem'), tlsKey: '/etc/firmdrop/key.pem',
+      httpPort: 8080, httpHost: '0.0.0.0', adminPassword: 'pw', adminPasswordFile: path.join(cwd, 'admin.pw'),
     });
   });
 
@@ -77,6 +79,7 @@ describe('config', () => {
   const bad: [string, Record<string, unknown>, Record<string, string>, RegExp][] = [
     ['port out of range', { port: '65536' }, {}, /^--port "65536": expected a TCP port/],
     ['port not a number', {}, { FIRMDROP_PORT: 'ftp' }, /^FIRMDROP_PORT="ftp": expected a TCP port/],
+    ['HTTP port not a number', {}, { FIRMDROP_HTTP_PORT: 'web' }, /^FIRMDROP_HTTP_PORT="web": expected a TCP port/],
     ['negative ms', { 'stability-ms': '-5' }, {}, /^--stability-ms "-5": expected a duration in ms/],
     ['idle timeout 0 (a vanished device would hold its session forever)', { 'idle-timeout-ms': '0' }, {}, /^--idle-timeout-ms "0": expected a duration in ms, a whole number from 1000/],
     ['login timeout 0', {}, { FIRMDROP_LOGIN_TIMEOUT_MS: '0' }, /^FIRMDROP_LOGIN_TIMEOUT_MS="0": expected a duration in ms, a whole number from 1000/],
