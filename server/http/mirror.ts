@@ -20,7 +20,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { MANIFEST_NAME, NO_FILE, isProgramName } from '../manifest.ts';
 import type { LoginThrottle } from '../login-throttle.ts';
-import type { SnapshotCache } from '../offered.ts';
+import type { SnapshotCache } from '../snapshots/reader.ts';
 import type { MirrorHooks, SessionEvent, SessionIdentity } from './hooks.ts';
 import type { OfferResolver, ServedSnapshot } from './offer.ts';
 import { etagOf, ifRangeAllows, noneMatchHits, parseRange } from './range.ts';

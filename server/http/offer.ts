@@ -10,7 +10,7 @@
 import { promises as fsp, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { MANIFEST_NAME, NO_FILE, ManifestError, parseManifest } from '../manifest.ts';
-import { SNAPSHOT_GRACE_MS, findSnapshot } from '../offered.ts';
+import { SNAPSHOT_GRACE_MS, findSnapshot } from '../snapshots/reader.ts';
 import { type BinaryInfo, hashBinary } from '../publisher.ts';
 import type { MirrorHooks, OfferedManifest, SessionIdentity } from './hooks.ts';
 

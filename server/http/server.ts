@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { LoginThrottle } from '../login-throttle.ts';
-import { SnapshotCache } from '../offered.ts';
+import { SnapshotCache } from '../snapshots/reader.ts';
 import type { Publisher } from '../publisher.ts';
 import type { LoginPolicy } from '../users.ts';
 import { AdminAuth } from './admin-auth.ts';

@@ -7,7 +7,8 @@ import { createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CATALOG_DIR, tempPath } from '../catalog.ts';
+import { tempPath } from '../atomic-file.ts';
+import { CATALOG_DIR } from '../catalog.ts';
 import { ApiError } from './errors.ts';
 
 /** Folder inside CATALOG_DIR for uploads being received. */
