@@ -145,7 +145,18 @@ type ManifestState =
 
 /** Options of publish(). `ifChanged` (added for the watcher): when the bytes equal the latest release of that name,
  * change nothing (do not re-offer an older binary that was merely touched or re-copied). */
-export interface PublishOptions { version?: number; force?: boolean; ifChanged?: boolean }
+export interface PublishOptions { version?: number; force?: boolean; ifChanged?: boolean; offer?: boolean }
+
+/**
+ * Fleet hooks of the Publisher (server/fleet). `holdOffer(name)`: a reason not to offer a binary published through
+ * publish() (the watcher's drops) while a rollout is in progress, or undefined; such a binary is recorded (with its
+ * snapshot) but UPGRADE.TXT is unchanged. `onChange`: told after every publish, select and NO_FILE (the audit).
+ * `offer: false` in PublishOptions / importBinary records a release without offering it (`publish --no-select`).
+ */
+export interface PublisherFleetHooks {
+  holdOffer?: (name: string) => string | undefined;
+  onChange?: (change: { action: 'publish' | 'select' | 'no-file' | 'record'; name?: string; version?: number }) => void;
+}
 
 /**
  * The one writer of `<root>/UPGRADE.TXT` and of the release catalogue. See the module comment for the crash-safety
@@ -159,13 +170,15 @@ export class Publisher {
   private readonly catalog: Catalog;
   private readonly manifestPath: string;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly fleet: PublisherFleetHooks;
 
   /**
    * @param opts.root FTP root holding the binaries and UPGRADE.TXT
    * @param opts.checksums write CRC32:/MD5: lines (default true; false = plain Meshlium format)
    * @param opts.logger pino logger (silent by default)
    */
-  constructor(opts: { root: string; checksums?: boolean; logger?: Logger }) {
+  constructor(opts: { root: string; checksums?: boolean; logger?: Logger; fleet?: PublisherFleetHooks }) {
+    this.fleet = opts.fleet ?? {};
     this.root = path.resolve(opts.root);
     this.checksums = opts.checksums !== false;
     this.log = opts.logger ?? pino({ level: 'silent' });
@@ -180,7 +193,9 @@ export class Publisher {
    * @throws PublishError (binary refused), CatalogError (VERSION rules); nothing is changed then
    */
   publish(name: string, opts: PublishOptions = {}): Promise<Release> {
-    return this.enqueue(() => this.publishNow(name, opts));
+    const held = opts.offer === undefined ? this.fleet.holdOffer?.(name) : undefined;
+    if (held) this.log.info({ name, reason: held }, `${name} published without being offered: ${held}`);
+    return this.enqueue(() => this.publishNow(name, held ? { ...opts, offer: false } : opts));
   }
 
   /**
@@ -190,7 +205,7 @@ export class Publisher {
    * @throws PublishError 'bad-name' (with the reason and a suggested 7-character name), 'not-found', 'not-regular',
    *   'empty', 'too-large', 'unstable'; CatalogError
    */
-  importBinary(src: string, opts: { name?: string; version?: number; force?: boolean } = {}): Promise<Release> {
+  importBinary(src: string, opts: { name?: string; version?: number; force?: boolean; offer?: boolean } = {}): Promise<Release> {
     return this.enqueue(async () => {
       const name = opts.name ?? path.basename(src);
       this.assertName(name);
@@ -222,7 +237,7 @@ export class Publisher {
         moved = true;
         await fsyncDir(this.root);
         await assertUnchanged(target, info, name);
-        return await this.apply(plan);
+        return await this.apply(plan, opts.offer !== false);
       } finally {
         if (!moved) await fsp.rm(tmp, { force: true });
       }
@@ -245,6 +260,7 @@ export class Publisher {
       await this.open();
       await this.writeNoFile();
       this.log.info('selected NO_FILE: devices are offered no update');
+      this.fleet.onChange?.({ action: 'no-file' });
     });
   }
 
@@ -443,7 +459,7 @@ export class Publisher {
     const info = await hashBinary(file, name);
     const plan = await this.plan(name, info, opts);
     await assertUnchanged(file, info, name);
-    return this.apply(plan);
+    return this.apply(plan, opts.offer !== false);
   }
 
   /** Decides the release for `name` with content `info` (no writes). */
@@ -488,8 +504,10 @@ export class Publisher {
     const r = plan.release;
     if (!offer) {
       if (plan.record) {
+        await createSnapshot(this.root, r.name, r.version, path.join(this.root, r.name), r);
         await this.catalog.add(r, false);
-        this.log.info({ name: r.name, version: r.version }, `recorded ${r.name} v${r.version} without offering it: it is older than the binary offered now (select it to offer it)`);
+        this.log.info({ name: r.name, version: r.version }, `recorded ${r.name} v${r.version} without offering it (select it, or start a rollout, to offer it)`);
+        this.fleet.onChange?.({ action: 'record', name: r.name, version: r.version });
       }
       return { ...r };
     }
@@ -505,6 +523,7 @@ export class Publisher {
     if (plan.record) await this.catalog.add(r);
     else await this.catalog.setCurrent({ kind: 'release', name: r.name, version: r.version });
     if (wrote || plan.fresh) {
+      this.fleet.onChange?.({ action: plan.fresh ? 'publish' : 'select', name: r.name, version: r.version });
       this.log.info({ name: r.name, version: r.version, size: r.size, crc32: r.crc32, md5: r.md5 },
         `published ${r.name} v${r.version} (${r.size} bytes, crc32 ${r.crc32})`);
       if (r.version > 127) {
