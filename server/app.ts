@@ -8,6 +8,8 @@ import { type Logger, createLogger } from './log.ts';
 import { Publisher } from './publisher.ts';
 import { loadTls } from './tls.ts';
 import { startWatcher } from './watcher.ts';
+import type { FtpStats } from './ftp/hooks.ts';
+import { type ServedFleet, openServedFleet } from './fleet/serve.ts';
 
 /**
  * Which code is running, for the `listening` log line: `dist` when this module was loaded from the precompiled
@@ -21,6 +23,8 @@ export interface Firmdrop {
   ftp: FtpHandle;
   /** The one writer of UPGRADE.TXT for this root. */
   publisher: Publisher;
+  /** Device logins, offers, status, metrics (server/fleet); `fleet.fleet` is undefined with --no-fleet. */
+  fleet: ServedFleet;
   /** Stops the watcher (no more publishing), then the FTP server (running transfers get `drainTimeoutMs`). */
   close(): Promise<void>;
 }
@@ -43,12 +47,16 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
   await assertRootDir(config.root);
   // FTPS files are checked before anything starts: a bad one stops firmdrop with one line (ConfigError).
   const tls = config.tlsCert && config.tlsKey ? await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey }) : undefined;
-  const publisher = new Publisher({ root: config.root, checksums: config.checksums, logger });
+  // fleet: device logins, per-device UPGRADE.TXT, status, audit, metrics (server/fleet/serve.ts)
+  const fleet = openServedFleet(config, logger);
+  const publisher = new Publisher({ root: config.root, checksums: config.checksums, logger, fleet: fleet.publisherHooks });
   await publisher.reconcile();
   const watcher = await startWatcher({ root: config.root, publisher, logger, stabilityMs: config.stabilityMs });
   let ftp: FtpHandle;
   try {
+    const fleetFtp = { hooks: fleet.ftpHooks }; // FtpOptions.hooks (server/ftp/hooks.ts)
     ftp = await startFtp({
+      ...fleetFtp,
       root: config.root,
       host: config.host,
       port: config.port,
@@ -63,8 +71,10 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
       maxPerAddress: config.maxPerAddress === 0 ? undefined : config.maxPerAddress, // 0 = unlimited (ftp.ts default)
       tls: tls?.options,
     }, logger);
+    await fleet.startMetrics(() => (ftp as FtpHandle & { stats?: () => FtpStats }).stats?.());
   } catch (err) {
     await watcher.close();
+    await fleet.close();
     throw err;
   }
   logger.info({ host: ftp.host, port: ftp.port, root: config.root, build: RUNNING_BUILD }, 'listening');
@@ -81,10 +91,11 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
         await watcher.close();
       } finally {
         await ftp.close(config.drainTimeoutMs);
+        await fleet.close();
         logger.info('stopped');
       }
     })();
     return closing;
   };
-  return { ftp, publisher, close };
+  return { ftp, publisher, fleet, close };
 }

@@ -68,6 +68,12 @@ export interface Config {
   tlsCert?: string;
   /** FTPS: absolute path of the unencrypted PEM private key of {@link tlsCert}. */
   tlsKey?: string;
+  /** Fleet (server/fleet): device logins, per-device UPGRADE.TXT, rollouts, device status, audit. Default true. */
+  fleet: boolean;
+  /** TCP port of the Prometheus `/metrics` endpoint; undefined (default): no metrics server. */
+  metricsPort?: number;
+  /** Address the metrics endpoint listens on. Default `127.0.0.1` (metrics are not for devices). */
+  metricsHost: string;
 }
 
 /** A configuration value that breaks a rule; the message is one line naming the flag/variable and the value. */
@@ -147,6 +153,13 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     describe: 'PEM certificate file: enables FTPS (explicit AUTH TLS); needs --tls-key' },
   { key: 'tlsKey', flag: 'tls-key', env: 'FIRMDROP_TLS_KEY', kind: 'string', defaultText: 'none',
     describe: 'PEM private key file (unencrypted) of --tls-cert' },
+  // fleet (server/fleet, docs/fleet.md)
+  { key: 'fleet', flag: 'fleet', env: 'FIRMDROP_FLEET', kind: 'boolean', defaultText: 'true',
+    describe: 'device logins, per-device UPGRADE.TXT, rollouts and status (--no-fleet: shared accounts only, no store)' },
+  { key: 'metricsPort', flag: 'metrics-port', env: 'FIRMDROP_METRICS_PORT', kind: 'string', defaultText: 'off',
+    describe: 'serve Prometheus metrics at http://HOST:PORT/metrics; 0 = pick a free port and log it' },
+  { key: 'metricsHost', flag: 'metrics-host', env: 'FIRMDROP_METRICS_HOST', kind: 'string', defaultText: '127.0.0.1',
+    describe: 'address the metrics endpoint listens on' },
 ];
 
 function optionFor(key: ConfigOption['key']): ConfigOption {
@@ -291,6 +304,9 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     logFormat: get('logFormat', (raw, src) => parseChoice(raw, src, ['auto', 'json', 'pretty'] as const), 'auto'),
     tlsCert: tlsCert === undefined ? undefined : path.resolve(cwd, tlsCert),
     tlsKey: tlsKey === undefined ? undefined : path.resolve(cwd, tlsKey),
+    fleet: get('fleet', parseBoolean, true),
+    metricsPort: get('metricsPort', (raw, src) => parseInteger(raw, src, 0, 65535, 'a TCP port'), undefined),
+    metricsHost: get('metricsHost', parseHost, '127.0.0.1'),
   };
 }
 

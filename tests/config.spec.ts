@@ -54,6 +54,7 @@ describe('config', () => {
       anonymous: true, checksums: false, stabilityMs: 250, idleTimeoutMs: 1000, loginTimeoutMs: 2000, maxConnections: 10, maxPerAddress: 3,
       drainTimeoutMs: 100, logLevel: 'debug', logFormat: 'json',
       tlsCert: path.join(cwd, 'tls', 'cert.pem'), tlsKey: '/etc/firmdrop/key.pem',
+      fleet: true, metricsPort: undefined, metricsHost: '127.0.0.1',
     });
   });
 
