@@ -280,6 +280,16 @@ export class Store {
     return r ? rolloutRow(r) : undefined;
   }
 
+  /** Rollouts in progress (`active` or `paused`): 0 or 1 (one rollout at a time). */
+  rolloutsInProgress(): number {
+    return Number((this.db.prepare(`SELECT COUNT(*) AS n FROM rollouts WHERE state IN ('active', 'paused')`).get() as Row).n);
+  }
+
+  /** SQLite's `PRAGMA integrity_check` first line: `ok` for a sound database file. */
+  integrityCheck(): string {
+    return String((this.db.prepare('PRAGMA integrity_check').get() as Row).integrity_check);
+  }
+
   /** The latest rollout whatever its state, or undefined. */
   lastRollout(): RolloutRow | undefined {
     const r = this.db.prepare('SELECT * FROM rollouts ORDER BY id DESC LIMIT 1').get() as Row | undefined;
