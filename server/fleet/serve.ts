@@ -20,6 +20,8 @@ export interface ServedFleet {
   ftpHooks: FtpHooks | undefined;
   /** Starts the metrics endpoint when configured; `stats` reads the FTP server's live figures (FtpHandle.stats). */
   startMetrics(stats: () => FtpStats | undefined): Promise<MetricsServer | undefined>;
+  /** The metrics endpoint once started (its real port when the config asked for 0). */
+  readonly metricsServer: MetricsServer | undefined;
   close(): Promise<void>;
 }
 
@@ -39,6 +41,7 @@ export function openServedFleet(config: Config, logger: Logger): ServedFleet {
     : {};
   return {
     fleet, publisherHooks, ftpHooks,
+    get metricsServer() { return server; },
     async startMetrics(s) {
       stats = s;
       if (!metrics || config.metricsPort === undefined) return undefined;
