@@ -2,9 +2,10 @@
  * Device passwords: salted scrypt hashes (RFC 7914) through node:crypto, compared with crypto.timingSafeEqual, and
  * a short-lived in-memory cache of verification results.
  *
- * Cost: one scrypt with N=16384, r=8, p=1 (node's defaults, RFC 7914 §2 parameters) uses 16 MiB and about 75 ms
- * of CPU on one core here; it runs on libuv's thread pool (async scrypt), not the event loop, but the pool has 4
- * threads by default, so 5,000 devices logging in within a second would queue for minutes. The cache keeps the
+ * Cost: one scrypt with N=16384, r=8, p=1 (node's defaults, RFC 7914 §2 parameters) uses 16 MiB and 75 ms of
+ * CPU on an idle core here (12 verifications a second on this 2-core machine shared with other work); it runs on
+ * libuv's thread pool (async scrypt), not the event loop, so FTP sessions keep being served, but 5,000 devices
+ * logging in for the first time at once wait their turn for minutes. The cache keeps the
  * result of a successful check for VERIFY_CACHE_MS, keyed by a SHA-256 of login, password and the stored hash (so a
  * changed password or a removed device never matches a stale entry, and no password is kept in memory in clear).
  * A device that logs in twice per update (Waspmote 4G: one session for UPGRADE.TXT, one for the binary) pays once.
@@ -20,21 +21,31 @@ export const VERIFY_CACHE_MS = 10 * 60 * 1000;
 /** Most entries in the cache (oldest dropped first). */
 const CACHE_MAX = 20_000;
 
-/** A stored password: hex salt and hex scrypt hash. */
+/** scrypt cost N (RFC 7914 §2; node's default): 2^14, 16 MiB of memory with r=8. */
+export const SCRYPT_N = 16384;
+
+/**
+ * A stored password: hex salt, and the hash as `scrypt$N$r$p$<hex>` (the parameters travel with the hash, so a
+ * later firmdrop can change the cost without breaking stored logins).
+ */
 export interface PasswordHash { salt: string; hash: string }
 
-/** Hashes `password` with a fresh random salt (synchronous: for the CLI). */
-export function hashPassword(password: string): PasswordHash {
+/** Hashes `password` with a fresh random salt and cost `n` (synchronous: for the CLI). */
+export function hashPassword(password: string, n = SCRYPT_N): PasswordHash {
   const salt = randomBytes(SALT_BYTES);
-  return { salt: salt.toString('hex'), hash: scryptSync(password, salt, KEY_BYTES).toString('hex') };
+  const key = scryptSync(password, salt, KEY_BYTES, { N: n, r: 8, p: 1 });
+  return { salt: salt.toString('hex'), hash: `scrypt$${n}$8$1$${key.toString('hex')}` };
 }
 
 /** True when `password` matches `stored` (scrypt on the thread pool, constant-time compare). Never throws. */
 export function verifyPassword(password: string, stored: PasswordHash): Promise<boolean> {
+  const m = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([0-9a-f]+)$/.exec(stored.hash);
+  if (!m) return Promise.resolve(false);
+  const [n, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
   return new Promise((resolve) => {
-    scrypt(password, Buffer.from(stored.salt, 'hex'), KEY_BYTES, (err, key) => {
+    scrypt(password, Buffer.from(stored.salt, 'hex'), KEY_BYTES, { N: n, r, p, maxmem: 256 * n * r + 1024 * 1024 }, (err, key) => {
       if (err) return resolve(false);
-      const want = Buffer.from(stored.hash, 'hex');
+      const want = Buffer.from(m[4]!, 'hex');
       resolve(want.length === key.length && timingSafeEqual(key, want));
     });
   });
