@@ -182,6 +182,10 @@ describe('fleet end to end (real FTP clients, needs the FTP layer with hooks)', 
 
     const actions = store.audit().map((a) => `${a.actor} ${a.action}`);
     for (const want of [`${ACTOR} rollout-start`, `${ACTOR} rollout-expand`, 'server rollout-failures', `${ACTOR} rollout-resume`,
-      `${ACTOR} rollout-abort`, `${ACTOR} select`, `${ACTOR} rollout-complete`]) expect(actions).to.include(want);
+      `${ACTOR} rollout-abort`, `${ACTOR} rollout-complete`]) expect(actions).to.include(want);
+    const paused = store.audit().find((a) => a.action === 'rollout-failures' && /paused: error budget/.test(a.offerAfter ?? ''));
+    expect(paused, 'the automatic pause is in the audit').to.not.equal(undefined);
+    const select = store.audit().filter((a) => a.action === 'select').pop();
+    expect(select?.offerAfter).to.match(/^root NEWPROG v1; /);
   });
 });
