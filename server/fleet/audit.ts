@@ -71,8 +71,13 @@ export function audit(store: Store, root: string, e: { actor: string; action: st
 export function publisherAudit(store: Store, root: string, actor: string): { onChange: (c: { action: string; name?: string; version?: number }) => void } {
   return {
     onChange: (c) => {
-      const before = store.lastOfferAfter() ?? 'unknown (first audit entry)';
-      audit(store, root, { actor, action: c.action, subject: c.name === undefined ? undefined : `${c.name} v${c.version}`, before });
+      try {
+        const before = store.lastOfferAfter() ?? 'unknown (first audit entry)';
+        audit(store, root, { actor, action: c.action, subject: c.name === undefined ? undefined : `${c.name} v${c.version}`, before });
+      } catch (e) {
+        // The change itself is done (UPGRADE.TXT is written); a store that cannot be written loses the entry, not the change.
+        process.emitWarning(`audit entry for ${c.action} not written: ${(e as Error).message}`);
+      }
     },
   };
 }

@@ -12,18 +12,24 @@ import { lstatSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { FtpHooks, OfferedManifest, SessionEvent, SessionIdentity } from '../ftp/hooks.ts';
 import { formatManifest } from '../manifest.ts';
-import { snapshotPath } from '../offered.ts';
+import { retireSnapshot, snapshotPath } from '../offered.ts';
 import { type DeviceRow, type RolloutRow, Store } from '../store/store.ts';
 import { importCatalogOnce } from '../store/import.ts';
 import { type LoginPolicy, checkLogin } from '../users.ts';
 import { SERVER_ACTOR } from './audit.ts';
-import { type PasswordHash, VerifyCache, hashPassword } from './passwords.ts';
+import { VerifyCache } from './passwords.ts';
 import { advanceWave, changeRollout } from './rollouts.ts';
 import { failureBudget, inRollout, inWindow, waveCount } from './select.ts';
 import { FLUSH_EVENTS, FLUSH_MS, type DownloadEnd, StatusTracker } from './status.ts';
 
 /** How often the fleet polls the store's change counter and runs its checks, ms. */
 export const POLL_MS = 250;
+/**
+ * How often the rollout's snapshot is checked (one lstat) and touched, ms. Touching it (server/offered.ts
+ * retireSnapshot: mtime = now) keeps it through the publisher's pruning, which keeps every snapshot touched within
+ * SNAPSHOT_GRACE_MS (15 min), for as long as the rollout is in progress and 15 minutes after.
+ */
+export const SNAPSHOT_CHECK_MS = 60_000;
 
 /** Options of a fleet. */
 export interface FleetOptions {
@@ -53,7 +59,6 @@ export class Fleet {
   private readonly checksums: boolean;
   private readonly now: () => number;
   private readonly cache = new VerifyCache();
-  private readonly dummy: PasswordHash = hashPassword('not a password');
   private devices = new Map<string, DeviceRow>();
   private rollout: RolloutRow | undefined;
   private offer: OfferedManifest | undefined;
@@ -65,6 +70,7 @@ export class Fleet {
   private timer: NodeJS.Timeout | undefined;
   private observers: FleetObserver[] = [];
   private warnedEvent = false;
+  private snapshotCheckedAt = 0;
 
   /** Opens the store of `opts.root` (imports releases.json once) and loads devices, rollout and status. */
   constructor(opts: FleetOptions) {
@@ -111,15 +117,15 @@ export class Fleet {
   /**
    * A device login (its own password, checked with scrypt through the verify cache), else a shared account
    * (server/users.ts checkLogin). A device login with a wrong password is refused, never tried as a shared account.
-   * Unknown logins cost one scrypt too, so timing does not tell which device logins exist.
+   * An unknown login is refused at once, without a scrypt: a client sending many logins must not be able to fill
+   * libuv's thread pool (file reads share it); so timing tells which device logins exist (logins are not secrets,
+   * often node IDs; passwords are).
    */
   async authenticate(user: string, pass: string): Promise<SessionIdentity | null> {
     const device = this.devices.get(user);
     if (device) return (await this.cache.verify(user, pass, device)) ? { login: user, kind: 'device' } : null;
     const shared = checkLogin(this.policy, user, pass);
-    if (shared) return { login: user, kind: 'shared' };
-    await this.cache.verify(user, pass, this.dummy);
-    return null;
+    return shared ? { login: user, kind: 'shared' } : null;
   }
 
   /**
@@ -175,7 +181,7 @@ export class Fleet {
     const same = r && this.rollout && r.id === this.rollout.id;
     this.rollout = r;
     if (!r) this.offer = undefined;
-    else if (!same || !this.offer) this.offer = this.rolloutOffer(r);
+    else if (!same || !this.offer) this.keepSnapshot(r);
     for (const s of [...this.status.all()]) if (!this.devices.has(s.login)) this.status.forget(s.login);
   }
 
@@ -189,12 +195,20 @@ export class Fleet {
     return { bytes: Buffer.from(text, 'latin1'), file: r.name, version: r.version };
   }
 
+  /** Checks the rollout's snapshot is still there (else devices read the root's offer) and touches it. */
+  private keepSnapshot(r: RolloutRow): void {
+    this.snapshotCheckedAt = this.now();
+    this.offer = this.rolloutOffer(r);
+    if (this.offer) void retireSnapshot(this.root, { name: r.name, version: r.version });
+  }
+
   /** One round of housekeeping: reload on change, window, error budget, status flush, waves. Never throws. */
   tick(): void {
     try {
       this.refresh();
       const r = this.rollout;
       this.windowOpen = r ? inWindow(r.window, this.now()) : true;
+      if (r && this.now() - this.snapshotCheckedAt >= SNAPSHOT_CHECK_MS) this.keepSnapshot(r);
       if (this.pendingFailures) this.countFailures();
       if (this.now() - this.lastFlush >= FLUSH_MS) this.flush();
     } catch (err) {
