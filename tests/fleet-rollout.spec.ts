@@ -16,6 +16,7 @@ import {
   RolloutError, abortRollout, completeRollout, expandRollout, pauseRollout, resumeRollout, startRollout,
 } from '../server/fleet/rollouts.ts';
 import { fleetRoot } from './support/fleet-root.ts';
+import { snapshotPath } from '../server/offered.ts';
 
 const ACTOR = 'tester@host';
 const dev = (login: string): SessionIdentity => ({ login, kind: 'device' });
@@ -160,6 +161,20 @@ describe('fleet: rollouts', () => {
     const r = await held.publish('THIRDPG', { ifChanged: true });
     expect(r).to.include({ name: 'THIRDPG', version: 1 });
     expect(parseManifest(await fsp.readFile(path.join(root, 'UPGRADE.TXT'), 'utf8')).file).to.equal('OLDPROG');
+  });
+
+  it('a rollout whose snapshot is gone offers the root UPGRADE.TXT; the snapshot is touched to survive pruning', async () => {
+    await startRollout(fleet.store, root, { name: 'NEWPROG', cohorts: ['test'] }, ACTOR);
+    const snap = snapshotPath(root, 'NEWPROG', 1);
+    await fsp.utimes(snap, new Date(0), new Date(0));
+    fleet.tick();
+    expect(offered('dev0')).to.equal('NEWPROG');
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await fsp.stat(snap)).mtimeMs).to.be.greaterThan(Date.now() - 60_000);
+    await fsp.rm(snap);
+    clock += 61_000;
+    fleet.tick();
+    expect(offered('dev0')).to.equal(undefined);
   });
 
   it('serves Prometheus metrics over HTTP', async () => {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { SessionEvent } from '../server/ftp/hooks.ts';
 import { parseManifest } from '../server/manifest.ts';
 import { fleetRoot } from './support/fleet-root.ts';
-import { Store, storePath } from '../server/store/store.ts';
+import { Store, StoreError, storePath } from '../server/store/store.ts';
 import { SCHEMA_VERSION } from '../server/store/migrations.ts';
 import { Fleet } from '../server/fleet/fleet.ts';
 import { DeviceError, addDevices, deviceReports, parseDeviceCsv, removeDevice } from '../server/fleet/devices.ts';
@@ -57,6 +57,14 @@ describe('fleet: store, devices, offers, status', () => {
       s.close();
     }
     expect(storePath(root)).to.equal(path.join(root, '.firmdrop', 'firmdrop.db'));
+  });
+
+  it('refuses a store written by a newer firmdrop with one line', () => {
+    fleet.store.tx(() => fleet.store.setSetting('x', 'y'));
+    const s = new Store(root);
+    s.tx(() => { (s as unknown as { db: { prepare(q: string): { run(...a: unknown[]): void } } }).db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION + 1); });
+    s.close();
+    expect(() => new Store(root)).to.throw(StoreError, new RegExp(`schema version ${SCHEMA_VERSION + 1} was written by a newer firmdrop`));
   });
 
   it('adds devices with salted hashes, imports a CSV all or nothing, removes, and audits each change', async () => {
