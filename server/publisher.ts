@@ -260,7 +260,6 @@ export class Publisher {
       await this.open();
       await this.writeNoFile();
       this.log.info('selected NO_FILE: devices are offered no update');
-      this.fleet.onChange?.({ action: 'no-file' });
     });
   }
 
@@ -551,8 +550,9 @@ export class Publisher {
   }
 
   private async writeNoFile(): Promise<void> {
-    await this.writeManifest(formatManifest(noFileManifest()));
+    const wrote = await this.writeManifest(formatManifest(noFileManifest()));
     await this.catalog.setCurrent({ kind: 'no-file' });
+    if (wrote) this.fleet.onChange?.({ action: 'no-file' });
   }
 
   private async readManifest(): Promise<ManifestState> {
