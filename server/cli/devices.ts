@@ -29,7 +29,8 @@ async function list(flags: Flags): Promise<number> {
   const lines = reports.map((r) => [r.login, r.cohort ?? '-', r.state, r.lastSeen ?? '-', r.address ?? '-',
     r.offered ? `${r.offered.file} v${r.offered.version}` : '-',
     r.download ? `${r.download.file} v${r.download.version} ${r.download.outcome} ${r.download.bytes} bytes` : '-'].join('  '));
-  process.stdout.write(`${reports.length} devices${lines.length ? '\n' : ''}${lines.join('\n')}\n`);
+  const header = lines.length ? '\nlogin  cohort  state  last seen  address  offered  last download\n' : '';
+  process.stdout.write(`${reports.length} devices${header}${lines.join('\n')}\n`);
   return 0;
 }
 
