@@ -13,6 +13,8 @@ import { startWatcher } from './watcher.ts';
 import { loadAdminPassword } from './http/admin-password.ts';
 import type { MirrorHooks } from './http/hooks.ts';
 import { type HttpHandle, startHttp } from './http/server.ts';
+import type { FtpStats } from './ftp/hooks.ts';
+import { type ServedFleet, openServedFleet } from './fleet/serve.ts';
 
 /**
  * Which code is running, for the `listening` log line: `dist` when this module was loaded from the precompiled
@@ -28,6 +30,8 @@ export interface Firmdrop {
   publisher: Publisher;
   /** The HTTP server (operator page, API, device mirror) when `config.httpPort` is set. */
   http?: HttpHandle;
+  /** Device logins, offers, status, metrics (server/fleet); `fleet.fleet` is undefined with --no-fleet. */
+  fleet: ServedFleet;
   /** Stops the watcher (no more publishing), then the FTP server (running transfers get `drainTimeoutMs`). */
   close(): Promise<void>;
 }
@@ -54,12 +58,16 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
   const adminPassword = config.httpPort === undefined ? undefined : await loadAdminPassword(config);
   // FTPS files are checked before anything starts: a bad one stops firmdrop with one line (ConfigError).
   const tls = config.tlsCert && config.tlsKey ? await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey }) : undefined;
-  const publisher = new Publisher({ root: config.root, checksums: config.checksums, logger });
+  // fleet: device logins, per-device UPGRADE.TXT, status, audit, metrics (server/fleet/serve.ts)
+  const fleet = openServedFleet(config, logger);
+  const publisher = new Publisher({ root: config.root, checksums: config.checksums, logger, fleet: fleet.publisherHooks });
   await publisher.reconcile();
   const watcher = await startWatcher({ root: config.root, publisher, logger, stabilityMs: config.stabilityMs });
   let ftp: FtpHandle;
   try {
+    const fleetFtp = { hooks: fleet.ftpHooks }; // FtpOptions.hooks (server/ftp/hooks.ts)
     ftp = await startFtp({
+      ...fleetFtp,
       root: config.root,
       host: config.host,
       port: config.port,
@@ -74,8 +82,10 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
       maxPerAddress: config.maxPerAddress === 0 ? undefined : config.maxPerAddress, // 0 = unlimited (ftp.ts default)
       tls: tls?.options,
     }, logger);
+    await fleet.startMetrics(() => (ftp as FtpHandle & { stats?: () => FtpStats }).stats?.());
   } catch (err) {
     await watcher.close();
+    await fleet.close();
     throw err;
   }
   let http: HttpHandle | undefined;
@@ -83,11 +93,12 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
     try {
       http = await startHttp({
         host: config.httpHost, port: config.httpPort, publisher, users: { users: config.users, anonymous: config.anonymous },
-        adminPassword, hooks: opts.httpHooks, log: logger,
+        adminPassword, hooks: opts.httpHooks ?? fleet.ftpHooks, log: logger,
       });
     } catch (err) {
       await watcher.close();
       await ftp.close(0);
+      await fleet.close();
       throw err;
     }
     if (adminPassword === undefined) logger.warn('no admin password (FIRMDROP_ADMIN_PASSWORD or --admin-password-file): the operator page refuses logins');
@@ -108,12 +119,13 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
         await watcher.close();
       } finally {
         await ftp.close(config.drainTimeoutMs);
+        await fleet.close();
         logger.info('stopped');
       }
     })();
     return closing;
   };
-  return { ftp, publisher, http, close };
+  return { ftp, publisher, http, fleet, close };
 }
 
 /** True for an address only this machine can reach: 127.0.0.0/8, ::1, localhost. */

@@ -18,6 +18,11 @@ import {
 } from './manifest.ts';
 import { PublishError, hashBinary } from './binary.ts';
 import { Publisher } from './publisher.ts';
+// fleet commands (device logins, rollouts, audit): server/cli/*.ts
+import { auditCommand } from './cli/audit.ts';
+import { devicesCommand } from './cli/devices.ts';
+import { cliPublisherHooks } from './cli/fleet-common.ts';
+import { rolloutCommand } from './cli/rollout.ts';
 
 /** An error the user can fix; printed as `firmdrop: <message>` (one line), exit code 1. */
 export class CliError extends Error {
@@ -138,7 +143,7 @@ function oneShotConfig(flags: Flags): Config {
 async function openPublisher(flags: Flags): Promise<{ publisher: Publisher; root: string }> {
   const config = oneShotConfig(flags);
   await assertRootDir(config.root);
-  const publisher = new Publisher({ root: config.root, checksums: config.checksums, logger: quietLogger(config) });
+  const publisher = new Publisher({ root: config.root, checksums: config.checksums, logger: quietLogger(config), fleet: cliPublisherHooks(config.root) });
   return { publisher, root: config.root };
 }
 
@@ -180,6 +185,7 @@ async function publish(flags: Flags): Promise<number> {
     name: flags.name === undefined ? undefined : String(flags.name),
     version: parseVersionFlag(flags.version),
     force: flags.force === true,
+    offer: flags.select === false ? false : undefined, // fleet: --no-select
   });
   await printManifest(root);
   return 0;
@@ -260,6 +266,7 @@ export function buildCli(argv: string[], run: (job: Promise<number>) => void): A
         .option('name', { type: 'string', requiresArg: true, describe: '7-character program name (default: the file name)' })
         .option('version', { type: 'string', requiresArg: true, describe: 'VERSION 1..255 (default: next for this name)' })
         .option('force', { type: 'boolean', describe: 'accept a version not higher than one already published' })
+        .option('select', { type: 'boolean', describe: '--no-select: record the release without offering it (offer it with firmdrop rollout start)' })
         .example('$0 publish build/SENSOR1', 'next version of SENSOR1'),
       (a) => run(publish(a)))
     .command('select [name]', 'advertise an already published binary, or NO_FILE (no update)',
@@ -277,6 +284,9 @@ export function buildCli(argv: string[], run: (job: Promise<number>) => void): A
       (y) => y.positional('root', { type: 'string', describe: 'folder holding UPGRADE.TXT', defaultDescription: `$FIRMDROP_ROOT or ./ota-root` })
         .example('$0 check /mnt/user/ota', 'exit 1 and list every rule broken'),
       (a) => run(check(a)))
+    .command(devicesCommand(run))
+    .command(rolloutCommand(run))
+    .command(auditCommand(run))
     .demandCommand(1, 'give a command: serve, publish, select, status or check')
     .help()
     .alias('help', 'h')

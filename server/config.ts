@@ -77,6 +77,12 @@ export interface Config {
   adminPassword?: string;
   /** Absolute path of a file whose first line is the admin password; read at start (server/http/admin-password.ts). */
   adminPasswordFile?: string;
+  /** Fleet (server/fleet): device logins, per-device UPGRADE.TXT, rollouts, device status, audit. Default true. */
+  fleet: boolean;
+  /** TCP port of the Prometheus `/metrics` endpoint; undefined (default): no metrics server. */
+  metricsPort?: number;
+  /** Address the metrics endpoint listens on. Default `127.0.0.1` (metrics are not for devices). */
+  metricsHost: string;
 }
 
 /** A configuration value that breaks a rule; the message is one line naming the flag/variable and the value. */
@@ -165,6 +171,13 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     describe: 'operator page password; prefer the variable or --admin-password-file (a flag shows in ps)' },
   { key: 'adminPasswordFile', flag: 'admin-password-file', env: 'FIRMDROP_ADMIN_PASSWORD_FILE', kind: 'string', defaultText: 'none',
     describe: 'file whose first line is the operator page password' },
+  // fleet (server/fleet, docs/fleet.md)
+  { key: 'fleet', flag: 'fleet', env: 'FIRMDROP_FLEET', kind: 'boolean', defaultText: 'true',
+    describe: 'device logins, per-device UPGRADE.TXT, rollouts and status (--no-fleet: shared accounts only, no store)' },
+  { key: 'metricsPort', flag: 'metrics-port', env: 'FIRMDROP_METRICS_PORT', kind: 'string', defaultText: 'off',
+    describe: 'serve Prometheus metrics at http://HOST:PORT/metrics; 0 = pick a free port and log it' },
+  { key: 'metricsHost', flag: 'metrics-host', env: 'FIRMDROP_METRICS_HOST', kind: 'string', defaultText: '127.0.0.1',
+    describe: 'address the metrics endpoint listens on' },
 ];
 
 function optionFor(key: ConfigOption['key']): ConfigOption {
@@ -308,6 +321,9 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     logFormat: get('logFormat', (raw, src) => parseChoice(raw, src, ['auto', 'json', 'pretty'] as const), 'auto'),
     tlsCert: tlsCert === undefined ? undefined : path.resolve(cwd, tlsCert),
     tlsKey: tlsKey === undefined ? undefined : path.resolve(cwd, tlsKey),
+    fleet: get('fleet', parseBoolean, true),
+    metricsPort: get('metricsPort', (raw, src) => parseInteger(raw, src, 0, 65535, 'a TCP port'), undefined),
+    metricsHost: get('metricsHost', parseHost, '127.0.0.1'),
     ...httpSettings(get, str, cwd),
   };
 }

@@ -26,6 +26,17 @@ export function offerOf(m: ManifestState): string {
 }
 
 /** The state and steps Publisher is built from. All writes happen inside enqueue(). */
+/**
+ * Fleet hooks of the Publisher (server/fleet). `holdOffer(name)`: a reason not to offer a binary published through
+ * publish() (the watcher's drops) while a rollout is in progress, or undefined; such a binary is recorded (with its
+ * snapshot) but UPGRADE.TXT is unchanged. `onChange`: told after every publish, select and NO_FILE (the audit).
+ * `offer: false` in PublishOptions / importBinary records a release without offering it (`publish --no-select`).
+ */
+export interface PublisherFleetHooks {
+  holdOffer?: (name: string) => string | undefined;
+  onChange?: (change: { action: 'publish' | 'select' | 'no-file' | 'record'; name?: string; version?: number }) => void;
+}
+
 export class PublisherCore {
   /** Absolute FTP root. */
   readonly root: string;
@@ -40,13 +51,17 @@ export class PublisherCore {
   protected queue: Promise<unknown> = Promise.resolve();
   /** What UPGRADE.TXT offered when this process last wrote or read it (see offerOf), for noticeOfferChange. */
   protected lastOffer?: string;
+  /** The fleet's hooks (none without a fleet). */
+  protected readonly fleet: PublisherFleetHooks;
 
   /**
    * @param opts.root FTP root holding the binaries and UPGRADE.TXT
    * @param opts.checksums write CRC32:/MD5: lines (default true; false = plain Meshlium format)
    * @param opts.logger pino logger (silent by default)
+   * @param opts.fleet the fleet's hooks (rollouts hold drops back; the audit hears every change)
    */
-  constructor(opts: { root: string; checksums?: boolean; logger?: Logger }) {
+  constructor(opts: { root: string; checksums?: boolean; logger?: Logger; fleet?: PublisherFleetHooks }) {
+    this.fleet = opts.fleet ?? {};
     this.root = path.resolve(opts.root);
     this.checksums = opts.checksums !== false;
     this.log = opts.logger ?? pino({ level: 'silent' });
@@ -116,9 +131,14 @@ export class PublisherCore {
   protected async apply(plan: Plan, offer = true, why?: string): Promise<Release> {
     const r = plan.release;
     if (!offer || plan.kind === 'unchanged') {
+      if (!offer && plan.record) {
+        // a release recorded without being offered keeps its snapshot: a rollout may offer it to some devices
+        await createSnapshot(this.root, r.name, r.version, path.join(this.root, r.name), r);
+      }
       if (plan.record) await this.catalog.add(r, false);
       if (!offer && plan.record) {
-        this.log.info({ name: r.name, version: r.version }, `recorded ${r.name} v${r.version} without offering it (select it to offer it)`);
+        this.log.info({ name: r.name, version: r.version }, `recorded ${r.name} v${r.version} without offering it (select it, or start a rollout, to offer it)`);
+        this.fleet.onChange?.({ action: 'record', name: r.name, version: r.version });
       } else if (offer) {
         this.log.info({ name: r.name, version: r.version }, `${r.name} unchanged (same bytes as v${r.version}): not re-offered; select it to offer it again`);
       }
@@ -130,6 +150,7 @@ export class PublisherCore {
     const wrote = await this.replaceManifest(await this.manifest.read(), text, { name: r.name, version: r.version }, why);
     if (plan.record) await this.catalog.add(r);
     else await this.catalog.setCurrent({ kind: 'release', name: r.name, version: r.version });
+    if (wrote || plan.fresh) this.fleet.onChange?.({ action: plan.fresh ? 'publish' : 'select', name: r.name, version: r.version });
     if ((wrote || plan.fresh) && why === undefined) { // with `why`, replaceManifest's one line said it all
       this.log.info({ name: r.name, version: r.version, size: r.size, crc32: r.crc32, md5: r.md5 },
         `published ${r.name} v${r.version} (${r.size} bytes, crc32 ${r.crc32})`);
@@ -168,7 +189,8 @@ export class PublisherCore {
   }
 
   protected async writeNoFile(now: ManifestState, why?: string): Promise<void> {
-    await this.replaceManifest(now, formatManifest(noFileManifest()), undefined, why);
+    const wrote = await this.replaceManifest(now, formatManifest(noFileManifest()), undefined, why);
     await this.catalog.setCurrent({ kind: 'no-file' });
+    if (wrote) this.fleet.onChange?.({ action: 'no-file' });
   }
 }

@@ -46,6 +46,7 @@ export type { Release } from './catalog.ts';
 export type { PublishOptions } from './release-plan.ts';
 export { PublishError, hashBinary, type BinaryInfo, type PublishErrorCode } from './binary.ts';
 export { LOCK_FILE, LOCK_WAIT_MS, EMPTY_LOCK_STALE_MS } from './root-lock.ts';
+export type { PublisherFleetHooks } from './publisher-core.ts';
 
 /**
  * The one writer of `<root>/UPGRADE.TXT` and of the release catalogue. See the module comment for the crash-safety
@@ -60,7 +61,9 @@ export class Publisher extends PublisherCore {
    * @throws PublishError (binary refused), CatalogError (VERSION rules); nothing is changed then
    */
   publish(name: string, opts: PublishOptions = {}): Promise<Release> {
-    return this.enqueue(() => this.publishNow(name, opts));
+    const held = opts.offer === undefined ? this.fleet.holdOffer?.(name) : undefined;
+    if (held) this.log.info({ name, reason: held }, `${name} published without being offered: ${held}`);
+    return this.enqueue(() => this.publishNow(name, held ? { ...opts, offer: false } : opts));
   }
 
   /**
@@ -70,7 +73,7 @@ export class Publisher extends PublisherCore {
    * @throws PublishError 'bad-name' (with the reason and a suggested 7-character name), 'not-found', 'not-regular',
    *   'empty', 'too-large', 'unstable'; CatalogError
    */
-  importBinary(src: string, opts: { name?: string; version?: number; force?: boolean } = {}): Promise<Release> {
+  importBinary(src: string, opts: { name?: string; version?: number; force?: boolean; offer?: boolean } = {}): Promise<Release> {
     return this.enqueue(async () => {
       const name = opts.name ?? path.basename(src);
       this.assertName(name);
@@ -96,7 +99,7 @@ export class Publisher extends PublisherCore {
       });
       await fsyncDir(this.root);
       await assertUnchanged(target, info, name);
-      return this.apply(plan);
+      return this.apply(plan, opts.offer !== false);
     });
   }
 

@@ -56,6 +56,7 @@ describe('config', () => {
       drainTimeoutMs: 100, logLevel: 'debug', logFormat: 'json',
       tlsCert: path.join(cwd, 'tls', 'cert.pem'), tlsKey: '/etc/firmdrop/key.pem',
       httpPort: 8080, httpHost: '0.0.0.0', adminPassword: 'pw', adminPasswordFile: path.join(cwd, 'admin.pw'),
+      fleet: true, metricsPort: undefined, metricsHost: '127.0.0.1',
     });
   });
 
