@@ -3,7 +3,7 @@
  * `firmdrop serve`, the end-to-end tests and the benchmark all start firmdrop through {@link startFirmdrop}.
  */
 import { type Config, assertRootDir } from './config.ts';
-import { type FtpHandle, startFtp } from './ftp.ts';
+import { type FtpHandle, startFtp } from './ftp/server.ts';
 import { type Logger, createLogger } from './log.ts';
 import { Publisher } from './publisher.ts';
 import { loadTls } from './tls.ts';

@@ -12,7 +12,7 @@
  */
 import { expect } from 'chai';
 import net from 'node:net';
-import { type FtpHandle } from '../server/ftp.ts';
+import { type FtpHandle } from '../server/ftp/server.ts';
 import { RawFtp, type FtpReply, collect, connectData, parsePasv } from './support/raw-ftp.ts';
 import {
   type HostileTree, PASS, USER, makeTree, removeTree, sleep, startTestFtp, within,

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { type FtpHandle, type FtpOptions, startFtp } from '../../server/ftp.ts';
+import { type FtpHandle, type FtpOptions, startFtp } from '../../server/ftp/server.ts';
 
 /** The account every fixture server accepts (the Meshlium default). */
 export const USER = 'ota';
