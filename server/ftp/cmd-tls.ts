@@ -17,7 +17,7 @@ import { replyLine } from './reply.ts';
 async function auth(s: Session, arg: string): Promise<void> {
   const mech = arg.trim().toUpperCase();
   if (!s.ctx.secureContext) throw new ReplyError(502, 'TLS is not configured');
-  if (mech !== 'TLS' && mech !== 'TLS-C' && mech !== 'SSL') throw new ReplyError(504, 'Only AUTH TLS is supported');
+  if (mech !== 'TLS' && mech !== 'TLS-C') throw new ReplyError(504, 'Only AUTH TLS is supported');
   if (s.secure) throw new ReplyError(503, 'Already using TLS');
   const plain = s.socket;
   plain.pause();
