@@ -65,7 +65,7 @@ async function pass(s: Session, arg: string): Promise<void> {
       { anonymous: who.anonymous });
     return s.send(replyLine(230, 'User logged in, proceed'));
   }
-  s.failedLogins++; // USER stays: the client may send PASS again (as ftp-srv and vsftpd allow)
+  s.failedLogins++; // USER stays: the client may send PASS again (as vsftpd allows)
   const delayMs = ctx.throttle.failed(s.address);
   s.emit({ type: 'login-failed', sessionId: s.id, address: s.address, user: name, at: Date.now() },
     { throttle: { failures: ctx.throttle.failures(s.address), delayMs } });

@@ -46,7 +46,7 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = (() => {
 const CONTROL_CHARS = /[\x00-\x08\x0a-\x1f\x7f]/;
 const FLAG_WORDS = /^(?:-\w+\s*)+/;
 
-/** The argument a handler sees: `path` drops double quotes (as ftp-srv and some modems send them), `flags` `-x` words. */
+/** The argument a handler sees: `path` drops double quotes (some clients quote names with spaces), `flags` `-x` words. */
 function cleanArg(c: CommandSpec, arg: string): string {
   let a = arg;
   if (c.flags) a = a.replace(FLAG_WORDS, '');
