@@ -1,6 +1,7 @@
 /**
  * Informational and navigation commands: SIZE, MDTM (RFC 3659 §3, §4), MLST (RFC 3659 §7), STAT, CWD, PWD, CDUP,
- * SYST, NOOP (RFC 959 §4.1), OPTS (RFC 2389 §4), and the FEAT (RFC 2389 §3) and HELP (RFC 959 §4.1.3) replies
+ * SYST, NOOP (RFC 959 §4.1), CLNT (sent by ncftp and FileZilla; answered 200 as pure-ftpd and proftpd do), OPTS
+ * (RFC 2389 §4), and the FEAT (RFC 2389 §3) and HELP (RFC 959 §4.1.3) replies
  * built from the command table.
  */
 import type { CommandSpec } from './command-spec.ts';
@@ -100,6 +101,8 @@ export function featReply(table: Iterable<CommandSpec>, withTls: boolean): strin
  */
 export function helpReply(table: ReadonlyMap<string, CommandSpec>, topic: string): string {
   const t = topic.trim().toUpperCase();
+  // HELP SITE asks which SITE commands exist (ncftp sends it at login): none on a read-only server.
+  if (t === 'SITE') return replyLine(214, 'No SITE commands are available');
   if (t) {
     const c = table.get(t);
     return c && !c.refused ? replyLine(214, `Syntax: ${c.help}`) : replyLine(502, 'Command not implemented');
@@ -112,7 +115,7 @@ export function helpReply(table: ReadonlyMap<string, CommandSpec>, topic: string
 
 const cdup = (s: Session) => cwd(s, '..');
 
-/** SIZE, MDTM, MLST, STAT, CWD, XCWD, CDUP, XCUP, PWD, XPWD, SYST, NOOP, OPTS (FEAT and HELP: commands.ts). */
+/** SIZE, MDTM, MLST, STAT, CWD, XCWD, CDUP, XCUP, PWD, XPWD, SYST, NOOP, CLNT, OPTS (FEAT and HELP: commands.ts). */
 export const INFO_COMMANDS: readonly CommandSpec[] = [
   { name: 'SIZE', needsLogin: true, argument: 'required', path: true, feat: 'SIZE', help: 'SIZE <path>: file size in bytes', handler: size },
   { name: 'MDTM', needsLogin: true, argument: 'required', path: true, feat: 'MDTM', help: 'MDTM <path>: modification time (UTC)', handler: mdtm },
@@ -126,5 +129,6 @@ export const INFO_COMMANDS: readonly CommandSpec[] = [
   { name: 'XPWD', needsLogin: true, argument: 'none', help: 'XPWD: current folder (RFC 775)', handler: pwd },
   { name: 'SYST', needsLogin: false, argument: 'none', help: 'SYST: system type', handler: (s) => s.send(replyLine(215, 'UNIX Type: L8')) },
   { name: 'NOOP', needsLogin: false, argument: 'none', help: 'NOOP: no operation', handler: (s) => s.send(replyLine(200, 'NOOP ok')) },
+  { name: 'CLNT', needsLogin: false, argument: 'optional', help: 'CLNT <client name>: the client says what it is', handler: (s) => s.send(replyLine(200, 'Noted')) },
   { name: 'OPTS', needsLogin: true, argument: 'required', feat: 'UTF8', help: 'OPTS UTF8 ON|OFF, OPTS MLST <facts>', handler: opts },
 ];
