@@ -82,18 +82,9 @@ export interface FtpHandle {
 /** Listen queue of the control port: a burst of devices connecting at once must not overflow it (SYN retries 1 s, 3 s…). */
 const LISTEN_BACKLOG = 4096;
 
-/**
- * Starts the FTP server. Resolves once listening.
- * @throws Error when the root is not a folder, an option is invalid (the message names it), or the port cannot be
- *   bound (EADDRINUSE, EACCES)
- */
-export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHandle> {
-  validateOptions(opts);
-  const jail = await Jail.open(opts.root);
-  const log = logger.child({ component: 'ftp' });
-  const sessions = new Set<Session>();
-  let onGone: (() => void) | undefined;
-  const ctx: ServerContext = {
+/** The shared state of a new server (options with their defaults applied). */
+function makeContext(opts: FtpOptions, jail: Jail, logger: Logger, onGone: () => void): ServerContext {
+  return {
     opts: {
       host: opts.host,
       users: opts.users,
@@ -105,7 +96,7 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       pasvUrl: opts.pasvUrl,
       tls: Boolean(opts.tls),
     },
-    log,
+    log: logger.child({ component: 'ftp' }),
     rootLogger: logger,
     pool: new PassivePortPool(opts.host, opts.pasvMin, opts.pasvMax),
     files: { jail, pins: new ManifestPins(), cache: new SnapshotCache() },
@@ -115,18 +106,17 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     secureContext: opts.tls ? tls.createSecureContext(opts.tls) : undefined,
     counters: { transfers: 0 },
     closing: false,
-    onSessionGone: () => onGone?.(),
+    onSessionGone: onGone,
   };
-  const maxConnections = opts.maxConnections ?? 10_000;
-  const maxPerAddress = opts.maxPerAddress ?? Infinity;
-  const perAddress = new Map<string, number>();
+}
 
-  // allowHalfOpen: a client may send its last commands and a FIN at once (a modem closing its write side); the
-  // replies still owed are sent before the connection is closed (Session.onPeerEnd).
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
-  server.maxConnections = maxConnections + 64; // a backstop only: the gate below answers 421 first
-  server.on('error', (err) => log.error({ err: err.message }, 'FTP server error'));
-  server.on('connection', (socket: net.Socket) => {
+/**
+ * The connection gate: refuses with `421 Too many connections` past `maxConnections` in all or `maxPerAddress`
+ * from one IP (carrier NAT puts many devices behind one), else opens a Session and greets it (RFC 959 §5.4: 220).
+ */
+function gate(ctx: ServerContext, sessions: Set<Session>, limits: { all: number; perAddress: number }): (socket: net.Socket) => void {
+  const perAddress = new Map<string, number>();
+  return (socket) => {
     socket.on('error', () => undefined);
     const address = plainIp(socket.remoteAddress);
     if (ctx.closing || !address) {
@@ -134,8 +124,8 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       return;
     }
     const fromAddress = perAddress.get(address) ?? 0;
-    if (sessions.size >= maxConnections || fromAddress >= maxPerAddress) {
-      log.warn({ address, connections: sessions.size, fromAddress }, 'connection refused: too many connections');
+    if (sessions.size >= limits.all || fromAddress >= limits.perAddress) {
+      ctx.log.warn({ address, connections: sessions.size, fromAddress }, 'connection refused: too many connections');
       endSocket(socket, '421 Too many connections');
       return;
     }
@@ -147,12 +137,62 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
       const n = (perAddress.get(address) ?? 1) - 1;
       if (n > 0) perAddress.set(address, n);
       else perAddress.delete(address);
-      onGone?.();
+      ctx.onSessionGone();
     });
     s.emit({ type: 'connect', sessionId: s.id, address, at: Date.now() });
     s.send(replyLine(220, 'firmdrop FTP server ready'));
-  });
+  };
+}
 
+/**
+ * Stops accepting, answers idle sessions 421 at once and busy ones when their command ends, waits for them until
+ * `deadlineMs`, then destroys what is left.
+ */
+async function shutdown(ctx: ServerContext, server: net.Server, sessions: Set<Session>, deadlineMs: number,
+                        setOnGone: (f: (() => void) | undefined) => void): Promise<void> {
+  ctx.closing = true;
+  const listenerClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+  for (const s of sessions) if (!s.busy) s.pump(); // idle sessions get 421 now; busy ones when their command ends
+  if (sessions.size) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, deadlineMs);
+      setOnGone(() => {
+        if (sessions.size === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  }
+  setOnGone(undefined);
+  for (const s of [...sessions]) {
+    s.endReason ??= 'shutdown deadline';
+    s.transfer?.destroy();
+    s.destroyDataSockets();
+    s.socket.destroy();
+  }
+  await listenerClosed;
+  ctx.log.info('FTP server closed');
+}
+
+/**
+ * Starts the FTP server. Resolves once listening.
+ * @throws Error when the root is not a folder, an option is invalid (the message names it), or the port cannot be
+ *   bound (EADDRINUSE, EACCES)
+ */
+export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHandle> {
+  validateOptions(opts);
+  const jail = await Jail.open(opts.root);
+  const sessions = new Set<Session>();
+  let onGone: (() => void) | undefined;
+  const ctx = makeContext(opts, jail, logger, () => onGone?.());
+  // allowHalfOpen: a client may send its last commands and a FIN at once (a modem closing its write side); the
+  // replies still owed are sent before the connection is closed (Session.onPeerEnd).
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
+  const maxConnections = opts.maxConnections ?? 10_000;
+  server.maxConnections = maxConnections + 64; // a backstop only: the gate answers 421 first
+  server.on('error', (err) => ctx.log.error({ err: err.message }, 'FTP server error'));
+  server.on('connection', gate(ctx, sessions, { all: maxConnections, perAddress: opts.maxPerAddress ?? Infinity }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG }, () => {
@@ -161,40 +201,13 @@ export async function startFtp(opts: FtpOptions, logger: Logger): Promise<FtpHan
     });
   });
   const address = server.address() as AddressInfo;
-  log.info({ host: opts.host, port: address.port, root: opts.root }, 'FTP server listening');
-
+  ctx.log.info({ host: opts.host, port: address.port, root: opts.root }, 'FTP server listening');
   let closed: Promise<void> | undefined;
-  async function shutdown(deadlineMs: number): Promise<void> {
-    ctx.closing = true;
-    const listenerClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of sessions) if (!s.busy) s.pump(); // idle sessions get 421 now; busy ones when their command ends
-    if (sessions.size) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, deadlineMs);
-        onGone = () => {
-          if (sessions.size === 0) {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-      });
-    }
-    onGone = undefined;
-    for (const s of [...sessions]) {
-      s.endReason ??= 'shutdown deadline';
-      s.transfer?.destroy();
-      s.destroyDataSockets();
-      s.socket.destroy();
-    }
-    await listenerClosed;
-    log.info('FTP server closed');
-  }
-
   return {
     host: opts.host,
     port: address.port,
     close(deadlineMs = 10_000) {
-      closed ??= shutdown(deadlineMs);
+      closed ??= shutdown(ctx, server, sessions, deadlineMs, (f) => (onGone = f));
       return closed;
     },
     stats(): FtpStats {

@@ -31,7 +31,7 @@ export interface Transfer {
   destroy(err?: Error): void;
 }
 
-/** The bytes to send (server/device-fs.ts RetrSource): `buffer` or `fd` (closed here when the transfer ends), from `offset`. */
+/** The bytes to send (files.ts RetrSource): `buffer` or `fd` (closed here when the transfer ends), from `offset`. */
 export interface TransferSource {
   offset: number;
   size: number;
@@ -46,103 +46,122 @@ export interface TransferSource {
  * than the SIZE reply announced. Never throws; the outcome is `done`.
  */
 export function sendBytes(data: net.Socket, src: TransferSource, onProgress: (bytes: number) => void): Transfer {
-  let settled = false;
-  let resolveDone!: () => void;
-  let rejectDone!: (e: TransferError) => void;
-  const done = new Promise<void>((resolve, reject) => {
-    resolveDone = resolve;
-    rejectDone = reject;
-  });
-  done.catch(() => undefined); // the caller awaits it; never an unhandled rejection when it does not
-  let fd = src.fd;
-  let pos = Math.min(Math.max(0, src.offset), src.size);
-  let writing = 0; // writes handed to the socket whose callback has not come yet
-  let reading = false; // an fd read in flight
-  let endOfSource = pos >= src.size;
-  let pendingClose: number | undefined; // an fd released while a read was in flight: closed when it returns
+  const sender = new Sender(data, src, onProgress);
+  sender.start();
+  return { done: sender.done, destroy: (err?: Error) => sender.finish(new TransferError(err?.message ?? 'Transfer stopped', false)) };
+}
 
-  const releaseFd = () => {
-    if (fd === undefined) return;
-    const f = fd;
-    fd = undefined;
-    if (!reading) closeFd(f, () => undefined);
-    else pendingClose = f;
-  };
-
-  const finish = (err?: TransferError) => {
-    if (settled) return;
-    settled = true;
-    data.off('drain', pump);
-    data.off('close', onClose);
-    data.off('error', onError);
-    releaseFd();
-    if (err) rejectDone(err);
-    else resolveDone();
-  };
-  const onClose = () => finish(new TransferError('Data connection closed', false));
-  const onError = (e: Error) => finish(new TransferError(`Data connection failed: ${e.message}`, false));
-  const afterWrite = (err?: Error | null) => {
-    writing--;
-    if (err) finish(new TransferError(`Data connection failed: ${err.message}`, false));
-    else if (endOfSource && writing === 0) finish();
-  };
-  const write = (chunk: Buffer): boolean => {
-    writing++;
-    onProgress(chunk.length);
-    return data.write(chunk, afterWrite);
+/** One transfer's state: the position, writes in flight, an fd read in flight. */
+class Sender {
+  readonly done: Promise<void>;
+  #resolve!: () => void;
+  #reject!: (e: TransferError) => void;
+  #settled = false;
+  #fd: number | undefined;
+  #pos: number;
+  /** Writes handed to the socket whose callback has not come yet. */
+  #writing = 0;
+  /** An fd read in flight. */
+  #reading = false;
+  #endOfSource: boolean;
+  /** An fd released while a read was in flight: closed when the read returns. */
+  #pendingClose: number | undefined;
+  readonly #pump = () => this.pump();
+  readonly #onClose = () => this.finish(new TransferError('Data connection closed', false));
+  readonly #onError = (e: Error) => this.finish(new TransferError(`Data connection failed: ${e.message}`, false));
+  readonly #afterWrite = (err?: Error | null) => {
+    this.#writing--;
+    if (err) this.finish(new TransferError(`Data connection failed: ${err.message}`, false));
+    else if (this.#endOfSource && this.#writing === 0) this.finish();
   };
 
-  function pump(): void {
-    if (settled) return;
+  constructor(private readonly data: net.Socket, private readonly src: TransferSource, private readonly onProgress: (bytes: number) => void) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.done.catch(() => undefined); // the caller awaits it; never an unhandled rejection when it does not
+    this.#fd = src.fd;
+    this.#pos = Math.min(Math.max(0, src.offset), src.size);
+    this.#endOfSource = this.#pos >= src.size;
+  }
+
+  start(): void {
+    const data = this.data;
+    if (data.destroyed || !data.writable) {
+      this.finish(new TransferError('Data connection closed', false));
+      return;
+    }
+    data.on('drain', this.#pump);
+    data.once('close', this.#onClose);
+    data.on('error', this.#onError);
+    if (this.#endOfSource) {
+      // REST at or past the end: nothing to send, the transfer is complete.
+      this.#releaseFd();
+      queueMicrotask(() => this.finish());
+    } else this.pump();
+  }
+
+  /** Settles `done` once (rejects with `err`), detaches from the socket, closes an fd source. */
+  finish(err?: TransferError): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.data.off('drain', this.#pump);
+    this.data.off('close', this.#onClose);
+    this.data.off('error', this.#onError);
+    this.#releaseFd();
+    if (err) this.#reject(err);
+    else this.#resolve();
+  }
+
+  #releaseFd(): void {
+    if (this.#fd === undefined) return;
+    const f = this.#fd;
+    this.#fd = undefined;
+    if (!this.#reading) closeFd(f, () => undefined);
+    else this.#pendingClose = f;
+  }
+
+  #write(chunk: Buffer): boolean {
+    this.#writing++;
+    this.onProgress(chunk.length);
+    return this.data.write(chunk, this.#afterWrite);
+  }
+
+  /** Writes until the socket asks to wait ('drain'): views of the buffer, or one positional fd read at a time. */
+  pump(): void {
+    if (this.#settled) return;
+    const { src } = this;
     if (src.buffer) {
-      const bytes = src.buffer;
-      while (!settled && pos < src.size) {
-        const end = Math.min(pos + CHUNK_BYTES, src.size);
-        const chunk = bytes.subarray(pos, end);
-        pos = end;
-        endOfSource = pos >= src.size;
-        if (!write(chunk)) return; // wait for 'drain'
+      while (!this.#settled && this.#pos < src.size) {
+        const end = Math.min(this.#pos + CHUNK_BYTES, src.size);
+        const chunk = src.buffer.subarray(this.#pos, end);
+        this.#pos = end;
+        this.#endOfSource = this.#pos >= src.size;
+        if (!this.#write(chunk)) return; // wait for 'drain'
       }
       return;
     }
-    if (reading || fd === undefined || pos >= src.size) return;
-    reading = true;
-    const want = Math.min(CHUNK_BYTES, src.size - pos);
-    readFd(fd, Buffer.allocUnsafe(want), 0, want, pos, (err, n, buf) => {
-      reading = false;
-      if (pendingClose !== undefined) {
-        closeFd(pendingClose, () => undefined);
-        pendingClose = undefined;
-      }
-      if (settled) return;
-      if (err || n === 0) {
-        finish(new TransferError(err ? `Read failed: ${err.message}` : 'File shorter than its size', true));
-        return;
-      }
-      pos += n;
-      endOfSource = pos >= src.size;
-      if (endOfSource) releaseFd();
-      if (write(n === buf.length ? buf : buf.subarray(0, n))) pump();
-    });
+    if (this.#reading || this.#fd === undefined || this.#pos >= src.size) return;
+    this.#reading = true;
+    const want = Math.min(CHUNK_BYTES, src.size - this.#pos);
+    readFd(this.#fd, Buffer.allocUnsafe(want), 0, want, this.#pos, (err, n, buf) => this.#onRead(err, n, buf));
   }
 
-  if (data.destroyed || !data.writable) {
-    finish(new TransferError('Data connection closed', false));
-  } else {
-    data.on('drain', pump);
-    data.once('close', onClose);
-    data.on('error', onError);
-    if (endOfSource) {
-      // REST at or past the end: nothing to send, the transfer is complete.
-      releaseFd();
-      queueMicrotask(() => finish());
-    } else pump();
+  #onRead(err: NodeJS.ErrnoException | null, n: number, buf: Buffer): void {
+    this.#reading = false;
+    if (this.#pendingClose !== undefined) {
+      closeFd(this.#pendingClose, () => undefined);
+      this.#pendingClose = undefined;
+    }
+    if (this.#settled) return;
+    if (err || n === 0) {
+      this.finish(new TransferError(err ? `Read failed: ${err.message}` : 'File shorter than its size', true));
+      return;
+    }
+    this.#pos += n;
+    this.#endOfSource = this.#pos >= this.src.size;
+    if (this.#endOfSource) this.#releaseFd();
+    if (this.#write(n === buf.length ? buf : buf.subarray(0, n))) this.pump();
   }
-
-  return {
-    done,
-    destroy(err?: Error) {
-      finish(new TransferError(err?.message ?? 'Transfer stopped', false));
-    },
-  };
 }
