@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type net from 'node:net';
-import { SessionLog } from '../log.ts';
+import { SessionLog, type FetchLog } from '../log.ts';
 import type { ServerContext } from './context.ts';
 import type { DataChannel } from './data-wait.ts';
 import { notify, type EventSink, type LogDetail } from './events.ts';
@@ -19,7 +19,6 @@ import type { SessionEvent, SessionIdentity } from './hooks.ts';
 import { LineReader, type LineItem } from './line-reader.ts';
 import { endSocket, plainIp, tuneSocket } from './net-util.ts';
 import type { Transfer } from './transfer.ts';
-import type { FetchLog } from '../log.ts';
 
 /** Login state (RFC 959 §4.1.1, §5.4 sequencing of USER/PASS). */
 export enum LoginState {
@@ -316,9 +315,4 @@ export class Session implements EventSink {
     this.emit({ type: 'disconnect', sessionId: this.id, address: this.address, login: this.identity?.login, at: Date.now() }, { reason });
     this.ctx.onSessionGone();
   }
-}
-
-/** Starts a session on an accepted control socket (already tuned and counted by server.ts). */
-export function openSession(ctx: ServerContext, socket: net.Socket, dispatch: Dispatcher): Session {
-  return new Session(ctx, socket, dispatch);
 }

@@ -13,6 +13,3 @@ export class ReplyError extends Error {
     this.name = 'ReplyError';
   }
 }
-
-/** Reply text for anything a device may not see: missing, hidden, outside the root, not a regular file. */
-export { MSG_NOT_FOUND, MSG_DENIED, MSG_NOT_DIR } from '../jail.ts';
