@@ -121,7 +121,8 @@ export class SessionFiles {
     return Promise.all(entries.map(async (e): Promise<FileInfo> => {
       const virtual = `${base}/${e.name}`;
       if (!current || !e.stat.isFile()) return { virtual, name: e.name, stat: e.stat };
-      return { virtual, name: e.name, stat: (await this.stat(virtual).catch(() => ({ stat: e.stat }))).stat };
+      if (virtual === MANIFEST_PATH) return { virtual, name: e.name, stat: (await this.stat(virtual).catch(() => e)).stat };
+      return { virtual, name: e.name, stat: (await this.#resolve(virtual, current).catch(() => e)).stat };
     }));
   }
 
@@ -175,14 +176,18 @@ export class SessionFiles {
   }
 
   /** The file `virtual` means: an offered name's snapshot (first version found), else the jail's entry. */
-  async #resolve(virtual: string): Promise<{ real: string; stat: Stats; snapshot?: boolean }> {
+  async #resolve(virtual: string, current?: { key: SnapshotKey | undefined }): Promise<{ real: string; stat: Stats; snapshot?: boolean }> {
     const name = virtual.slice(1);
     if (isProgramName(name)) {
-      const versions = this.#pins.pinnedVersions(name);
-      const current = this.#currentKey();
-      if (current?.name === name) versions.push(current.version);
-      for (const v of versions) {
-        const snap = await findSnapshot(this.shared.jail.realRoot, name, v);
+      const root = this.shared.jail.realRoot;
+      for (const v of this.#pins.pinnedVersions(name)) {
+        const snap = await findSnapshot(root, name, v);
+        if (snap) return { real: snap.file, stat: snap.stat, snapshot: true };
+      }
+      // No pin (or its snapshot is gone): the release the UPGRADE.TXT this session would read now names.
+      const key = current ? current.key : this.#currentKey();
+      if (key?.name === name) {
+        const snap = await findSnapshot(root, name, key.version);
         if (snap) return { real: snap.file, stat: snap.stat, snapshot: true };
       }
     }
