@@ -77,10 +77,14 @@ async function pass(s: Session, arg: string): Promise<void> {
   }
 }
 
-/** QUIT (RFC 959 §4.1.1): 221, then the control connection is closed. */
+/**
+ * QUIT (RFC 959 §4.1.1): 221, then the control connection is closed. The socket is closed outright once the 221 is
+ * flushed (FIN right behind it, as vsftpd does), not half-closed: the client need not answer with its own FIN
+ * before it sees the end, which saves it a round trip.
+ */
 function quit(s: Session): void {
   s.endReason = 'quit';
-  s.close('221 Goodbye');
+  s.close(undefined, replyLine(221, 'Goodbye'));
 }
 
 /** USER, PASS, QUIT. */

@@ -266,13 +266,22 @@ export class Session implements EventSink {
     this.close('421 Idle timeout, closing control connection');
   }
 
-  /** Sends a last line (if any) and closes the control connection; nothing further is read or run. */
-  close(lastLine?: string): void {
+  /**
+   * Sends a last line (if any) and closes the control connection; nothing further is read or run. With
+   * `finalReply` (a full reply, e.g. QUIT's 221) the socket is destroyed as soon as that reply is flushed instead
+   * of waiting for the client's FIN.
+   */
+  close(lastLine?: string, finalReply?: string): void {
     if (this.link >= LinkState.Ending) return;
     this.link = LinkState.Ending;
     this.#queue = undefined;
     this.#queuedBytes = 0;
-    endSocket(this.socket, lastLine);
+    if (finalReply === undefined) {
+      endSocket(this.socket, lastLine);
+      return;
+    }
+    const socket = this.socket;
+    socket.end(finalReply, () => socket.destroy());
   }
 
   /** Tracks a data socket of this session (closed with it); tunes it (TCP_NODELAY, keep-alive). */
