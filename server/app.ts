@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { type Config, ConfigError, DEFAULT_USERS, assertRootDir } from './config.ts';
-import { type FtpHandle, startFtp } from './ftp.ts';
+import { type FtpHandle, startFtp } from './ftp/server.ts';
 import { type Logger, createLogger } from './log.ts';
 import { Publisher } from './publisher.ts';
 import { loadTls } from './tls.ts';
@@ -13,7 +13,6 @@ import { startWatcher } from './watcher.ts';
 import { loadAdminPassword } from './http/admin-password.ts';
 import type { MirrorHooks } from './http/hooks.ts';
 import { type HttpHandle, startHttp } from './http/server.ts';
-import type { FtpStats } from './ftp/hooks.ts';
 import { type ServedFleet, openServedFleet } from './fleet/serve.ts';
 
 /**
@@ -65,9 +64,8 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
   const watcher = await startWatcher({ root: config.root, publisher, logger, stabilityMs: config.stabilityMs });
   let ftp: FtpHandle;
   try {
-    const fleetFtp = { hooks: fleet.ftpHooks }; // FtpOptions.hooks (server/ftp/hooks.ts)
     ftp = await startFtp({
-      ...fleetFtp,
+      hooks: fleet.ftpHooks, // device logins, per-device offers, status (server/ftp/hooks.ts)
       root: config.root,
       host: config.host,
       port: config.port,
@@ -82,7 +80,8 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
       maxPerAddress: config.maxPerAddress === 0 ? undefined : config.maxPerAddress, // 0 = unlimited (ftp.ts default)
       tls: tls?.options,
     }, logger);
-    await fleet.startMetrics(() => (ftp as FtpHandle & { stats?: () => FtpStats }).stats?.());
+    const served = ftp;
+    await fleet.startMetrics(() => served.stats());
   } catch (err) {
     await watcher.close();
     await fleet.close();

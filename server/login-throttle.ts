@@ -1,7 +1,7 @@
 /**
  * Per-address brute-force throttle for FTP logins (issue 5 item 4: "login brute force slowed down").
  *
- * server/ftp.ts already slows guessing per connection (a fixed pause before each 530, and the connection closed
+ * server/ftp/ already slows guessing per connection (a fixed pause before each 530, and the connection closed
  * after MAX_LOGIN_FAILURES). An attacker simply reconnects, so this module remembers failed logins per client
  * address and makes the pause before each 530 grow with the number of recent failures from that address.
  *
@@ -26,7 +26,7 @@
  *   alive and there is nothing to close.
  *
  * Known limit: the delay bounds the guess rate per connection. An attacker running N parallel connections from one
- * address still gets about N guesses per `maxDelayMs` once at the cap; N is bounded by ftp.ts's `maxPerAddress`
+ * address still gets about N guesses per `maxDelayMs` once at the cap; N is bounded by server/ftp/server.ts's `maxPerAddress`
  * (unlimited by default, for NAT fleets) and `maxConnections`.
  */
 import * as net from 'node:net';
@@ -36,7 +36,7 @@ import { performance } from 'node:perf_hooks';
 export interface LoginThrottleOptions {
   /** Failures from one address (within the forgetting window) that wait only `baseDelayMs`. Integer ≥ 0, default 5. */
   freeFailures?: number;
-  /** Delay for a failure within the free allowance, ms. Default 500 (server/ftp.ts's fixed delay). 0 = no delays. */
+  /** Delay for a failure within the free allowance, ms. Default 500 (server/ftp/'s fixed delay). 0 = no delays. */
   baseDelayMs?: number;
   /** Cap of the growing delay, ms. Default 30 000. A `baseDelayMs` above it is lowered to it. */
   maxDelayMs?: number;

@@ -3,7 +3,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { ActiveTargetError, canonicalIp, isClientHost, parseEprtArg, parsePortArg } from '../server/active-target.ts';
+import { ActiveTargetError, canonicalIp, isClientHost, parseEprtArg, parsePortArg } from '../server/ftp/active-target.ts';
 
 function code(fn: () => unknown): number | undefined {
   try {

@@ -7,7 +7,7 @@ import { getLinkProfile, LINK_PROFILES } from '../client-sim/net/profiles.ts';
 import { normalizeFaults } from '../client-sim/net/faults.ts';
 import { startPlainFtp, type PlainFtp } from './support/plain-ftp-server.ts';
 import { canCountSockets, countHeld, waitForSockets } from './support/open-sockets.ts';
-import { startFtp } from '../server/ftp.ts';
+import { startFtp } from '../server/ftp/server.ts';
 import { createLogger } from '../server/log.ts';
 import fs from 'node:fs/promises';
 import os from 'node:os';

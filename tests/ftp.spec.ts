@@ -1,5 +1,5 @@
 /**
- * server/ftp.ts against real clients on loopback: basic-ftp and raw control connections.
+ * server/ftp/ against real clients on loopback: basic-ftp and raw control connections.
  * Covers issue 2 item 5 (read-only serving, PASV/EPSV, SIZE, REST, LIST form, jail, hidden catalogue, generic
  * errors, users) and the ftp-srv fixes of research/stack.md (split commands, signals, limits, idle, close).
  */
@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { checkFtpSrvInternals, MAX_LOGIN_FAILURES } from '../server/ftp.ts';
+import { MAX_LOGIN_FAILURES } from '../server/ftp/server.ts';
 import {
   collector, connectClient, freePortPair, makeRoot, MANIFEST, PASS, RawFtp, snapshot, startServer, USER,
   type TestRoot, type TestServer,
@@ -283,10 +283,6 @@ describe('ftp: ftp-srv fixes (research/stack.md)', function () {
     opened.push(r);
     return r;
   }
-
-  it('still finds the ftp-srv internals its fixes hook into (fails if ftp-srv changes)', () => {
-    expect(() => checkFtpSrvInternals()).to.not.throw();
-  });
 
   it('#1 reassembles a command sent one byte per TCP segment', async () => {
     const s = await server();
@@ -566,7 +562,7 @@ describe('ftp: ftp-srv fixes (research/stack.md)', function () {
     this.timeout(30_000);
     const here = path.dirname(fileURLToPath(import.meta.url));
     const script = `
-      import { startFtp } from ${JSON.stringify(path.join(here, '..', 'server', 'ftp.ts'))};
+      import { startFtp } from ${JSON.stringify(path.join(here, '..', 'server', 'ftp', 'server.ts'))};
       import { createLogger } from ${JSON.stringify(path.join(here, '..', 'server', 'log.ts'))};
       import { Client } from 'basic-ftp';
       import { Writable } from 'node:stream';

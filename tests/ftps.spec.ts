@@ -289,6 +289,21 @@ describe('ftps: explicit AUTH TLS with a certificate configured', function () {
     expect(await client.size('UPGRADE.TXT')).to.equal(MANIFEST.length);
   });
 
+  it('counts a TLS session as gone once it ends (QUIT, or the client vanishing after the handshake)', async () => {
+    const before = srv.ftp.stats().activeSessions;
+    const quitter = await TlsControl.open(srv.port);
+    const vanisher = await TlsControl.open(srv.port);
+    expect((await quitter.sendSplit(['NOOP\r\n'])).code).to.equal(200);
+    expect((await vanisher.sendSplit(['NOOP\r\n'])).code).to.equal(200);
+    expect(srv.ftp.stats().activeSessions).to.equal(before + 2);
+    expect((await quitter.sendSplit(['QUIT\r\n'])).code).to.equal(221);
+    vanisher.close();
+    const until = Date.now() + 5000;
+    while (srv.ftp.stats().activeSessions > before && Date.now() < until) await sleep(10);
+    expect(srv.ftp.stats().activeSessions).to.equal(before);
+    quitter.close();
+  });
+
   it('still serves plain FTP to devices that do not send AUTH TLS', async () => {
     const client = await connectClient(srv.port);
     opened.push(client);

@@ -15,7 +15,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import net from 'node:net';
-import { type FtpHandle } from '../server/ftp.ts';
+import { type FtpHandle } from '../server/ftp/server.ts';
 import { RawFtp, type FtpReply, parsePasv } from './support/raw-ftp.ts';
 import { canCountSockets, countHeld, waitForSockets } from './support/open-sockets.ts';
 import { type HostileTree, PASS, USER, makeTree, removeTree, startTestFtp, within } from './support/hostile-server.ts';

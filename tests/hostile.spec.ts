@@ -16,7 +16,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { type FtpHandle, type FtpOptions } from '../server/ftp.ts';
+import { type FtpHandle, type FtpOptions } from '../server/ftp/server.ts';
 import { RawFtp, type FtpReply, collect, connectData, parsePasv } from './support/raw-ftp.ts';
 import { canCountSockets, countHeld, waitForSockets } from './support/open-sockets.ts';
 import {

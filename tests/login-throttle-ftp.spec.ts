@@ -12,7 +12,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { startFtp, type FtpHandle, MAX_LOGIN_FAILURES } from '../server/ftp.ts';
+import { startFtp, type FtpHandle, MAX_LOGIN_FAILURES } from '../server/ftp/server.ts';
 import { createLogger } from '../server/log.ts';
 import { RawFtp } from './support/raw-ftp.ts';
 

@@ -1,4 +1,4 @@
-// SnapshotCache (server/offered.ts) and bufferStream (server/device-fs.ts): offered snapshots served from memory
+// SnapshotCache (server/offered.ts): offered snapshots served from memory
 // must be exactly the bytes on disk, never a stale copy of a file replaced, retired or removed under the same name,
 // and the cache stays within its byte bound. Real files in a temp folder.
 import { expect } from 'chai';
@@ -7,13 +7,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SnapshotCache } from '../server/offered.ts';
-import { bufferStream } from '../server/device-fs.ts';
-
-async function drain(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c as Buffer);
-  return Buffer.concat(parts);
-}
 
 describe('SnapshotCache', function () {
   let dir: string;
@@ -75,18 +68,5 @@ describe('SnapshotCache', function () {
     await fsp.writeFile(big, Buffer.alloc(2000));
     expect(await cache.bytes(big, await fsp.lstat(big))).to.equal(undefined);
     expect(cache.size).to.equal(3000);
-  });
-});
-
-describe('bufferStream', function () {
-  it('streams the bytes from an offset in views of the shared Buffer; an offset past the end is empty', async function () {
-    const bytes = randomBytes(150 * 1024 + 7);
-    expect((await drain(bufferStream(bytes))).equals(bytes)).to.equal(true);
-    expect((await drain(bufferStream(bytes, 70_000))).equals(bytes.subarray(70_000))).to.equal(true);
-    expect((await drain(bufferStream(bytes, bytes.length + 5))).length).to.equal(0);
-    const chunks: Buffer[] = [];
-    for await (const c of bufferStream(bytes)) chunks.push(c as Buffer);
-    expect(chunks.length).to.equal(3);
-    expect(chunks[0]!.buffer).to.equal(bytes.buffer);
   });
 });

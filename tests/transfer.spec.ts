@@ -9,7 +9,7 @@ import { openSync, promises as fsp } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { sendBytes, TransferError, CHUNK_BYTES } from '../server/transfer.ts';
+import { sendBytes, TransferError, CHUNK_BYTES } from '../server/ftp/transfer.ts';
 
 /** A connected pair of loopback sockets: `server` sends, `client` receives. */
 async function socketPair(): Promise<{ server: net.Socket; client: net.Socket; close(): void }> {

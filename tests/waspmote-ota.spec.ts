@@ -12,7 +12,7 @@ import { WASP_MODULES } from '../client-sim/waspmote/upgrade-txt.ts';
 import { scenarioBinary } from '../client-sim/scenarios/types.ts';
 import { startScenarioServer } from '../client-sim/scenarios/runner.ts';
 import { runFleet } from '../client-sim/fleet.ts';
-import type { FtpHandle } from '../server/ftp.ts';
+import type { FtpHandle } from '../server/ftp/server.ts';
 
 const run = promisify(execFile);
 const FAST = { timeScale: 0.02, minTimeoutMs: 1500, maxIdlePolls: 50 };

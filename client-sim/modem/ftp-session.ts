@@ -102,6 +102,8 @@ export class FtpSession {
     client.ftp.verbose = true;
     client.ftp.log = (m: string) => {
       if (m.startsWith('< ')) session.lastReply = m.slice(2).split(/\r?\n/).filter(Boolean).pop() ?? '';
+      // A send on a destroyed control socket never reaches the wire (basic-ftp's close() after our QUIT).
+      if (m.startsWith('> ') && client.ftp.socket.destroyed) return;
       if (opts.wireTrace && (m.startsWith('< ') || m.startsWith('> '))) opts.wireTrace(m.trimEnd());
     };
     if (!opts.epsv) client.prepareTransfer = enterPassiveModeIPv4;
@@ -265,6 +267,9 @@ export class FtpSession {
     } catch {
       // server already gone or replied oddly: closing anyway
     }
+    // A module sends QUIT once (RFC 959 §4.1.1: 221, then the server closes); basic-ftp's close() would send its own
+    // QUIT again, so the control socket is closed first.
+    this.client.ftp.socket.destroy();
     this.client.close();
     return true;
   }

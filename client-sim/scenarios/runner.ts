@@ -11,7 +11,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startFtp, type FtpHandle } from '../../server/ftp.ts';
+import { startFtp, type FtpHandle } from '../../server/ftp/server.ts';
 import { createLogger } from '../../server/log.ts';
 import { runOta, type OtaResult } from '../waspmote/run-ota.ts';
 import type { WaspmoteDevice } from '../waspmote/device.ts';

@@ -19,8 +19,8 @@ export interface SessionIdentity {
 }
 
 /**
- * The UPGRADE.TXT one login reads. `bytes` are served as the file's content (SIZE, RETR, LIST, MDTM of
- * `UPGRADE.TXT`); `file` and `version` pin the binary the session may fetch under that name (the published snapshot
+ * The UPGRADE.TXT one login reads. `bytes` are served as the file's content (SIZE, RETR, LIST, MDTM, MLST of
+ * `UPGRADE.TXT`, also under the GPRS library's `/.gprs/` folder); `file` and `version` pin the binary the session may fetch under that name (the published snapshot
  * of that version), exactly as when the root's UPGRADE.TXT is read. `file` is `NO_FILE` when no update is offered.
  */
 export interface OfferedManifest {
@@ -36,13 +36,18 @@ export type SessionEvent =
   | { type: 'login-failed'; sessionId: string; address: string; user: string; at: number }
   /** The session read UPGRADE.TXT (RETR of it completed). `file`/`version` as named in what it read. */
   | { type: 'manifest-read'; sessionId: string; address: string; login: string; file: string; version: number; at: number }
-  /** A RETR of a binary started; `offset` is the REST offset (bytes), `size` the file's full size (bytes). */
+  /**
+   * A RETR started (UPGRADE.TXT and binaries alike). `name` is the virtual path served (`/UPGRADE.TXT`,
+   * `/ABCDEFG`); `offset` is the REST offset (bytes), `size` the file's full size (bytes). `version` is not known
+   * to the FTP layer and is undefined (the observer knows which release the session's manifest-read named).
+   */
   | {
       type: 'fetch-start'; sessionId: string; address: string; login: string;
       name: string; version: number | undefined; offset: number; size: number; at: number;
     }
   /**
-   * A RETR of a binary ended. `bytes` were sent in this transfer (from `offset`); `outcome` is `completed` (226),
+   * A RETR ended; always after its fetch-start and before the session's disconnect. `bytes` were sent in this
+   * transfer (from `offset`); `outcome` is `completed` (226),
    * `cut-short` (data connection lost, ABOR, client gone) or `failed` (local read error, 451).
    */
   | {
@@ -62,7 +67,9 @@ export interface FtpHooks {
   authenticate?(user: string, pass: string, address: string): SessionIdentity | null | Promise<SessionIdentity | null>;
   /**
    * The UPGRADE.TXT this identity reads, or `undefined` for the root's UPGRADE.TXT. Called on each SIZE/RETR/LIST/
-   * MDTM of `UPGRADE.TXT`; must be fast (in-memory) and must only name published snapshots that exist.
+   * MDTM/MLST of `UPGRADE.TXT` and when a program name is looked up (which release it means); must be fast
+   * (in-memory) and must only name published snapshots that exist. A RETR of it pins `file`/`version` for the
+   * session and the client address, as reading the root's file does.
    */
   offerFor?(identity: SessionIdentity): OfferedManifest | undefined;
   /** Observer of session events. Must not throw (a throw is caught and logged once, never reaches the client). */

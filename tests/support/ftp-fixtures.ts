@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { startFtp, type FtpHandle, type FtpOptions } from '../../server/ftp.ts';
+import { startFtp, type FtpHandle, type FtpOptions } from '../../server/ftp/server.ts';
 import { createLogger } from '../../server/log.ts';
 
 export const USER = 'ota';

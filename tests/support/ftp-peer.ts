@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { startFtp } from '../../server/ftp.ts';
+import { startFtp } from '../../server/ftp/server.ts';
 import { startFaultProxy, type Fault } from '../../client-sim/net/fault-proxy.ts';
 
 /** Fault settings; assigning one re-arms the proxy for new connections. */

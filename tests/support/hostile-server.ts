@@ -1,17 +1,19 @@
 /**
  * Fixtures for the hostile-input, fuzz and storm specs: a temp OTA root laid out for attacks (files, a hidden
  * catalogue, symlinks out of the root and in loops, a secret outside it), and a real firmdrop FTP server on
- * 127.0.0.1, ephemeral port, started through the contract of server/ftp.ts.
+ * 127.0.0.1, ephemeral port, started through the contract of server/ftp/server.ts.
  */
 import type { Client } from 'basic-ftp';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { type FtpHandle, type FtpOptions, startFtp } from '../../server/ftp.ts';
+import { type FtpHandle, type FtpOptions, startFtp } from '../../server/ftp/server.ts';
 
 /** The account every fixture server accepts (the Meshlium default). */
 export const USER = 'ota';
@@ -106,6 +108,44 @@ export async function within<T>(ms: number, what: string, fn: Promise<T>): Promi
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The kernel's ephemeral port range (Linux ip_local_port_range; 32768–60999 elsewhere). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo!, hi!];
+  } catch {
+    // not Linux
+  }
+  return [32768, 60999];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * `count` consecutive ports for a small passive range that are free now and lie OUTSIDE the kernel's ephemeral
+ * range. Inside it (a fixed 41500–41505, say) any outgoing connection on the machine, or its TIME_WAIT, can hold
+ * one of them, and a test that needs every port of the range then gets `425` for no fault of the server.
+ * A random base (10000 up to the ephemeral range) keeps concurrent runs apart. Rejects after 50 tries.
+ */
+export async function freeRangeOutsideEphemeral(count: number): Promise<number> {
+  const [lo, hi] = ephemeralRange();
+  const top = lo > 10_000 + count ? lo - count : 65_535 - count;
+  const bottom = lo > 10_000 + count ? 10_000 : hi + 1;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = bottom + crypto.randomInt(top - bottom);
+    let ok = true;
+    for (let p = base; p < base + count && ok; p++) ok = await canListen(p);
+    if (ok) return base;
+  }
+  throw new Error(`no ${count} free consecutive ports outside the ephemeral range`);
 }
 
 /** Resolve after `ms`. */

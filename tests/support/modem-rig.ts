@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { formatTrace, type TraceEvent } from '../../client-sim/modem/at-modem.ts';
 import { startFaultProxy, type FaultProxy, type Faults } from '../../client-sim/net/fault-proxy.ts';
-import { startFtp } from '../../server/ftp.ts';
+import { startFtp } from '../../server/ftp/server.ts';
 import { createLogger } from '../../server/log.ts';
 
 /** A running server and its root. */

@@ -1,30 +1,43 @@
 import { expect } from 'chai';
+import { closeSync, readSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { DeviceFileSystem, formatListLine, isHiddenName, ManifestPins, manifestKey, MSG_DENIED, MSG_NOT_FOUND } from '../server/device-fs.ts';
-import { makeRoot, snapshot, type TestRoot } from './support/ftp-fixtures.ts';
+import { Jail, isHiddenName, MSG_NOT_FOUND } from '../server/jail.ts';
+import { ManifestPins, manifestKey } from '../server/pins.ts';
+import { SnapshotCache } from '../server/offered.ts';
+import { SessionFiles } from '../server/ftp/files.ts';
+import { formatListLine } from '../server/ftp/list-format.ts';
+import { makeRoot, type TestRoot } from './support/ftp-fixtures.ts';
 
-async function rejection(p: Promise<unknown> | (() => unknown)): Promise<Error & { code?: number }> {
+async function rejection(p: Promise<unknown> | (() => unknown)): Promise<Error> {
   try {
     await (typeof p === 'function' ? p() : p);
   } catch (err) {
-    return err as Error & { code?: number };
+    return err as Error;
   }
   throw new Error('expected a rejection');
 }
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+/** What a RETR of `name` from `rest` would send (the session's view of the root). */
+async function retrBytes(files: SessionFiles, name: string, rest = 0): Promise<Buffer> {
+  const src = files.source(await files.open(name), rest);
+  if (src.buffer) return src.buffer.subarray(src.offset);
+  const buf = Buffer.alloc(src.size - src.offset);
+  readSync(src.fd!, buf, 0, buf.length, src.offset);
+  closeSync(src.fd!);
+  return buf;
 }
 
-describe('device-fs: read-only jailed file system', () => {
+function sessionFiles(root: Jail): SessionFiles {
+  return new SessionFiles({ jail: root, pins: new ManifestPins(), cache: new SnapshotCache() }, '127.0.0.1');
+}
+
+describe('jail and a session\'s view of the root: read-only, jailed', () => {
   let t: TestRoot;
-  let dfs: DeviceFileSystem;
+  let dfs: SessionFiles;
   beforeEach(async () => {
     t = await makeRoot();
-    dfs = new DeviceFileSystem({}, { root: t.root });
+    dfs = sessionFiles(await Jail.open(t.root));
   });
   afterEach(() => t.cleanup());
 
@@ -37,10 +50,20 @@ describe('device-fs: read-only jailed file system', () => {
     expect(dfs.virtualPath('')).to.equal('/');
   });
 
+  it('takes /.gprs (the Libelium GPRS library\'s folder) as the root', async () => {
+    expect(dfs.virtualPath('.gprs/UPGRADE.TXT')).to.equal('/UPGRADE.TXT');
+    expect(dfs.virtualPath('/.gprs')).to.equal('/');
+    expect(dfs.virtualPath('/.gprs/ota/NESTED1')).to.equal('/ota/NESTED1');
+    expect(await dfs.chdir('.gprs')).to.equal('/.gprs');
+    expect((await dfs.stat('ABCDEFG')).stat.size).to.equal(t.binary.length);
+    expect((await retrBytes(dfs, 'ABCDEFG')).equals(t.binary)).to.equal(true);
+    expect((await dfs.list('/')).map((e) => e.name)).to.not.include('.gprs');
+  });
+
   it('stats files by relative and absolute name, with the size in bytes', async () => {
-    expect((await dfs.get('UPGRADE.TXT')).size).to.equal(Buffer.byteLength('FILE:ABCDEFG\nPATH:/\nSIZE:204800\nVERSION:3\n'));
-    expect((await dfs.get('/ABCDEFG')).size).to.equal(t.binary.length);
-    expect((await dfs.get('ABCDEFG')).name).to.equal('ABCDEFG');
+    expect((await dfs.stat('UPGRADE.TXT')).stat.size).to.equal(Buffer.byteLength('FILE:ABCDEFG\nPATH:/\nSIZE:204800\nVERSION:3\n'));
+    expect((await dfs.stat('/ABCDEFG')).stat.size).to.equal(t.binary.length);
+    expect((await dfs.stat('ABCDEFG')).name).to.equal('ABCDEFG');
   });
 
   it('lists visible entries only: no dot-entries, no symlinks leaving the root or into hidden folders', async () => {
@@ -48,103 +71,87 @@ describe('device-fs: read-only jailed file system', () => {
     expect(names).to.deep.equal(['ABCDEFG', 'LINKIN', 'UPGRADE.TXT', 'ota']);
   });
 
-  it('hides the catalogue folder and temp files from get, list, chdir and read', async () => {
+  it('hides the catalogue folder and temp files from stat, list, chdir and open', async () => {
     for (const p of ['.firmdrop', '/.firmdrop/releases.json', '.UPGRADE.TXT.tmp', 'ota/../.firmdrop', 'LINKHID']) {
-      expect((await rejection(dfs.get(p))).message, p).to.equal(MSG_NOT_FOUND);
-      expect((await rejection(dfs.read(p))).code, p).to.equal(550);
+      expect((await rejection(dfs.stat(p))).message, p).to.equal(MSG_NOT_FOUND);
+      expect((await rejection(dfs.open(p))).message, p).to.equal(MSG_NOT_FOUND);
     }
     expect((await rejection(dfs.list('.firmdrop'))).message).to.equal(MSG_NOT_FOUND);
     expect((await rejection(dfs.chdir('.firmdrop'))).message).to.equal(MSG_NOT_FOUND);
   });
 
   it('refuses symlinks pointing outside the root (file and folder), allows one pointing inside', async () => {
-    expect((await rejection(dfs.read('LINKOUT'))).message).to.equal(MSG_NOT_FOUND);
-    expect((await rejection(dfs.get('DIROUT'))).message).to.equal(MSG_NOT_FOUND);
+    expect((await rejection(dfs.open('LINKOUT'))).message).to.equal(MSG_NOT_FOUND);
+    expect((await rejection(dfs.stat('DIROUT'))).message).to.equal(MSG_NOT_FOUND);
     expect((await rejection(dfs.chdir('DIROUT'))).message).to.equal(MSG_NOT_FOUND);
-    expect((await rejection(dfs.read('DIROUT/secret.txt'))).message).to.equal(MSG_NOT_FOUND);
-    const { stream } = await dfs.read('LINKIN');
-    expect((await readAll(stream)).equals(t.binary)).to.equal(true);
+    expect((await rejection(dfs.open('DIROUT/secret.txt'))).message).to.equal(MSG_NOT_FOUND);
+    expect((await retrBytes(dfs, 'LINKIN')).equals(t.binary)).to.equal(true);
   });
 
   it('serves a root given through a symlink, and still jails it', async () => {
-    // A root given through a symlink is served (realpath of the root is the jail), and still jails.
     const alias = `${t.root}-alias`;
     await fs.symlink(t.root, alias);
     try {
-      const viaAlias = new DeviceFileSystem({}, { root: alias });
-      expect((await viaAlias.get('UPGRADE.TXT')).isFile()).to.equal(true);
-      expect((await rejection(viaAlias.read('LINKOUT'))).message).to.equal(MSG_NOT_FOUND);
+      const viaAlias = sessionFiles(await Jail.open(alias));
+      expect((await viaAlias.stat('UPGRADE.TXT')).stat.isFile()).to.equal(true);
+      expect((await rejection(viaAlias.open('LINKOUT'))).message).to.equal(MSG_NOT_FOUND);
     } finally {
       await fs.rm(alias);
     }
   });
 
+  it('refuses a root that is not a folder with one line', async () => {
+    expect((await rejection(Jail.open(path.join(t.root, 'UPGRADE.TXT')))).message).to.match(/^FTP root is not a folder: /);
+  });
+
   it('never lets ../ climb out of the root', async () => {
     const rel = path.relative(t.root, path.join(t.outside, 'secret.txt'));
     expect(rel.startsWith('..')).to.equal(true);
-    expect((await rejection(dfs.read(rel))).message).to.equal(MSG_NOT_FOUND);
+    expect((await rejection(dfs.open(rel))).message).to.equal(MSG_NOT_FOUND);
     expect(await dfs.chdir('../../..')).to.equal('/');
-    expect(dfs.currentDirectory()).to.equal('/');
+    expect(dfs.cwd).to.equal('/');
   });
 
   it('changes folder and resolves names relative to it', async () => {
     expect(await dfs.chdir('ota')).to.equal('/ota');
-    expect((await dfs.get('NESTED1')).size).to.equal(6);
-    expect((await dfs.get('../UPGRADE.TXT')).isFile()).to.equal(true);
-    expect((await rejection(dfs.chdir('/UPGRADE.TXT'))).code).to.equal(550);
+    expect((await dfs.stat('NESTED1')).stat.size).to.equal(6);
+    expect((await dfs.stat('../UPGRADE.TXT')).stat.isFile()).to.equal(true);
+    expect((await rejection(dfs.chdir('/UPGRADE.TXT'))).message).to.equal('Not a directory');
   });
 
-  it('reads from a REST offset, and an offset past the end gives an empty stream', async () => {
-    const part = await readAll((await dfs.read('ABCDEFG', { start: 1000 })).stream);
-    expect(part.equals(t.binary.subarray(1000))).to.equal(true);
-    const none = await readAll((await dfs.read('ABCDEFG', { start: t.binary.length + 50 })).stream);
-    expect(none.length).to.equal(0);
+  it('reads from a REST offset, and an offset past the end gives an empty source', async () => {
+    expect((await retrBytes(dfs, 'ABCDEFG', 1000)).equals(t.binary.subarray(1000))).to.equal(true);
+    expect((await retrBytes(dfs, 'ABCDEFG', t.binary.length + 50)).length).to.equal(0);
     for (const huge of [2 ** 53 + 1, 1e21, Infinity]) {
-      expect((await readAll((await dfs.read('ABCDEFG', { start: huge })).stream)).length, String(huge)).to.equal(0);
+      expect((await retrBytes(dfs, 'ABCDEFG', huge)).length, String(huge)).to.equal(0);
     }
   });
 
-  it('tells its owner about each read and uses the stream it returns', async () => {
-    const seen: { file: string; offset: number; size: number }[] = [];
-    const hooked = new DeviceFileSystem({}, { root: t.root, onRead: ({ file, offset, size }) => void seen.push({ file, offset, size }) });
-    await readAll((await hooked.read('/ABCDEFG', { start: 10 })).stream);
-    expect(seen).to.deep.equal([{ file: '/ABCDEFG', offset: 10, size: t.binary.length }]);
-  });
-
-  it('prepares a RETR: a missing file answers false, the prepared file is the one read even if replaced after', async () => {
-    expect(await dfs.prepareRead('NOFILE1')).to.equal(false);
-    expect(await dfs.prepareRead('.firmdrop/releases.json')).to.equal(false);
-    expect(await dfs.prepareRead('ota')).to.equal(false);
-    expect(await dfs.prepareRead('/ABCDEFG')).to.equal(true);
+  it('opens a RETR before the data connection: a missing file is refused, the opened file is the one sent even if replaced after', async () => {
+    for (const p of ['NOFILE1', '.firmdrop/releases.json', 'ota']) expect((await rejection(dfs.open(p))).message, p).to.equal(MSG_NOT_FOUND);
+    const opened = await dfs.open('/ABCDEFG');
     // the publisher replaces the file by rename after the check: the device still gets one whole, consistent file
     await fs.writeFile(path.join(t.root, 'ABCDEFG.new'), 'other bytes');
     await fs.rename(path.join(t.root, 'ABCDEFG.new'), path.join(t.root, 'ABCDEFG'));
-    expect((await readAll((await dfs.read('/ABCDEFG')).stream)).equals(t.binary)).to.equal(true);
-    // not prepared any more: a new read sees the new file
-    expect((await readAll((await dfs.read('/ABCDEFG')).stream)).toString()).to.equal('other bytes');
-    expect(await dfs.prepareRead('UPGRADE.TXT')).to.equal(true);
-    await dfs.discardPrepared();
+    const src = dfs.source(opened, 0);
+    const buf = Buffer.alloc(src.size);
+    readSync(src.fd!, buf, 0, buf.length, 0);
+    closeSync(src.fd!);
+    expect(buf.equals(t.binary)).to.equal(true);
+    // a new open sees the new file
+    expect((await retrBytes(dfs, '/ABCDEFG')).toString()).to.equal('other bytes');
   });
 
-  it('refuses every write operation with 550 Permission denied and changes nothing', async () => {
-    const before = await snapshot(t.root);
-    for (const op of [
-      () => dfs.write(),
-      () => dfs.delete(),
-      () => dfs.mkdir(),
-      () => dfs.rename(),
-      () => dfs.chmod(),
-    ]) {
-      const err = await rejection(op);
-      expect(err.code).to.equal(550);
-      expect(err.message).to.equal(MSG_DENIED);
+  it('has no write operation at all (read-only by construction)', () => {
+    for (const op of ['write', 'delete', 'mkdir', 'rename', 'chmod', 'unlink']) {
+      expect((dfs as unknown as Record<string, unknown>)[op], op).to.equal(undefined);
+      expect((Jail.prototype as unknown as Record<string, unknown>)[op], op).to.equal(undefined);
     }
-    expect(await snapshot(t.root)).to.deep.equal(before);
   });
 
   it('gives generic messages for odd names (NUL bytes, very long names)', async () => {
     for (const p of ['a\0b', 'x'.repeat(5000), '/'.repeat(300) + 'nothing']) {
-      const err = await rejection(dfs.get(p));
+      const err = await rejection(dfs.stat(p));
       expect(err.message).to.equal(MSG_NOT_FOUND);
     }
   });
@@ -165,7 +172,7 @@ describe('device-fs: read-only jailed file system', () => {
   });
 });
 
-describe('device-fs: what a manifest read pins', () => {
+describe('pins: what a manifest read pins', () => {
   it('manifestKey reads FILE and VERSION tolerantly (CRLF, spaces, extra lines) and nothing else', () => {
     expect(manifestKey('FILE:ABCDEFG\nPATH:/\nSIZE:10\nVERSION:3\nCRC32:00000000\n')).to.deep.equal({ name: 'ABCDEFG', version: 3 });
     expect(manifestKey(Buffer.from('FILE: ABCDEFG\r\nPATH:/\r\nSIZE:10\r\nVERSION: 200\r\n'))).to.deep.equal({ name: 'ABCDEFG', version: 200 });

@@ -1,0 +1,277 @@
+/**
+ * What one FTP session sees of the root: the jail (../jail.ts) plus which release a name means (../pins.ts) plus
+ * where the bytes come from. One function, #resolve(), decides which file a name means, and SIZE, MDTM, MLST,
+ * LIST, STAT and RETR all use it:
+ * - `/UPGRADE.TXT`: the bytes `offerFor` gives this login (FtpHooks), else the root's UPGRADE.TXT read whole into
+ *   memory (it is under 255 bytes). A RETR of it pins the FILE and VERSION it names for this session and for the
+ *   client's IP address (SessionPins);
+ * - `/NAME` (a program name): the published snapshot of the first of these versions that exists: the session's
+ *   pin, the address's pin (SessionPins.pinnedVersions()), the release the UPGRADE.TXT it would read now names; otherwise the file in the root, as for any other name (a binary that is not offered);
+ * - everything else: the file in the root.
+ * Offered snapshots are served from the shared SnapshotCache (immutable bytes read once), never from the live file
+ * the operator may be rewriting.
+ * The Libelium GPRS library (WaspGPRS_Pro_core.cpp, `AT+FTPGETPATH=".gprs"`) asks for `.gprs/UPGRADE.TXT` and
+ * `.gprs/<PATH>/<FILE>`: the virtual folder `/.gprs` is an alias of the root (never listed in it).
+ */
+import { close, closeSync, constants as fsConstants, fstat, fstatSync, open, openSync, readSync, type Stats } from 'node:fs';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { Jail, JailError, MSG_NOT_DIR, MSG_NOT_FOUND } from '../jail.ts';
+import { isProgramName, MANIFEST_NAME } from '../manifest.ts';
+import { findSnapshot, type SnapshotCache, type SnapshotKey } from '../offered.ts';
+import { manifestKey, type ManifestPins, SessionPins } from '../pins.ts';
+import type { OfferedManifest } from './hooks.ts';
+
+/** The virtual folder the Libelium GPRS library prefixes to every path (WaspGPRS_Pro_core.cpp). */
+export const GPRS_ALIAS = '/.gprs';
+const MANIFEST_PATH = `/${MANIFEST_NAME}`;
+/** Largest UPGRADE.TXT served from memory, bytes; a bigger one (broken anyway) is streamed like any file. */
+const MAX_BUFFERED_MANIFEST = 4096;
+
+/** What listings and SIZE/MDTM need of an entry (node's Stats has it). `size` in bytes. */
+export interface FileStat {
+  size: number;
+  mtime: Date;
+  isFile(): boolean;
+  isDirectory(): boolean;
+}
+
+/** An entry as a client names it: the virtual path (alias removed), its last segment, its stat. */
+export interface FileInfo {
+  virtual: string;
+  name: string;
+  stat: FileStat;
+}
+
+/**
+ * An open regular file, ready for RETR: either its bytes in memory (UPGRADE.TXT, an offered snapshot) or an open
+ * file descriptor (closed by the transfer, or by SessionFiles.close()).
+ */
+export type Opened =
+  | { virtual: string; size: number; fd: number }
+  | { virtual: string; size: number; buffer: Buffer; manifest: boolean; names: SnapshotKey | undefined };
+
+/** What a RETR sends: virtual path, size and first byte (bytes), and `buffer` (shared, never modified) or `fd`. */
+export interface RetrSource {
+  file: string;
+  size: number;
+  offset: number;
+  buffer?: Buffer;
+  fd?: number;
+}
+
+/** What every session of one server shares. */
+export interface FilesShared {
+  jail: Jail;
+  pins: ManifestPins;
+  cache: SnapshotCache;
+}
+
+const openFd = promisify(open);
+const fstatFd = promisify(fstat);
+
+function notFound(): JailError {
+  return new JailError(MSG_NOT_FOUND);
+}
+
+/** A virtual path with the `/.gprs` alias taken off (`/.gprs` → `/`, `/.gprs/X` → `/X`). */
+export function withoutAlias(virtual: string): string {
+  if (virtual === GPRS_ALIAS) return '/';
+  return virtual.startsWith(`${GPRS_ALIAS}/`) ? virtual.slice(GPRS_ALIAS.length) : virtual;
+}
+
+/** One session's view of the root. Methods reject with JailError (generic message) for anything not served. */
+export class SessionFiles {
+  /** The virtual current folder, e.g. `/`, `/ota`, `/.gprs`. */
+  cwd = '/';
+  readonly #pins: SessionPins;
+
+  /**
+   * @param shared the server's jail, pins and cache
+   * @param clientIp the client's IP (plain IPv4), the key of the per-address pins
+   * @param offer the UPGRADE.TXT this login reads (FtpHooks.offerFor), or undefined for the root's
+   */
+  constructor(private readonly shared: FilesShared, clientIp: string, private readonly offer?: () => OfferedManifest | undefined) {
+    this.#pins = new SessionPins(shared.pins, clientIp);
+  }
+
+  /** The virtual absolute path of a client path, alias taken off (`..` stops at `/`). Pure. */
+  virtualPath(clientPath: string): string {
+    return withoutAlias(Jail.virtualPath(this.cwd, clientPath));
+  }
+
+  /** Stat of a visible file or folder, as served (an offered name's snapshot, this login's UPGRADE.TXT). */
+  async stat(clientPath: string): Promise<FileInfo> {
+    const virtual = this.virtualPath(clientPath);
+    const name = virtual === '/' ? '/' : path.posix.basename(virtual);
+    if (virtual === MANIFEST_PATH) {
+      const offered = this.offer?.();
+      if (offered) return { virtual, name, stat: await this.#offerStat(offered) };
+    }
+    return { virtual, name, stat: (await this.#resolve(virtual)).stat };
+  }
+
+  /** The visible entries of a folder (or the one entry of a file), as served, sorted by name. */
+  async list(clientPath: string): Promise<FileInfo[]> {
+    const one = await this.stat(clientPath);
+    if (!one.stat.isDirectory()) return [one];
+    const entries = await this.shared.jail.list(one.virtual);
+    const base = one.virtual === '/' ? '' : one.virtual;
+    const current = base === '' ? { key: this.#currentKey() } : undefined;
+    return Promise.all(entries.map(async (e): Promise<FileInfo> => {
+      const virtual = `${base}/${e.name}`;
+      if (!current || !e.stat.isFile()) return { virtual, name: e.name, stat: e.stat };
+      if (virtual === MANIFEST_PATH) return { virtual, name: e.name, stat: (await this.stat(virtual).catch(() => e)).stat };
+      return { virtual, name: e.name, stat: (await this.#resolve(virtual, current).catch(() => e)).stat };
+    }));
+  }
+
+  /** Changes the current folder to a visible folder; returns the new virtual folder (alias kept: `/.gprs`). */
+  async chdir(clientPath: string): Promise<string> {
+    const asked = Jail.virtualPath(this.cwd, clientPath);
+    const { stat } = await this.#resolve(withoutAlias(asked));
+    if (!stat.isDirectory()) throw new JailError(MSG_NOT_DIR);
+    this.cwd = asked;
+    return asked;
+  }
+
+  /** Opens a visible regular file for RETR (see the module comment); rejects with JailError. */
+  async open(clientPath: string): Promise<Opened> {
+    const virtual = this.virtualPath(clientPath);
+    if (virtual === MANIFEST_PATH) {
+      const offered = this.offer?.();
+      if (offered) {
+        return { virtual, size: offered.bytes.length, buffer: offered.bytes, manifest: true, names: offerKey(offered) };
+      }
+    }
+    const located = await this.#resolve(virtual);
+    const { real, stat } = located;
+    if (!stat.isFile()) throw notFound();
+    if (virtual === MANIFEST_PATH) {
+      const m = readManifest(virtual, real);
+      if (m) return m;
+    }
+    if (located.snapshot) {
+      // An offered snapshot is immutable: its bytes come from memory (checked against the stat just taken).
+      const buffer = await this.shared.cache.bytes(real, stat);
+      if (buffer) return { virtual, size: buffer.length, buffer, manifest: false, names: undefined };
+    }
+    return openByFd(virtual, real);
+  }
+
+  /**
+   * The RETR source of an opened file from byte `rest` (an offset past the end gives an empty source). Serving
+   * UPGRADE.TXT pins the release it names for this session and this client address.
+   */
+  source(o: Opened, rest: number): RetrSource {
+    const offset = Math.min(Math.max(0, Math.floor(rest)), o.size);
+    if ('fd' in o) return { file: o.virtual, size: o.size, offset, fd: o.fd };
+    if (o.manifest) this.#pins.manifestRead(o.names);
+    return { file: o.virtual, size: o.size, offset, buffer: o.buffer };
+  }
+
+  /** Releases an opened file no RETR used (its descriptor, if it has one). */
+  close(o: Opened): void {
+    if ('fd' in o) close(o.fd, () => undefined);
+  }
+
+  /** The file `virtual` means: an offered name's snapshot (first version found), else the jail's entry. */
+  async #resolve(virtual: string, current?: { key: SnapshotKey | undefined }): Promise<{ real: string; stat: Stats; snapshot?: boolean }> {
+    const name = virtual.slice(1);
+    if (isProgramName(name)) {
+      const root = this.shared.jail.realRoot;
+      for (const v of this.#pins.pinnedVersions(name)) {
+        const snap = await findSnapshot(root, name, v);
+        if (snap) return { real: snap.file, stat: snap.stat, snapshot: true };
+      }
+      // No pin (or its snapshot is gone): the release the UPGRADE.TXT this session would read now names.
+      const key = current ? current.key : this.#currentKey();
+      if (key?.name === name) {
+        const snap = await findSnapshot(root, name, key.version);
+        if (snap) return { real: snap.file, stat: snap.stat, snapshot: true };
+      }
+    }
+    return this.shared.jail.locate(virtual);
+  }
+
+  /** The release the UPGRADE.TXT this session would read now names, or undefined (none, NO_FILE, unreadable). */
+  #currentKey(): SnapshotKey | undefined {
+    const offered = this.offer?.();
+    if (offered) return offerKey(offered);
+    try {
+      const m = readManifest(MANIFEST_PATH, path.join(this.shared.jail.realRoot, MANIFEST_NAME));
+      return m && 'names' in m ? m.names : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stat of an offered UPGRADE.TXT: its size; the root's UPGRADE.TXT's date when there is one, else now. */
+  async #offerStat(o: OfferedManifest): Promise<FileStat> {
+    const root = await this.shared.jail.locate(MANIFEST_PATH).catch(() => undefined);
+    const mtime = root?.stat.mtime ?? new Date();
+    return { size: o.bytes.length, mtime, isFile: () => true, isDirectory: () => false };
+  }
+}
+
+/** The release an offered UPGRADE.TXT names (undefined for NO_FILE). */
+function offerKey(o: OfferedManifest): SnapshotKey | undefined {
+  return isProgramName(o.file) && Number.isInteger(o.version) ? { name: o.file, version: o.version } : undefined;
+}
+
+/**
+ * Reads UPGRADE.TXT whole into memory (O_NOFOLLOW, O_NONBLOCK: a FIFO swapped in cannot block the open) with the
+ * release it names; undefined when it is over MAX_BUFFERED_MANIFEST bytes (then it is served as a plain file).
+ * Synchronous on purpose: the file is under 255 bytes on the local disk, and open/fstat/read/close through the
+ * thread pool cost several round trips per request.
+ * @throws JailError when it is not a regular file or cannot be read
+ */
+function readManifest(virtual: string, real: string): Opened | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw notFound();
+    if (st.size > MAX_BUFFERED_MANIFEST) return undefined;
+    // One read past the size tells a file that grew since the fstat; read to the end in that case.
+    const chunks: Buffer[] = [];
+    for (let total = 0; ;) {
+      const buf = Buffer.allocUnsafe(Math.max(st.size, 0) + 1);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      chunks.push(buf.subarray(0, n));
+      total += n;
+      if (total > MAX_BUFFERED_MANIFEST) return undefined;
+    }
+    const buffer = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    return { virtual, size: buffer.length, buffer, manifest: true, names: manifestKey(buffer) };
+  } catch {
+    throw notFound();
+  } finally {
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        // nothing to release
+      }
+    }
+  }
+}
+
+/** Opens a regular file by its real path with O_NOFOLLOW (a symlink swapped in after the check is refused). */
+async function openByFd(virtual: string, real: string): Promise<Opened> {
+  let fd: number;
+  try {
+    fd = await openFd(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch {
+    throw notFound();
+  }
+  try {
+    const st = await fstatFd(fd);
+    if (!st.isFile()) throw notFound();
+    return { virtual, fd, size: st.size };
+  } catch {
+    close(fd, () => undefined);
+    throw notFound();
+  }
+}
