@@ -6,7 +6,7 @@
  * requestOTA compares the fetched size with the SIZE label).
  */
 import { isProgramName } from './manifest.ts';
-import { SNAPSHOT_GRACE_MS, type SnapshotKey } from './offered.ts';
+import { SNAPSHOT_GRACE_MS, type SnapshotKey } from './snapshots/reader.ts';
 
 /**
  * The FILE and VERSION an UPGRADE.TXT names, read tolerantly (first `FILE:` and `VERSION:` lines, CR and spaces

@@ -12,7 +12,7 @@ import { promises as fsp, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MANIFEST_NAME, parseManifest } from '../server/manifest.ts';
-import { snapshotPath } from '../server/offered.ts';
+import { snapshotPath } from '../server/snapshots/reader.ts';
 import { Store } from '../server/store/store.ts';
 import { Fleet } from '../server/fleet/fleet.ts';
 import { addDevices } from '../server/fleet/devices.ts';

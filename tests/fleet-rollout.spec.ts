@@ -16,7 +16,7 @@ import {
   RolloutError, abortRollout, completeRollout, expandRollout, pauseRollout, resumeRollout, startRollout,
 } from '../server/fleet/rollouts.ts';
 import { fleetRoot } from './support/fleet-root.ts';
-import { snapshotPath } from '../server/offered.ts';
+import { snapshotPath } from '../server/snapshots/reader.ts';
 
 const ACTOR = 'tester@host';
 const dev = (login: string): SessionIdentity => ({ login, kind: 'device' });

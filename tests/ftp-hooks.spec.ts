@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { snapshotPath } from '../server/offered.ts';
+import { snapshotPath } from '../server/snapshots/reader.ts';
 import type { FtpHooks, OfferedManifest, SessionEvent, SessionIdentity } from '../server/ftp/hooks.ts';
 import { connectClient, collector, makeRoot, MANIFEST, RawFtp, startServer, type TestRoot, type TestServer } from './support/ftp-fixtures.ts';
 import { sleep } from './support/hostile-server.ts';

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Jail, isHiddenName, MSG_NOT_FOUND } from '../server/jail.ts';
 import { ManifestPins, manifestKey } from '../server/pins.ts';
-import { SnapshotCache } from '../server/offered.ts';
+import { SnapshotCache } from '../server/snapshots/reader.ts';
 import { SessionFiles } from '../server/ftp/files.ts';
 import { formatListLine } from '../server/ftp/list-format.ts';
 import { makeRoot, type TestRoot } from './support/ftp-fixtures.ts';

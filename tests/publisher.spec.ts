@@ -374,7 +374,7 @@ describe('publisher', () => {
   });
 });
 
-describe('publisher: offered snapshots (server/offered.ts)', () => {
+describe('publisher: offered snapshots (server/snapshots/)', () => {
   let root: string;
   const put = (name: string, bytes: Buffer) => fsp.writeFile(path.join(root, name), bytes);
   const snap = (name: string, v: number) => fsp.readFile(snapshotPath(root, name, v)).catch(() => undefined);

@@ -1,4 +1,4 @@
-// SnapshotCache (server/offered.ts): offered snapshots served from memory
+// SnapshotCache (server/snapshots/): offered snapshots served from memory
 // must be exactly the bytes on disk, never a stale copy of a file replaced, retired or removed under the same name,
 // and the cache stays within its byte bound. Real files in a temp folder.
 import { expect } from 'chai';
@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { SnapshotCache } from '../server/offered.ts';
+import { SnapshotCache } from '../server/snapshots/reader.ts';
 
 describe('SnapshotCache', function () {
   let dir: string;

@@ -127,7 +127,7 @@ describe('watcher', function () {
     expect(reads).to.be.greaterThan(24);
   });
 
-  // Behaviour changed deliberately (offered snapshots, server/offered.ts): the offered binary rewritten in place used
+  // Behaviour changed deliberately (offered snapshots, server/snapshots/): the offered binary rewritten in place used
   // to be withdrawn (NO_FILE) at once; devices are now served the published snapshot, so the offer stands and the
   // fleet sees no NO_FILE flap. What devices can fetch for the manifest is the snapshot, checked here on every read.
   it('the offered binary rewritten in place stays offered (its snapshot, never NO_FILE), and the complete build is offered next', async () => {

@@ -12,7 +12,8 @@ import { lstatSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { FtpHooks, OfferedManifest, SessionEvent, SessionIdentity } from '../ftp/hooks.ts';
 import { formatManifest } from '../manifest.ts';
-import { retireSnapshot, snapshotPath } from '../offered.ts';
+import { snapshotPath } from '../snapshots/reader.ts';
+import { retireSnapshot } from '../snapshots/writer.ts';
 import { type DeviceRow, type RolloutRow, Store } from '../store/store.ts';
 import { importCatalogOnce } from '../store/import.ts';
 import { type LoginPolicy, checkLogin } from '../users.ts';
@@ -25,7 +26,7 @@ import { FLUSH_EVENTS, FLUSH_MS, type DownloadEnd, StatusTracker } from './statu
 /** How often the fleet polls the store's change counter and runs its checks, ms. */
 export const POLL_MS = 250;
 /**
- * How often the rollout's snapshot is checked (one lstat) and touched, ms. Touching it (server/offered.ts
+ * How often the rollout's snapshot is checked (one lstat) and touched, ms. Touching it (server/snapshots/writer.ts
  * retireSnapshot: mtime = now) keeps it through the publisher's pruning, which keeps every snapshot touched within
  * SNAPSHOT_GRACE_MS (15 min), for as long as the rollout is in progress and 15 minutes after.
  */

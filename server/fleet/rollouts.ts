@@ -9,7 +9,7 @@
  */
 import * as path from 'node:path';
 import { Catalog } from '../catalog.ts';
-import { createSnapshot } from '../offered.ts';
+import { createSnapshot } from '../snapshots/writer.ts';
 import type { Publisher } from '../publisher.ts';
 import type { RolloutRow, Store } from '../store/store.ts';
 import { audit, describeOffer } from './audit.ts';
@@ -31,7 +31,7 @@ export interface StartOptions {
 
 /**
  * Starts a rollout of a published release: checks it is recorded in the catalogue, makes sure its snapshot exists
- * (server/offered.ts; taken from the root's file when it still has those bytes), then records the rollout.
+ * (server/snapshots/writer.ts; taken from the root's file when it still has those bytes), then records the rollout.
  * @throws RolloutError (another rollout in progress, no such release, nobody selected, bad window); PublishError
  *   when the snapshot cannot be taken
  */

@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { Jail, JailError, MSG_NOT_DIR, MSG_NOT_FOUND } from '../jail.ts';
 import { isProgramName, MANIFEST_NAME } from '../manifest.ts';
-import { findSnapshot, type SnapshotCache, type SnapshotKey } from '../offered.ts';
+import { findSnapshot, type SnapshotCache, type SnapshotKey } from '../snapshots/reader.ts';
 import { manifestKey, type ManifestPins, SessionPins } from '../pins.ts';
 import type { OfferedManifest } from './hooks.ts';
 

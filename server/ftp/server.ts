@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import { Jail } from '../jail.ts';
 import type { Logger } from '../log.ts';
 import { LoginThrottle, type LoginThrottleOptions } from '../login-throttle.ts';
-import { SnapshotCache } from '../offered.ts';
+import { SnapshotCache } from '../snapshots/reader.ts';
 import { ManifestPins } from '../pins.ts';
 import type { FtpUser } from '../users.ts';
 import { dispatch } from './commands.ts';

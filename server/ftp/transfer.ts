@@ -1,6 +1,6 @@
 /**
  * Sending one RETR's bytes down a data connection: from a shared in-memory Buffer (offered snapshots and
- * UPGRADE.TXT, server/offered.ts SnapshotCache) or from an open file descriptor, from the REST offset to the end,
+ * UPGRADE.TXT, server/snapshots/reader.ts SnapshotCache) or from an open file descriptor, from the REST offset to the end,
  * with the socket's back-pressure respected (a device on a 40 kbit/s GPRS link holds at most one chunk in the
  * server's memory beyond what the kernel buffers), and a clear outcome: done when the last byte has been handed to
  * the kernel, failed when the data connection closes or errors first, when the file cannot be read, or when the

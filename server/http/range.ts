@@ -1,7 +1,7 @@
 /**
  * Conditional and partial GET for the device mirror, pure functions (RFC 9110): `Range: bytes=…` (§14.1.2),
  * `If-Range` (§13.1.5), `If-None-Match` (§13.1.2) with strong ETags (§8.8.3). A binary's ETag is its MD5 in quotes,
- * strong: a snapshot never changes in place (server/offered.ts), so equal ETags mean equal bytes.
+ * strong: a snapshot never changes in place (server/snapshots/writer.ts), so equal ETags mean equal bytes.
  */
 
 /** A byte range to send: `start`..`end` inclusive, in bytes from the start of the file. */

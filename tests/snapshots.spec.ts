@@ -1,4 +1,4 @@
-// Offered-binary snapshots (server/offered.ts) and how devices are served them (server/device-fs.ts): a device
+// Offered-binary snapshots (server/snapshots/) and how devices are served them (server/ftp/files.ts): a device
 // gets the bytes the UPGRADE.TXT it read names, even while the operator writes a new build over the binary
 // (issue 5 item 5). Real Publisher, real startFtp on 127.0.0.1:0, basic-ftp clients.
 import { expect } from 'chai';
@@ -10,10 +10,8 @@ import { Client } from 'basic-ftp';
 import { Publisher, PublishError, hashBinary } from '../server/publisher.ts';
 import { CATALOG_DIR } from '../server/catalog.ts';
 import { parseManifest, type Manifest } from '../server/manifest.ts';
-import {
-  OFFERED_DIR, SNAPSHOTS_PER_NAME, SNAPSHOT_GRACE_MS, createSnapshot, parseSnapshotName, pruneSnapshots, retireSnapshot,
-  snapshotPath,
-} from '../server/offered.ts';
+import { OFFERED_DIR, SNAPSHOT_GRACE_MS, parseSnapshotName, snapshotPath } from '../server/snapshots/reader.ts';
+import { SNAPSHOTS_PER_NAME, createSnapshot, pruneSnapshots, retireSnapshot } from '../server/snapshots/writer.ts';
 import { connectClient, startServer, type TestServer } from './support/ftp-fixtures.ts';
 import { fetchBuffer } from './support/hostile-server.ts';
 import { crc32hex, md5hex } from './support/checksums.ts';
