@@ -11,7 +11,7 @@ import { MAX_VERSION, isProgramName } from './manifest.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import { CodedError } from './errors.ts';
 
-/** Folder inside the root holding firmdrop's state; hidden from devices by server/device-fs.ts. */
+/** Folder inside the root holding firmdrop's state; hidden from devices by server/jail.ts. */
 export const CATALOG_DIR = '.firmdrop';
 /** Catalogue file name inside CATALOG_DIR. */
 export const CATALOG_FILE = 'releases.json';

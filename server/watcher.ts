@@ -10,7 +10,7 @@
  * avoid that).
  *
  * Rewriting the offered binary in place (or renaming a new build over it) does not withdraw the offer: devices are
- * served the published snapshot of the offered release (server/snapshots/, device-fs.ts), not the file being
+ * served the published snapshot of the offered release (server/snapshots/, server/ftp/files.ts), not the file being
  * written, so the manifest stays true while the new build lands; once it is stable it is published as the next
  * VERSION. Removing the
  * offered binary is the operator's "stop offering it": NO_FILE (via publisher.reconcile()).

@@ -1,7 +1,7 @@
 /**
  * Which bytes a mirror request is served: the UPGRADE.TXT its identity reads (the fleet's `offerFor`, else the
  * root's file), the published snapshot a program name means for it, and the snapshot's checksums. The same rules as
- * the FTP device file system (server/device-fs.ts): an offered name is served from its snapshot
+ * the FTP device file system (server/ftp/files.ts): an offered name is served from its snapshot
  * (`.firmdrop/offered/NAME.vVERSION`, server/snapshots/), never the live file the operator may be rewriting, and a
  * device that read a manifest keeps getting the release it named for SNAPSHOT_GRACE_MS (the Waspmote 4G reads the
  * manifest and the binary in two FTP sessions, docs/waspmote-ota.md "The common flow"; over HTTP every request is a

@@ -5,7 +5,7 @@
  * A snapshot is one immutable copy of a release the publisher has offered: `<root>/.firmdrop/offered/NAME.vVERSION`.
  * Devices are served this copy, not the live file in the root, so a device that read an UPGRADE.TXT gets exactly the
  * bytes it names (SIZE, CRC32, MD5) even while the operator rewrites or renames a new build over `<root>/NAME`.
- * The folder is inside the catalogue folder (a dot-folder), so devices never see it by name; server/device-fs.ts
+ * The folder is inside the catalogue folder (a dot-folder), so devices never see it by name; server/jail.ts
  * maps a request for `NAME` to the right snapshot.
  *
  * SNAPSHOT_GRACE_MS: 15 minutes covers a full 3 MiB download at GPRS speed (~40 kbit/s: about 10 min) and the gap
