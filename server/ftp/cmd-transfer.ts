@@ -10,7 +10,7 @@ import { endData } from './cmd-data-channel.ts';
 import type { Session } from './control.ts';
 import { DataWaitError } from './data-wait.ts';
 import { ReplyError } from './errors.ts';
-import type { Opened, RetrSource } from './files.ts';
+import { MANIFEST_PATH, type Opened, type RetrSource } from './files.ts';
 import { formatFacts, formatListLine } from './list-format.ts';
 import { replyLine } from './reply.ts';
 import { sendBytes, TransferError, type TransferSource } from './transfer.ts';
@@ -75,9 +75,12 @@ async function sendOnData(s: Session, data: net.Socket, src: TransferSource, okT
 
 /** Emits fetch-start now and returns the once-only fetch-end (also used by Session.detach() to cut it short). */
 function trackFetch(s: Session, src: RetrSource): (bytes: number, outcome: 'completed' | 'cut-short' | 'failed', reason?: string) => void {
-  const base = { sessionId: s.id, address: s.address, login: s.identity?.login ?? '', name: src.file, version: undefined, offset: src.offset, size: src.size };
+  // Named as UPGRADE.TXT's FILE: names it (no leading `/`); `version` only when a published snapshot is served.
+  const name = src.release?.name ?? src.file.replace(/^\//, '');
+  const base = { sessionId: s.id, address: s.address, login: s.identity?.login ?? '', name, version: src.release?.version, offset: src.offset, size: src.size };
   const startedAt = Date.now();
-  s.emit({ type: 'fetch-start', ...base, at: startedAt });
+  const logged = { path: src.file, logOnly: src.file === MANIFEST_PATH };
+  s.emit({ type: 'fetch-start', ...base, at: startedAt }, logged);
   let sent = 0;
   let ended = false;
   const end = (bytes: number, outcome: 'completed' | 'cut-short' | 'failed', reason?: string) => {
@@ -85,7 +88,7 @@ function trackFetch(s: Session, src: RetrSource): (bytes: number, outcome: 'comp
     ended = true;
     if (s.cutFetch === cut) s.cutFetch = undefined;
     const at = Date.now();
-    s.emit({ type: 'fetch-end', ...base, bytes, outcome, ms: at - startedAt, at }, { reason });
+    s.emit({ type: 'fetch-end', ...base, bytes, outcome, ms: at - startedAt, at }, { ...logged, reason });
   };
   const cut = (reason: string) => end(sent, 'cut-short', reason);
   s.cutFetch = cut;

@@ -20,6 +20,10 @@ export interface LogDetail {
   throttle?: { failures: number; delayMs: number };
   reason?: string;
   anonymous?: boolean;
+  /** A fetch's virtual path for the log line (`/NAME`, `/UPGRADE.TXT`); the event names the program. */
+  path?: string;
+  /** Log it, but do not tell FtpHooks.onEvent: a RETR of UPGRADE.TXT is a `manifest-read`, not a binary fetch. */
+  logOnly?: boolean;
 }
 
 let onEventFailedLogged = false;
@@ -34,7 +38,7 @@ export function notify(s: EventSink, e: SessionEvent, detail: LogDetail = {}): v
       s.log.loginRefused(e.user, detail.throttle);
       break;
     case 'fetch-start':
-      s.fetchLog = s.log.fetch(e.name, e.offset, e.size);
+      s.fetchLog = s.log.fetch(detail.path ?? e.name, e.offset, e.size);
       break;
     case 'fetch-end': {
       const f = s.fetchLog;
@@ -52,7 +56,7 @@ export function notify(s: EventSink, e: SessionEvent, detail: LogDetail = {}): v
       break;
   }
   const onEvent = s.ctx.hooks.onEvent;
-  if (!onEvent) return;
+  if (!onEvent || detail.logOnly) return;
   try {
     onEvent(e);
   } catch (err) {

@@ -24,7 +24,8 @@ import type { OfferedManifest } from './hooks.ts';
 
 /** The virtual folder the Libelium GPRS library prefixes to every path (WaspGPRS_Pro_core.cpp). */
 export const GPRS_ALIAS = '/.gprs';
-const MANIFEST_PATH = `/${MANIFEST_NAME}`;
+/** UPGRADE.TXT's virtual path in the root. */
+export const MANIFEST_PATH = `/${MANIFEST_NAME}`;
 /** Largest UPGRADE.TXT served from memory, bytes; a bigger one (broken anyway) is streamed like any file. */
 const MAX_BUFFERED_MANIFEST = 4096;
 
@@ -48,12 +49,14 @@ export interface FileInfo {
  * file descriptor (closed by the transfer, or by SessionFiles.close()).
  */
 export type Opened =
-  | { virtual: string; size: number; fd: number }
-  | { virtual: string; size: number; buffer: Buffer; manifest: boolean; names: SnapshotKey | undefined };
+  | { virtual: string; size: number; fd: number; release?: SnapshotKey }
+  | { virtual: string; size: number; buffer: Buffer; manifest: boolean; names: SnapshotKey | undefined; release?: SnapshotKey };
 
 /** What a RETR sends: virtual path, size and first byte (bytes), and `buffer` (shared, never modified) or `fd`. */
 export interface RetrSource {
   file: string;
+  /** The published release whose snapshot this is (program name and VERSION); undefined for any other file. */
+  release?: SnapshotKey;
   size: number;
   offset: number;
   buffer?: Buffer;
@@ -151,10 +154,11 @@ export class SessionFiles {
       const m = readManifest(virtual, real);
       if (m) return m;
     }
-    if (located.snapshot) {
+    if (located.release) {
       // An offered snapshot is immutable: its bytes come from memory (checked against the stat just taken).
       const buffer = await this.shared.cache.bytes(real, stat);
-      if (buffer) return { virtual, size: buffer.length, buffer, manifest: false, names: undefined };
+      if (buffer) return { virtual, size: buffer.length, buffer, manifest: false, names: undefined, release: located.release };
+      return { ...(await openByFd(virtual, real)), release: located.release };
     }
     return openByFd(virtual, real);
   }
@@ -165,9 +169,9 @@ export class SessionFiles {
    */
   source(o: Opened, rest: number): RetrSource {
     const offset = Math.min(Math.max(0, Math.floor(rest)), o.size);
-    if ('fd' in o) return { file: o.virtual, size: o.size, offset, fd: o.fd };
+    if ('fd' in o) return { file: o.virtual, release: o.release, size: o.size, offset, fd: o.fd };
     if (o.manifest) this.#pins.manifestRead(o.names);
-    return { file: o.virtual, size: o.size, offset, buffer: o.buffer };
+    return { file: o.virtual, release: o.release, size: o.size, offset, buffer: o.buffer };
   }
 
   /** Releases an opened file no RETR used (its descriptor, if it has one). */
@@ -176,19 +180,19 @@ export class SessionFiles {
   }
 
   /** The file `virtual` means: an offered name's snapshot (first version found), else the jail's entry. */
-  async #resolve(virtual: string, current?: { key: SnapshotKey | undefined }): Promise<{ real: string; stat: Stats; snapshot?: boolean }> {
+  async #resolve(virtual: string, current?: { key: SnapshotKey | undefined }): Promise<{ real: string; stat: Stats; release?: SnapshotKey }> {
     const name = virtual.slice(1);
     if (isProgramName(name)) {
       const root = this.shared.jail.realRoot;
       for (const v of this.#pins.pinnedVersions(name)) {
         const snap = await findSnapshot(root, name, v);
-        if (snap) return { real: snap.file, stat: snap.stat, snapshot: true };
+        if (snap) return { real: snap.file, stat: snap.stat, release: { name, version: v } };
       }
       // No pin (or its snapshot is gone): the release the UPGRADE.TXT this session would read now names.
       const key = current ? current.key : this.#currentKey();
       if (key?.name === name) {
         const snap = await findSnapshot(root, name, key.version);
-        if (snap) return { real: snap.file, stat: snap.stat, snapshot: true };
+        if (snap) return { real: snap.file, stat: snap.stat, release: key };
       }
     }
     return this.shared.jail.locate(virtual);

@@ -37,9 +37,10 @@ export type SessionEvent =
   /** The session read UPGRADE.TXT (RETR of it completed). `file`/`version` as named in what it read. */
   | { type: 'manifest-read'; sessionId: string; address: string; login: string; file: string; version: number; at: number }
   /**
-   * A RETR started (UPGRADE.TXT and binaries alike). `name` is the virtual path served (`/UPGRADE.TXT`,
-   * `/ABCDEFG`); `offset` is the REST offset (bytes), `size` the file's full size (bytes). `version` is not known
-   * to the FTP layer and is undefined (the observer knows which release the session's manifest-read named).
+   * A RETR of a binary started (a RETR of UPGRADE.TXT is told as `manifest-read` only). `name` is the file as
+   * UPGRADE.TXT's FILE: names it (`ABCDEFG`, no leading `/`); `version` is the VERSION of the published snapshot
+   * served (the one this session's or address's UPGRADE.TXT named), undefined when the file is not a snapshot.
+   * `offset` is the REST offset (bytes), `size` the file's full size (bytes).
    */
   | {
       type: 'fetch-start'; sessionId: string; address: string; login: string;
