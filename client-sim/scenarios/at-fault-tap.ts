@@ -57,7 +57,13 @@ export class AtFaultTap extends Duplex {
   }
 
   override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.pending += typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+    // XMODEM control bytes (NAK, ACK, CAN, EOT) between lines pass at once: they are not command lines
+    if (this.pending === '' && buf.length > 0 && buf.every((b) => b === 0x04 || b === 0x06 || b === 0x15 || b === 0x18)) {
+      this.modem.write(buf, cb);
+      return;
+    }
+    this.pending += buf.toString('latin1');
     let out = '';
     let i: number;
     while ((i = this.pending.indexOf('\r')) >= 0) {

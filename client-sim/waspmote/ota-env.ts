@@ -9,6 +9,7 @@
  */
 import type { AtHost } from '../at/host.ts';
 import type { WaspmoteDevice } from './device.ts';
+import { readUpgradeTxt, type DeviceParseResult, type WaspModule } from './upgrade-txt.ts';
 
 /** The FTP server and account the application passes to `requestOTA(server, port, user, pass)`. */
 export interface OtaServer { host: string; port: number; user: string; pass: string }
@@ -38,12 +39,43 @@ export interface OtaOptions {
    * instead of a code. Default 600.
    */
   maxIdlePolls?: number;
-  /** GPRS only: send the library's literal `.gprs` FTPGETPATH prefix (see ota-gprs.ts). Default false. */
+  /**
+   * GPRS only: send the library's literal `.gprs` paths (`AT+FTPGETPATH=".gprs"`, WaspGPRS_Pro_core.cpp:7052,
+   * :7120). Default true, as the library does; false drops the prefix (a desk aid for servers without `.gprs`).
+   */
   gprsLiteralPrefix?: boolean;
+  /**
+   * Waspmote API version whose requestOTA runs (see {@link LIBRARY_VERSIONS}). Default 'v048', the last release.
+   */
+  library?: LibraryVersion;
   /** Called as download bytes arrive. */
   onProgress?: (p: OtaProgress) => void;
   /** Called with one line per step, like the library's debug prints. */
   log?: (line: string) => void;
+}
+
+/**
+ * Waspmote API versions the simulator distinguishes. Only versions whose requestOTA behaves differently in a way
+ * users meet are listed: v038 and v039 read UPGRADE.TXT with `SD.cat(file, 0, sizeof(_buffer))` on a pointer
+ * (2 bytes on the AVR), so every 4G OTA stopped with code 5 ("no FILE"); v040 passes `_bufferSize` (Wasp4G.cpp
+ * requestOTA, the `SD.cat(LE910_OTA_FILE, 0, _bufferSize)` line, :7319 in v048). 3G and GPRS requestOTA are the same
+ * from v026 to v048; WiFi PRO's is the same in every listed version.
+ */
+export const LIBRARY_VERSIONS = ['v048', 'v039', 'v038'] as const;
+/** One of {@link LIBRARY_VERSIONS}. */
+export type LibraryVersion = typeof LIBRARY_VERSIONS[number];
+
+/**
+ * Where the library would overrun a buffer or read outside one (C undefined behaviour): the device may reset or
+ * carry on with corrupted memory, so no return code can be predicted. `source` is the library line
+ * (e.g. `Wasp3G.cpp:9819`), `why` names the buffer and the input that overruns it.
+ */
+export interface UndefinedBehaviour { source: string; why: string }
+
+/** Thrown by a procedure at the point where the library would overrun memory; run-ota reports it. */
+export class OtaUndefinedBehaviourError extends Error {
+  readonly ub: UndefinedBehaviour;
+  constructor(ub: UndefinedBehaviour) { super(`undefined behaviour at ${ub.source}: ${ub.why}`); this.name = 'OtaUndefinedBehaviourError'; this.ub = ub; }
 }
 
 /** Thrown when the real device would never return (e.g. the 4G `#FTPRECV: 0` loop); run-ota reports it. */
@@ -60,6 +92,8 @@ export interface OtaEnv {
   maxIdlePolls: number;
   /** See {@link OtaOptions.gprsLiteralPrefix}. */
   gprsLiteralPrefix: boolean;
+  /** See {@link OtaOptions.library}. */
+  library: LibraryVersion;
   /** Sleeps a library delay (scaled). */
   pause(ms: number): Promise<void>;
   /** A library timeout, scaled and floored, in ms. */
@@ -77,7 +111,8 @@ export function makeEnv(device: WaspmoteDevice, at: AtHost, server: OtaServer, o
     device, at, server,
     stats: { bytes: 0, sessions: 0, notes: [] },
     maxIdlePolls: opts.maxIdlePolls ?? 600,
-    gprsLiteralPrefix: opts.gprsLiteralPrefix ?? false,
+    gprsLiteralPrefix: opts.gprsLiteralPrefix ?? true,
+    library: opts.library ?? 'v048',
     pause: (ms) => new Promise((r) => setTimeout(r, Math.round(ms * scale))),
     timeout: (ms) => Math.max(Math.round(ms * scale), floor),
     progress: (p) => opts.onProgress?.(p),
@@ -96,6 +131,41 @@ export async function tryCommand(env: OtaEnv, cmd: string, timeoutMs: number, ex
   }
 }
 
+/**
+ * The 1-based index of the pattern the library's stream search finds first in `line` (+ its `\r\n`), or 0. The
+ * library checks every pattern after each received byte (WaspGPRS_Pro_core.cpp:899 waitForData, Wasp3G.cpp
+ * waitForData, WaspUART.cpp:468 waitFor), so the pattern whose first occurrence ENDS first wins, and on the same
+ * byte the earlier pattern: "+CME ERROR: 3" matches "ERROR" before "+CME ERROR:" when both are awaited.
+ */
+export function firstHit(line: string, patterns: readonly string[]): number {
+  const text = `${line}\r\n`;
+  let best = 0;
+  let bestEnd = Infinity;
+  patterns.forEach((p, i) => {
+    const at = text.indexOf(p);
+    if (at >= 0 && at + p.length < bestEnd) { bestEnd = at + p.length; best = i + 1; }
+  });
+  return best;
+}
+
+/**
+ * Sends `cmd` and waits up to `timeoutMs` (scaled) for the first received line in which one of `patterns` occurs
+ * (see {@link firstHit}), as the library's `sendCommand`/`waitForData` do. Lines before it are returned in
+ * `before`. `answer` is the 1-based index of the pattern, or 0 on a timeout / closed link (the library's "no
+ * answer"). The AtHost backlog (lines nobody read) is dropped first, as `serialFlush` does before each command.
+ */
+export async function sendExpect(env: OtaEnv, cmd: string, patterns: string[], timeoutMs: number):
+  Promise<{ answer: number; line?: string; before: string[] }> {
+  env.at.clearBacklog();
+  try {
+    const r = await env.at.command(cmd, { timeoutMs: env.timeout(timeoutMs), finals: [(l: string) => firstHit(l, patterns) > 0] });
+    return { answer: firstHit(r.final, patterns), line: r.final, before: r.lines };
+  } catch (err) {
+    env.log(`${cmd}: ${(err as Error).message}`);
+    return { answer: 0, before: [] };
+  }
+}
+
 /** True when a command result ended in OK. */
 export function isOk(r: { final: string } | undefined): boolean {
   return r !== undefined && r.final === 'OK';
@@ -109,4 +179,18 @@ export function isCme(r: { final: string } | undefined): boolean {
 /** AT string argument: the value between double quotes, as the library's sprintf does (no escaping). */
 export function q(s: string): string {
   return `"${s}"`;
+}
+
+/**
+ * Reads the UPGRADE.TXT now on the SD card as `module`'s requestOTA does (upgrade-txt.ts), notes truncation, and
+ * throws {@link OtaUndefinedBehaviourError} where the library's tag copy would overrun a buffer. A missing file
+ * reads as the text SD.cat returns for it ("error opening UPGRADE.TXT", WaspSD.cpp cat).
+ */
+export function readTags(env: OtaEnv, module: WaspModule): Exclude<DeviceParseResult, { outcome: 'OVERRUN' }> {
+  const { device } = env;
+  const text = device.sd.read('UPGRADE.TXT') ?? Buffer.from('error opening UPGRADE.TXT', 'latin1');
+  const parsed = readUpgradeTxt(module, text, { programId: device.programId(), version: device.programVersion() });
+  if (parsed.truncated) env.stats.notes.push('UPGRADE.TXT is 255 bytes or more: SD.cat truncated it');
+  if (parsed.overrun) throw new OtaUndefinedBehaviourError(parsed.overrun);
+  return parsed as Exclude<DeviceParseResult, { outcome: 'OVERRUN' }>;
 }
