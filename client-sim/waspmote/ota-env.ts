@@ -31,7 +31,10 @@ export interface OtaStats {
 export interface OtaOptions {
   /** Multiplies every library delay and timeout; 1 = real time (default 1). */
   timeScale?: number;
-  /** Floor for every scaled timeout in ms (default 0). */
+  /**
+   * Floor for every scaled timeout in ms (default 500, never above the library's own timeout), so that a small
+   * `timeScale` does not turn a loopback FTP login into a false timeout.
+   */
   minTimeoutMs?: number;
   /**
    * Bound on polls that return no data (4G `#FTPRECV: 0`, GPRS `+FTPGET:2,0`). The 4G library has no bound
@@ -106,7 +109,7 @@ export interface OtaEnv {
 export function makeEnv(device: WaspmoteDevice, at: AtHost, server: OtaServer, opts: OtaOptions = {}): OtaEnv {
   const scale = opts.timeScale ?? 1;
   if (!(scale > 0)) throw new RangeError(`timeScale must be > 0, got ${scale}`);
-  const floor = opts.minTimeoutMs ?? 0;
+  const floor = opts.minTimeoutMs ?? 500;
   return {
     device, at, server,
     stats: { bytes: 0, sessions: 0, notes: [] },
@@ -114,7 +117,7 @@ export function makeEnv(device: WaspmoteDevice, at: AtHost, server: OtaServer, o
     gprsLiteralPrefix: opts.gprsLiteralPrefix ?? true,
     library: opts.library ?? 'v048',
     pause: (ms) => new Promise((r) => setTimeout(r, Math.round(ms * scale))),
-    timeout: (ms) => Math.max(Math.round(ms * scale), floor),
+    timeout: (ms) => Math.max(Math.round(ms * scale), Math.min(ms, floor)),
     progress: (p) => opts.onProgress?.(p),
     log: (line) => opts.log?.(line),
   };
@@ -183,12 +186,14 @@ export function q(s: string): string {
 
 /**
  * Reads the UPGRADE.TXT now on the SD card as `module`'s requestOTA does (upgrade-txt.ts), notes truncation, and
- * throws {@link OtaUndefinedBehaviourError} where the library's tag copy would overrun a buffer. A missing file
+ * throws {@link OtaUndefinedBehaviourError} where the library's tag copy would overrun a buffer. `catBytes` caps
+ * what SD.cat reads (the 4G v038/v039 `sizeof` bug: 2). A missing file
  * reads as the text SD.cat returns for it ("error opening UPGRADE.TXT", WaspSD.cpp cat).
  */
-export function readTags(env: OtaEnv, module: WaspModule): Exclude<DeviceParseResult, { outcome: 'OVERRUN' }> {
+export function readTags(env: OtaEnv, module: WaspModule, catBytes?: number): Exclude<DeviceParseResult, { outcome: 'OVERRUN' }> {
   const { device } = env;
-  const text = device.sd.read('UPGRADE.TXT') ?? Buffer.from('error opening UPGRADE.TXT', 'latin1');
+  const file = device.sd.read('UPGRADE.TXT') ?? Buffer.from('error opening UPGRADE.TXT', 'latin1');
+  const text = catBytes === undefined ? file : file.subarray(0, catBytes);
   const parsed = readUpgradeTxt(module, text, { programId: device.programId(), version: device.programVersion() });
   if (parsed.truncated) env.stats.notes.push('UPGRADE.TXT is 255 bytes or more: SD.cat truncated it');
   if (parsed.overrun) throw new OtaUndefinedBehaviourError(parsed.overrun);
