@@ -54,10 +54,10 @@ describe('SIMCom SIM900/SIM800 emulator (+SAPBR, +FTP*)', () => {
   it('SIM900: bearer, size, download byte-exact, resume with FTPREST, session per operation (no space after colon)', async () => {
     make('simcom900');
     await setup();
-    expect((await host.command('AT+SAPBR=2,1')).lines).to.deep.equal(['+SAPBR:1,1,"10.0.0.2"']);
+    expect((await host.command('AT+SAPBR=2,1')).lines).to.deep.equal(['+SAPBR: 1,1,"10.0.0.2"']);
     expect((await host.command('AT+FTPSIZE')).final).to.equal('OK');
     expect((await host.waitFor('+FTPSIZE:', 5000)).line).to.equal('+FTPSIZE:1,0,9000');
-    expect((await host.command('AT+FTPSTATE')).lines).to.deep.equal(['+FTPSTATE:0']);
+    expect((await host.command('AT+FTPSTATE')).lines).to.deep.equal(['+FTPSTATE: 0']);
     expect((await host.command('AT+FTPGET=1')).final).to.equal('OK');
     await host.waitFor('+FTPGET:1,1', 5000);
     const all = await readAll('');

@@ -21,7 +21,7 @@
  *   `AT+CTXFILE="<name>"` → `OK`, then the module sends the file by XMODEM (checksum variant: it waits for the
  *   host's NAK, sends 132-byte blocks SOH, n, 255−n, 128 data bytes padded with 0x1A, 8-bit sum; ACK → next block,
  *   NAK → the same block again, CAN aborts; after the last block EOT until ACKed). A missing file answers
- *   `FILE NOT EXISTING` (the text Wasp3G.cpp awaits; the real module's exact text is not public). Missing file
+ *   `FILE NOT EXISTING` then `ERROR` (the text Wasp3G.cpp awaits; the real module's exact answer is not public). Missing file
  *   for FSATTRI/FSDEL → ERROR.
  * - `AT+CGREG?` → `+CGREG: 0,1`; `AT+CGSOCKCONT=…` and `AT+CSOCKAUTH=…` → `OK` (the PDP context is not modelled).
  * - One operation at a time: a second one while one runs → ERROR.
@@ -209,7 +209,7 @@ export class Simcom5215Modem extends AtModem {
   private ctxFile(a: string): void {
     const name = this.fsName(a);
     if (!name) return this.syntaxError();
-    if (!this.fs.has(name)) { this.info('FILE NOT EXISTING'); return; }
+    if (!this.fs.has(name)) { this.info('FILE NOT EXISTING'); return this.syntaxError(); }
     this.xm = { data: this.fs.read(name, 0, this.fs.size(name)), block: 0, eot: false };
     this.ok();
     this.armXmodemTimer();

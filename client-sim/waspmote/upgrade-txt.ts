@@ -140,7 +140,7 @@ function overrun(source: string, why: string, partial: Partial<DeviceManifest>, 
   return { ok: false, outcome: 'OVERRUN', partial, truncated, undefinedBehaviour: true, overrun: { source, why } };
 }
 
-const NO_LF = (label: string, buf: string) => `the ${label} value has no \n after it: strchr returns NULL and strncpy copies a negative length into \`${buf}\``;
+const NO_LF = (label: string, buf: string) => `the ${label} value has no \\n after it: strchr returns NULL and strncpy copies a negative length into \`${buf}\``;
 
 /** Library lines of each tag copy, per module. */
 const LINES = {
