@@ -22,7 +22,7 @@ export interface OtaArgs {
   module: WaspModule; host: string; port: number; user: string; pass: string;
   program: string; version: number; sd: boolean; fault: string[]; profile?: string;
   trace: boolean; json: boolean; timing: 'fast' | 'realistic'; 'time-scale': number; devices: number; deadline: number;
-  library: LibraryVersion; 'gprs-path-mapping': GprsPathMapping;
+  library: LibraryVersion; 'gprs-path-mapping': GprsPathMapping; 'gprs-prefix': boolean;
 }
 
 /** Text report of one result, one `key  value` per line. */
@@ -58,7 +58,7 @@ export function otaOptionsFromArgs(a: OtaArgs, trace?: (l: string) => void): Run
     atFaults: faults.at, netFaults: faults.net, profile: a.profile,
     modemTiming: a.timing, timeScale: a['time-scale'],
     library: a.library,
-    ...(a.module === 'gprs' ? { modemOptions: { pathMapping: a['gprs-path-mapping'] } } : {}),
+    ...(a.module === 'gprs' ? { modemOptions: { pathMapping: a['gprs-path-mapping'] }, gprsLiteralPrefix: a['gprs-prefix'] } : {}),
     trace,
   };
 }
@@ -80,6 +80,7 @@ export function otaBuilder(y: Argv): Argv<OtaArgs> {
     .option('time-scale', { type: 'number', default: 1, describe: "multiplier for the library's own delays and timeouts" })
     .option('library', { choices: LIBRARY_VERSIONS as unknown as LibraryVersion[], default: 'v048' as LibraryVersion, describe: 'Waspmote API version whose requestOTA runs (v038/v039: the 4G SD.cat(sizeof pointer) bug)' })
     .option('gprs-path-mapping', { choices: GPRS_PATH_MAPPINGS as unknown as GprsPathMapping[], default: 'cwd-then-retr' as GprsPathMapping, describe: 'how the emulated SIM900 turns AT+FTPGETPATH/FTPGETNAME into FTP commands (inferred; see client-sim/modem/simcom900.ts)' })
+    .option('gprs-prefix', { type: 'boolean', default: true, describe: "GPRS: ask for the library's literal .gprs paths (--no-gprs-prefix: without it, for servers with no .gprs folder or alias)" })
     .option('trace', { type: 'boolean', default: false, describe: 'print every AT command, reply, URC and FTP line (stderr)' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
     .option('devices', { type: 'number', default: 1, describe: `fleet mode: this many devices at once (1..${MAX_FLEET_DEVICES})` })

@@ -144,7 +144,7 @@ async function moduleFileSize(env: OtaEnv, name: string): Promise<number> {
 
 /** Waits until `n` bytes are buffered or `ms` (scaled) pass, as `while (serialAvailable() < n && … <= 3000)`. */
 async function waitAvailable(env: OtaEnv, n: number, ms: number): Promise<void> {
-  const end = Date.now() + env.timeout(ms);
+  const end = Date.now() + env.scaled(ms);
   while (env.at.pendingBytes < n && Date.now() <= end) await new Promise((r) => setTimeout(r, 1));
 }
 

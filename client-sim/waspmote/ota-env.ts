@@ -99,6 +99,8 @@ export interface OtaEnv {
   library: LibraryVersion;
   /** Sleeps a library delay (scaled). */
   pause(ms: number): Promise<void>;
+  /** A library wait that is expected to run out (e.g. XMODEM's 3 s wait for 134 bytes), scaled, no floor, ms. */
+  scaled(ms: number): number;
   /** A library timeout, scaled and floored, in ms. */
   timeout(ms: number): number;
   progress(p: OtaProgress): void;
@@ -118,6 +120,7 @@ export function makeEnv(device: WaspmoteDevice, at: AtHost, server: OtaServer, o
     library: opts.library ?? 'v048',
     pause: (ms) => new Promise((r) => setTimeout(r, Math.round(ms * scale))),
     timeout: (ms) => Math.max(Math.round(ms * scale), Math.min(ms, floor)),
+    scaled: (ms) => Math.round(ms * scale),
     progress: (p) => opts.onProgress?.(p),
     log: (line) => opts.log?.(line),
   };

@@ -117,6 +117,9 @@ export async function runOta(opts: RunOtaOptions): Promise<{ result: OtaResult; 
   const server: OtaServer = proxy ? { ...opts.server, host: proxy.host, port: proxy.port } : opts.server;
   const trace = opts.trace;
   const modem = createModem(MODEM_FAMILY[opts.module], {
+    // every module's ON() sends AT+CMEE=1 before requestOTA can run (Wasp4G.cpp:1215, Wasp3G.cpp:1855,
+    // WaspGPRS_Pro_core.cpp:2825), so the modem reports +CME ERROR: <n>
+    cmee: 1,
     timing: opts.modemTiming ?? 'fast',
     ...(trace ? { trace: (ev: TraceEvent) => trace(formatTrace(ev)) } : {}),
     ...opts.modemOptions,
