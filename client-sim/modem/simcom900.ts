@@ -13,9 +13,9 @@
  *   `+FTPGET=2,<1..1460>` → `+FTPGET: 2,<cnf>\r\n<cnf bytes>\r\nOK` (cnf 0 while nothing is buffered).
  *   A further `+FTPGET: 1,1` announces new data after the host found the buffer empty. When the whole
  *   file was received and taken: `+FTPGET: 1,0` and the session logs out. A failed transfer raises
- *   `+FTPGET: 1,<err>` at once (bytes already buffered stay readable). After either URC `FTPGET=2`
- *   answers `+FTPGET: 2,0` (a host may race the URC with one more read); with no GET since power-up
- *   or after `+FTPQUIT` it answers ERROR.
+ *   `+FTPGET: 1,<err>` at once (bytes already buffered stay readable). After either URC, with the buffer
+ *   empty, `FTPGET=2` answers `+FTPGET: 2,0` once (a host may race the URC with one more read), then
+ *   `+CME ERROR: 3` (no GET session; inferred); with no GET since power-up or after `+FTPQUIT` likewise.
  * - `+FTPSTATE` → `+FTPSTATE: <0 idle | 1 session active>` WITH a space (manual V1.07 p. 234; only `+FTPGET`,
  *   `+FTPPUT`, `+FTPSIZE` lack it); `+FTPQUIT` ends a running GET.
  * - SIM800 only: `+FTPGETTOFS=0,"<file>"` → `OK`, then `+FTPGETTOFS: 0,<size>` once the file named by
@@ -92,6 +92,7 @@ export class Simcom900Modem extends AtModem {
   private dl?: Download;
   private announce = false;
   private ended = false;
+  private readsAfterEnd = 0;
 
   constructor(options: Simcom900Options = {}, family = 'simcom900') {
     super(family, options);
@@ -217,6 +218,7 @@ export class Simcom900Modem extends AtModem {
     if (!this.bearer) { this.urc(this.kv('+FTPGET', `1,${NET_ERROR}`)); return; }
     this.active = true;
     this.ended = false;
+    this.readsAfterEnd = 0;
     this.announce = false;
     const offset = this.cfg.rest;
     if (!this.restSticky) this.cfg.rest = 0;
@@ -261,9 +263,11 @@ export class Simcom900Modem extends AtModem {
 
   private async getRead(n: number): Promise<void> {
     const dl = this.dl;
-    // No GET since power-up (or after +FTPQUIT) → error. After the end/failure URC the module just has
-    // nothing left: `+FTPGET: 2,0` (a host may race the `+FTPGET: 1,0` URC with one more read).
+    // No GET since power-up (or after +FTPQUIT) → error. After the end/failure URC, once the buffer is empty, one
+    // more read answers `+FTPGET: 2,0` (a host may race the URC with one more read); later reads find no GET
+    // session: +CME ERROR: 3 (inferred: SIMCom documents FTPGET=2 only inside a GET session).
     if (!dl) return this.cmeError(3);
+    if (this.ended && dl.available === 0 && this.readsAfterEnd++ > 0) return this.cmeError(3);
     const bytes = dl.read(n);
     this.info(this.kv('+FTPGET', `2,${bytes.length}`));
     if (bytes.length > 0) await this.raw(bytes);

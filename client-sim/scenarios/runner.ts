@@ -98,6 +98,7 @@ export async function runScenario(s: Scenario, opts: ScenarioRunOptions = {}): P
       timeScale: s.options?.timeScale ?? opts.timeScale ?? 0.02,
       minTimeoutMs: opts.minTimeoutMs ?? 1500,
       maxIdlePolls: s.options?.maxIdlePolls ?? 50,
+      ...(s.options?.library ? { library: s.options.library } : {}),
       // the in-process server hides dot-entries (server/device-fs.ts), so GPRS scenarios send the paths without
       // the library's `.gprs` prefix; the literal paths are tested against pyftpdlib in gprs-paths.spec.ts
       gprsLiteralPrefix: false,

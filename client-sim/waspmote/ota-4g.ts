@@ -137,7 +137,7 @@ export async function ftpDownload4g(env: OtaEnv, serverFile: string, sdFile: str
     env.stats.bytes += r.data.length;
     env.progress({ file: serverFile, bytes: fs.size - left, total: fs.size });
     idle = r.data.length === 0 ? idle + 1 : 0;
-    if (idle >= env.maxIdlePolls) throw new OtaHangError(`#FTPRECV answered 0 bytes ${idle} times at ${fs.size - left}/${fs.size} bytes; the 4G library would poll forever`);
+    if (idle > 0 && env.idleFor(idle) >= env.timeout(5_000) && idle >= env.maxIdlePolls) throw new OtaHangError(`#FTPRECV answered 0 bytes ${idle} times at ${fs.size - left}/${fs.size} bytes; the 4G library would poll forever`);
   }
   if (errorCounter === 0) return 12;
   return env.device.sd.size(sdFile) !== fs.size ? 13 : 0;

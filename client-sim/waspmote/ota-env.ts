@@ -101,6 +101,12 @@ export interface OtaEnv {
   pause(ms: number): Promise<void>;
   /** A library wait that is expected to run out (e.g. XMODEM's 3 s wait for 134 bytes), scaled, no floor, ms. */
   scaled(ms: number): number;
+  /**
+   * ms since the first of `idle` consecutive empty polls (pass the current count; 1 starts the clock). The hang
+   * rule is the simulator's, not the library's: at least `maxIdlePolls` polls AND 5 s (scaled, floored) without
+   * data, so a modem that is still noticing a failure is not cut short.
+   */
+  idleFor(idle: number): number;
   /** A library timeout, scaled and floored, in ms. */
   timeout(ms: number): number;
   progress(p: OtaProgress): void;
@@ -119,6 +125,7 @@ export function makeEnv(device: WaspmoteDevice, at: AtHost, server: OtaServer, o
     gprsLiteralPrefix: opts.gprsLiteralPrefix ?? true,
     library: opts.library ?? 'v048',
     pause: (ms) => new Promise((r) => setTimeout(r, Math.round(ms * scale))),
+    idleFor: (() => { let since = 0; return (idle: number) => { if (idle <= 1) since = Date.now(); return Date.now() - since; }; })(),
     timeout: (ms) => Math.max(Math.round(ms * scale), Math.min(ms, floor)),
     scaled: (ms) => Math.round(ms * scale),
     progress: (p) => opts.onProgress?.(p),

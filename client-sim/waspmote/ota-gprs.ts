@@ -213,7 +213,7 @@ async function readDataFtp(env: OtaEnv, file: string, sdName: string): Promise<n
     env.stats.bytes += chunk.data.length;
     env.progress({ file, bytes: got, total: fileSize });
     idle = chunk.data.length === 0 ? idle + 1 : 0;
-    if (idle >= env.maxIdlePolls) throw new OtaHangError(`AT+FTPGET=2 returned 0 bytes ${idle} times at ${got}/${fileSize} bytes; the GPRS library would poll forever`);
+    if (idle > 0 && env.idleFor(idle) >= env.timeout(5_000) && idle >= env.maxIdlePolls) throw new OtaHangError(`AT+FTPGET=2 returned 0 bytes ${idle} times at ${got}/${fileSize} bytes; the GPRS library would poll forever`);
     chunk = await getChunk(env);
     if (chunk.answer !== 1) return chunk.answer === 0 ? -19 : -52;
   }
