@@ -58,6 +58,8 @@ const NET_ERROR = 61;
  *   The likeliest: SIMCom's FTP application notes present FTPGETPATH as the folder and FTPGETNAME as the file in
  *   it, which is what a CWD followed by a RETR of the bare name does, and every SIMCom FTP command takes the
  *   path and the name as separate settings.
+ *   Libelium's names start with `/` (`/UPGRADE.TXT`, `/<FILE>`), so under this mapping SIZE/RETR are absolute and
+ *   the PATH only decides whether the CWD succeeds: the binary must be in the login folder.
  * - `joined`: no CWD; `SIZE`/`RETR <path><name>` (a `/` added between them when the name has none).
  */
 export type GprsPathMapping = 'cwd-then-retr' | 'joined';
