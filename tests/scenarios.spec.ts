@@ -10,7 +10,7 @@ import { renderCodesDoc } from '../client-sim/commands/codes.ts';
 
 const run = promisify(execFile);
 
-describe('scenario catalogue: one regression test per documented code (research/waspmote-ota.md §4)', function () {
+describe('scenario catalogue: one regression test per documented code (the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts))', function () {
   this.timeout(30_000);
   for (const s of SCENARIOS) {
     it(`${s.id}: ${s.title} → ${s.expect.code} ${s.expect.name}`, async () => {

@@ -31,7 +31,7 @@ async function firmdrop(root: string): Promise<Firmdrop> {
   return startFirmdrop(config, createLogger({ level: 'silent' }));
 }
 
-describe('Waspmote requestOTA against firmdrop, per module (research/waspmote-ota.md §2, §5)', function () {
+describe('Waspmote requestOTA against firmdrop, per module (the requestOTA functions and WaspUtils.cpp)', function () {
   this.timeout(30_000);
   let root: string;
   let fd: Firmdrop;
@@ -72,7 +72,7 @@ describe('Waspmote requestOTA against firmdrop, per module (research/waspmote-ot
     });
   }
 
-  it('4G: a binary transfer that stalls forever makes #FTPRECV answer 0 again and again: reported as a hang (research §7)', async () => {
+  it('4G: a binary transfer that stalls forever makes #FTPRECV answer 0 again and again: reported as a hang (Wasp4G.cpp ftpDownload :3296; no checksum in any requestOTA)', async () => {
     const { result } = await runOta({
       module: '4g', ...FAST, maxIdlePolls: 20,
       server: { host: '127.0.0.1', port: fd.ftp.port, user: 'ota', pass: 'libelium' },
@@ -87,7 +87,7 @@ describe('Waspmote requestOTA against firmdrop, per module (research/waspmote-ot
     expect(result.version).to.equal(6, 'no loadOTA happened');
   });
 
-  it('no checksum on the device: a flipped byte in the binary goes unnoticed and the device flashes it (research §7)', async () => {
+  it('no checksum on the device: a flipped byte in the binary goes unnoticed and the device flashes it (Wasp4G.cpp ftpDownload :3296; no checksum in any requestOTA)', async () => {
     const { result, device } = await runOta({
       module: 'wifi-pro', ...FAST,
       server: { host: '127.0.0.1', port: fd.ftp.port, user: 'ota', pass: 'libelium' },

@@ -11,7 +11,7 @@ function code(module: WaspModule, text: string, run = running): number | 'ok' {
   return r.ok ? 'ok' : tagCode(module, r.outcome);
 }
 
-describe('waspmote device-side UPGRADE.TXT parser (research/waspmote-ota.md §3)', () => {
+describe('waspmote device-side UPGRADE.TXT parser (the requestOTA tag parses, e.g. Wasp4G.cpp:7319-7497)', () => {
   it('reads the Meshlium file on every module', () => {
     for (const m of ['4g', 'wifi-pro', '3g', 'gprs'] as const) {
       const r = readUpgradeTxt(m, Buffer.from(good), running);
@@ -160,7 +160,7 @@ describe('waspmote device-side UPGRADE.TXT parser (research/waspmote-ota.md §3)
   });
 });
 
-describe('waspmote code table (research/waspmote-ota.md §4, guide seed 003)', () => {
+describe("waspmote code table (the requestOTA functions, Libelium's OTA guide)", () => {
   it('lists 4G 1..26, WiFi PRO 0010 and 0021..0030, 3G and GPRS tag codes', () => {
     for (let c = 1; c <= 26; c++) expect(describeCode('4g', c), `4G ${c}`).to.not.equal(undefined);
     for (const c of [10, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30]) expect(describeCode('wifi-pro', c, false), `WiFi ${c}`).to.not.equal(undefined);

@@ -1,6 +1,5 @@
 /**
- * Connect One iChip (`AT+i`) FTP dialect — the Waspmote WiFi PRO module, research/waspmote-ota.md §2
- * "WiFi PRO" and Connect One's AT+i Programmer's Manual v8.32 §11 (stored pages corpus, manualshelf /
+ * Connect One iChip (`AT+i`) FTP dialect — the Waspmote WiFi PRO module, WaspWIFI_PRO.cpp and Connect One's AT+i Programmer's Manual v8.32 §11 (stored pages corpus, manualshelf /
  * 38.142.81.21 copies of pages 59–68).
  *
  * Framing: replies are `<text>\r\n` (no leading CR LF); success `I/OK`, errors `I/ERROR (<code>)` — the

@@ -1,10 +1,10 @@
 /**
- * SIMCom SIM5215 / SIM5320 FTP dialect (Waspmote 3G), research/modem-at-ftp.md §4.2 and
- * research/waspmote-ota.md §2 "3G".
+ * SIMCom SIM5215 / SIM5320 FTP dialect (Waspmote 3G), SIM5215 AT Command Set (FTP) and Wasp3G.cpp and
+ * Wasp3G.cpp.
  *
  * Profile (local, OK at once; `?` reads back): `+CFTPSERV="host"`, `+CFTPPORT=<n>`, `+CFTPMODE=<0|1>`,
  * `+CFTPTYPE=<I|A>`, `+CFTPUN="u"`, `+CFTPPW="p"`. No login command: every operation logs in and out
- * (research §4.2, §6.1).
+ * (the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts).2, §6.1).
  * - `+CFTPLIST="<path>"` → `OK`, then `+CFTPLIST: DATA,<len>\r\n<len bytes of the server's LIST output>`
  *   (one or more frames) and `+CFTPLIST: 0`, or `+CFTPLIST: <err>`.
  * - `+CFTPGETFILE="<path>",<dir 0-8>[,<rest_size>]` → `OK`, then `+CFTPGETFILE: 0` with the file stored in
@@ -14,7 +14,7 @@
  *   resume can continue) and the error is reported — never `0`. A full module file system also ends
  *   with the `unexpected` code.
  * - `+CFTPGET="<path>"[,<rest_size>]` → `OK`, then `+CFTPGET: DATA,<len>\r\n<len bytes>` frames (at most
- *   `frameBytes`, default 1024, per frame — SIM7600 uses 1024, research §4.2), then `+CFTPGET: 0` or
+ *   `frameBytes`, default 1024, per frame — SIM7600 uses 1024, the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts).2), then `+CFTPGET: 0` or
  *   `+CFTPGET: <err>` (after any frames already sent: short data is never followed by 0).
  * - Module file system, as Waspmote's 3G library uses it (Wasp3G.cpp getFileSize :8459, getXModemFile :7958,
  *   del :8520): `AT+FSATTRI=<name>` → `+FSATTRI: <bytes>, <date> <time>`; `AT+FSDEL=<name>` → `OK`;
@@ -26,9 +26,9 @@
  * - `AT+CGREG?` → `+CGREG: 0,1`; `AT+CGSOCKCONT=…` and `AT+CSOCKAUTH=…` → `OK` (the PDP context is not modelled).
  * - One operation at a time: a second one while one runs → ERROR.
  *
- * Codes: notFound 213 and timeout/connect 219 are observed (research §4.2 [W3G; CFTPJP]); dns 219 too.
+ * Codes: notFound 213 and timeout/connect 219 are observed (the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts).2 [W3G; CFTPJP]); dns 219 too.
  * The other kinds (login, dataConnection, dropped, busy, notConnected, unexpected) have **no public
- * evidence** (research §6.4 "?"): this emulator answers 201 for them as a placeholder — override with the
+ * evidence** (no public table): this emulator answers 201 for them as a placeholder — override with the
  * `errorCodes` option when the real table is known.
  */
 import { AtModem, intArg, splitArgs, type AtModemOptions } from './at-modem.ts';
@@ -38,7 +38,7 @@ import { ModuleFsError } from './module-fs.ts';
 import { registerFamily } from './registry.ts';
 import { sleep } from './timing.ts';
 
-/** Placeholder for kinds the research has no code for (see module docstring). */
+/** Placeholder for kinds no public source gives a code for (see module docstring). */
 export const SIM5215_UNKNOWN_CODE = 201;
 
 /** SIM5215 `+CFTPGET`/`+CFTPGETFILE`/`+CFTPLIST` codes per failure kind. */

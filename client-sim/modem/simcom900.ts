@@ -1,13 +1,13 @@
 /**
- * SIMCom SIM800 / SIM900 FTP dialect (Waspmote GPRS_Pro / GPRS+GPS), research/modem-at-ftp.md §4.1 and
- * research/waspmote-ota.md §2 "GPRS_Pro".
+ * SIMCom SIM800 / SIM900 FTP dialect (Waspmote GPRS_Pro / GPRS+GPS), SIM900 AT Commands Manual V1.07 and the SIM800 FTP application note and
+ * WaspGPRS_Pro_core.cpp.
  *
  * Bearer: `+SAPBR=3,1,"CONTYPE"|"APN"|"USER"|"PWD",...`, `=5,1` (save), `=1,1` (open, `timing.bearerDelayMs`),
  * `=2,1` (`+SAPBR: 1,<1 open|3 closed>,"<ip>"` WITH a space after the colon, SIM900 AT Commands Manual V1.07
  * p. 211; the IP is made up, it is the module's own), `=0,1` (close). `+CGREG?` → `+CGREG: 0,1` (registered).
  * Profile (local, OK at once; `?` reads back): `+FTPCID +FTPSERV +FTPPORT +FTPUN +FTPPW +FTPMODE
  * +FTPTYPE +FTPGETNAME +FTPGETPATH +FTPREST`.
- * Operations — each a separate FTP session (log in, operate, log out; research §4.1, §6.1):
+ * Operations — each a separate FTP session (log in, operate, log out; the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts).1, §6.1):
  * - `+FTPSIZE` → `OK`, then `+FTPSIZE: 1,0,<bytes>` or `+FTPSIZE: 1,<err>,0`.
  * - `+FTPGET=1` → `OK`, then `+FTPGET: 1,1` once data is buffered (or `+FTPGET: 1,<err>`).
  *   `+FTPGET=2,<1..1460>` → `+FTPGET: 2,<cnf>\r\n<cnf bytes>\r\nOK` (cnf 0 while nothing is buffered).
@@ -26,12 +26,12 @@
  * `.gprs` paths and `/NAME` names, WaspGPRS_Pro_core.cpp:1604-1630). The binary TYPE is sent after login,
  * before the first SIZE/RETR (inferred: the order a client honouring `+FTPTYPE` would use).
  *
- * Codes (research §4.1 table, §6.4): dns 62, connect 63, login 72, notFound 77 (inference there:
+ * Codes (the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts).1 table, §6.4): dns 62, connect 63, login 72, notFound 77 (inference there:
  * 65/77), dataConnection 75, timeout 64, dropped 79, busy 66, notConnected 66, unexpected 70; no
  * bearer → 61. Busy operations (a GET running) answer `+CME ERROR: 3`/ERROR synchronously.
  *
  * Options: `colonSpace` — SIM800/808 firmware writes `+FTPGET: 1,1`, the SIM900 firmware Libelium used
- * writes `+FTPGET:1,1` (research §4.1). Family `simcom900` defaults to false, `simcom800` to true.
+ * writes `+FTPGET:1,1` (the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts).1). Family `simcom900` defaults to false, `simcom800` to true.
  * `restSticky` (default false): `+FTPREST` applies to the next GET only, then resets to 0 — the closest
  * documented behaviour (Telit `#FTPREST`), since SIMCom's manuals leave it open.
  */

@@ -6,7 +6,7 @@
  * answering a CME error (4G 19) or a malformed length (4G 20), a short chunk (4G 21), `#FTPCLOSE` failing (4G 25).
  *
  * It is not a modem: it never interprets a command it lets through, and it holds no FTP state. It exists because
- * the modem emulators (client-sim/modem, helper A) have no per-command error injection; if they gain one, the
+ * the modem emulators (client-sim/modem) have no per-command error injection; if they gain one, the
  * scenarios can move to it. Host → modem bytes are split into command lines at `\r` (the AT contract of
  * ARCHITECTURE.md); modem → host bytes pass untouched, binary payloads included.
  */

@@ -1,6 +1,6 @@
 /**
  * 3G (`Wasp3G::requestOTA`, SIM5215) scenarios: the tag codes −23…−27 and a representative set of configuration
- * and download codes (research/waspmote-ota.md §4). For the binary download the library returns −28/−30/−31
+ * and download codes (the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts)). For the binary download the library returns −28/−30/−31
  * where the guide says −28/−31/−32: the scenarios expect the library's value and record the guide's.
  */
 import type { Scenario } from './types.ts';

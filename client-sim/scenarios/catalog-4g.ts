@@ -1,5 +1,5 @@
 /**
- * 4G (`Wasp4G::requestOTA`) scenarios: one per code 1–26 of research/waspmote-ota.md §4, plus the success and
+ * 4G (`Wasp4G::requestOTA`) scenarios: one per code 1–26 of the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts), plus the success and
  * the commonest hand-made-root mistakes. Data only; see types.ts for the fields and runner.ts for how they run.
  */
 import type { Scenario } from './types.ts';

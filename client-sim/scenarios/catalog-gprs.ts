@@ -1,6 +1,6 @@
 /**
  * GPRS_Pro / SIM908 / SIM928A (`WaspGPRS_Pro_core::requestOTA`) scenarios: the tag codes −66…−70 and a
- * representative set of bearer, configuration and download codes (research/waspmote-ota.md §4). Where the guide
+ * representative set of bearer, configuration and download codes (the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts)). Where the guide
  * numbers a download condition one lower (results −3…−10), `guide.code` records the guide's number.
  */
 import type { Scenario } from './types.ts';

@@ -1,6 +1,6 @@
 /**
  * WiFi PRO (`WaspWIFI_PRO::requestOTA`, iChip) scenarios: ERROR_CODE_0010 and 0021–0030 of the guide, plus open
- * failures that carry the module's own code (research/waspmote-ota.md §4). The code is `_errorCode`.
+ * failures that carry the module's own code (the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts)). The code is `_errorCode`.
  */
 import type { Scenario } from './types.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The shape of one error-code scenario (issue 4 item 4): pure data, so the catalogue can be listed, filtered,
+ * The shape of one error-code scenario: pure data, so the catalogue can be listed, filtered,
  * printed as JSON and turned into one regression test each.
  */
 import type { Fault } from '../net/faults.ts';
@@ -55,7 +55,7 @@ export interface Scenario {
   expect: { code: number | null; name: string; ub?: string };
   /** Where an earlier, less exact simulator gave another code for the same cause: that code and why v048 differs. */
   changed?: { from: number; why: string };
-  /** Where the guide (seed 003) says something else for this condition. */
+  /** Where the guide (Libelium's OTA guide) says something else for this condition. */
   guide?: { code?: number; text?: string };
   /** How the cause is produced: by the server's content, the network, the device, or the serial-line tap. */
   cause: 'server' | 'network' | 'device' | 'modem';

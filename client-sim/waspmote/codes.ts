@@ -141,7 +141,7 @@ export function codeByName(module: WaspModule, name: string): CodeEntry {
   return e;
 }
 
-/** Tag outcome → the module's code (research §4). 3G/GPRS never check SIZE or the FILE length. */
+/** Tag outcome → the module's code (the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts)). 3G/GPRS never check SIZE or the FILE length. */
 export function tagCode(module: WaspModule, outcome: TagOutcome | 'OVERRUN'): number {
   if (outcome === 'OVERRUN') throw new Error('an overrun has no code (readTags throws for it)');
   const map: Record<WaspModule, Partial<Record<TagOutcome, string>>> = {

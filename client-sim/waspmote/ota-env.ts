@@ -1,6 +1,5 @@
 /**
- * What every module's `requestOTA` procedure works with: the device, the AT link to its modem (helper A's
- * `AtHost`), the FTP server it was asked to use, and the library's delays and timeouts scaled by `timeScale`
+ * What every module's `requestOTA` procedure works with: the device, the AT link to its modem (`AtHost`), the FTP server it was asked to use, and the library's delays and timeouts scaled by `timeScale`
  * so that tests can run the real procedure quickly against 'fast' modem timing.
  *
  * Delays are the library's pauses (e.g. the 4G's 2 s before `#FTPTYPE`); timeouts are its waits for a reply
@@ -38,7 +37,7 @@ export interface OtaOptions {
   minTimeoutMs?: number;
   /**
    * Bound on polls that return no data (4G `#FTPRECV: 0`, GPRS `+FTPGET:2,0`). The 4G library has no bound
-   * (research/waspmote-ota.md §2, §7: it loops forever); the simulator stops after this many and reports a hang
+   * (Wasp4G.cpp ftpDownload :3296: it loops forever); the simulator stops after this many and reports a hang
    * instead of a code. Default 600.
    */
   maxIdlePolls?: number;

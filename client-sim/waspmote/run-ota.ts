@@ -1,8 +1,7 @@
 /**
- * One OTA as a device does it: a {@link WaspmoteDevice}, the modem emulator of its module (helper A's
- * `createModem`), optionally a fault tap on the serial line and a fault proxy on the network path, and the
+ * One OTA as a device does it: a {@link WaspmoteDevice}, the modem emulator of its module (`createModem`), optionally a fault tap on the serial line and a fault proxy on the network path, and the
  * module's `requestOTA` procedure. After a successful procedure the device has called `loadOTA` and rebooted;
- * this then calls `checkNewProgram()` as the new sketch's `setup()` would (research/waspmote-ota.md §1 step 8).
+ * this then calls `checkNewProgram()` as the new sketch's `setup()` would (WaspUtils.cpp checkNewProgram).
  *
  * Module → modem family: 4g → telit, wifi-pro → ichip, 3g → simcom5215, gprs → simcom900.
  */

@@ -1,5 +1,5 @@
 /**
- * The device-side reading of UPGRADE.TXT, per Waspmote module, quirks and all (research/waspmote-ota.md §3).
+ * The device-side reading of UPGRADE.TXT, per Waspmote module, quirks and all (the requestOTA tag parses, e.g. Wasp4G.cpp:7319-7497).
  *
  * Why this is not `server/manifest.ts`: the server's parser is strict and refuses anything that some device would
  * misread; this one reproduces how each device actually reads the file (C `strstr`/`strchr` over the buffer that
