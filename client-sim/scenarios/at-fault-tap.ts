@@ -19,7 +19,8 @@ export type AtFaultReply = 'error' | 'silence' | { cme: number } | { raw: string
  * One injected modem failure. `command` is matched, case-insensitively, as a prefix of the line after `AT`
  * (`'#FTPRECV'`, `'+CFTPSERV'`, `'+FTPGET=1'`); a name ending in a letter or digit must be followed by a
  * non-alphanumeric character or the end of the line (so `+FTPGET` never matches `+FTPGETNAME`). `from` = first matching occurrence affected (1-based, default 1);
- * `times` = how many occurrences from there (default: all).
+ * `times` = how many occurrences from there (default: all). Occurrences are counted per fault, and a line the tap
+ * answers counts only for the first fault that takes it (later faults in the list do not see it).
  */
 export interface AtFault { command: string; reply: AtFaultReply; from?: number; times?: number }
 
@@ -59,7 +60,8 @@ export class AtFaultTap extends Duplex {
   override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
     // XMODEM control bytes (NAK, ACK, CAN, EOT) between lines pass at once: they are not command lines
-    if (this.pending === '' && buf.length > 0 && buf.every((b) => b === 0x04 || b === 0x06 || b === 0x15 || b === 0x18)) {
+    if (/^\n*$/.test(this.pending) && buf.length > 0 && buf.every((b) => b === 0x04 || b === 0x06 || b === 0x15 || b === 0x18)) {
+      this.pending = '';
       this.modem.write(buf, cb);
       return;
     }

@@ -46,8 +46,11 @@ export const SCENARIOS_GPRS: Scenario[] = [
     netFaults: [{ kind: 'cut', afterBytes: 1000, on: { data: 2 } }, { kind: 'cut', afterBytes: 1000, on: { data: 3 } }, { kind: 'cut', afterBytes: 1000, on: { data: 4 } }],
     modemOptions: { verifySize: false }, expect: { code: -123, name: 'BINARY_REQUEST_MORE_CME' },
     changed: { from: -72, why: 'the last readDataFTP result is returned when the sizes still differ, not −1' } },
-  { id: 'gprs-72-binary-size-changes', module: M, cause: 'modem', title: 'the size query after each attempt fails', why: 'readDataFTP returned 1, but getfilesizeFTP (asked again after the attempt) gives −23 ≠ the SD size: after 3 attempts −1 − 71',
-    atFaults: [4, 6, 8].map((n) => ({ command: '+FTPSIZE', from: n, times: 1, reply: 'silence' as const })), expect: { code: -72, name: 'BINARY_DOWNLOAD' } },
+  { id: 'gprs-125-size-check-fails', module: M, cause: 'modem', title: 'the size query after each binary attempt gets no answer', why: 'readDataFTP returns −54: its extra AT+FTPGET=2 after the last byte flushes the +FTPGET:1,0 URC it then waits for; harmless while the sizes agree, but here the size check after each attempt fails (−23 ≠ SD size), so after 3 attempts −54 − 71',
+    // silences on AT+FTPSIZE calls 4, 6 and 8: the checks after each binary attempt (a taken line is not counted by the later faults)
+    atFaults: [4, 5, 6].map((n) => ({ command: '+FTPSIZE', from: n, times: 1, reply: 'silence' as const })), expect: { code: -125, name: 'BINARY_SIZE_PATH_CME' } },
+  { id: 'gprs-10-not-registered', module: M, cause: 'modem', title: 'AT+CGREG? never shows a registration', why: 'checkGPRS(90) fails: openGPRS_HTTP_FTP_connection −1 − 9',
+    atFaults: [{ command: '+CGREG', reply: 'error' }], expect: { code: -10, name: 'UPGRADE_TXT_DOWNLOAD' } },
   { id: 'gprs-1-binary-short-once', module: M, cause: 'network', title: 'binary cut short once, the second attempt succeeds', why: 'whole-file retry',
     netFaults: [{ kind: 'cut', afterBytes: 1000, on: { data: 2 } }], modemOptions: { verifySize: false }, expect: { code: 1, name: 'OK' } },
   { id: 'gprs-87-sd-create', module: M, cause: 'device', title: 'SD create fails for the binary', why: 'result −16 − 71',
