@@ -72,7 +72,7 @@ describe('Waspmote requestOTA against firmdrop, per module (the requestOTA funct
     });
   }
 
-  it('4G: a binary transfer that stalls forever makes #FTPRECV answer 0 again and again: reported as a hang (Wasp4G.cpp ftpDownload :3296; no checksum in any requestOTA)', async () => {
+  it('4G: a binary transfer that stalls forever makes #FTPRECV answer 0 again and again: reported as a hang (Wasp4G.cpp ftpDownload, :3296)', async () => {
     const { result } = await runOta({
       module: '4g', ...FAST, maxIdlePolls: 20,
       server: { host: '127.0.0.1', port: fd.ftp.port, user: 'ota', pass: 'libelium' },
@@ -82,12 +82,13 @@ describe('Waspmote requestOTA against firmdrop, per module (the requestOTA funct
     expect(result.hung).to.equal(true);
     expect(result.code).to.equal(null);
     expect(result.name).to.equal('HUNG');
-    expect(result.notes.join(' ')).to.match(/#FTPRECV answered 0 bytes 20 times/);
+    const polls = /#FTPRECV answered 0 bytes (\d+) times/.exec(result.notes.join(' '));
+    expect(Number(polls?.[1])).to.be.at.least(20);
     expect(result.programId).to.equal('NEWPROG');
     expect(result.version).to.equal(6, 'no loadOTA happened');
   });
 
-  it('no checksum on the device: a flipped byte in the binary goes unnoticed and the device flashes it (Wasp4G.cpp ftpDownload :3296; no checksum in any requestOTA)', async () => {
+  it('no checksum on the device: a flipped byte in the binary goes unnoticed and the device flashes it (no checksum in any requestOTA)', async () => {
     const { result, device } = await runOta({
       module: 'wifi-pro', ...FAST,
       server: { host: '127.0.0.1', port: fd.ftp.port, user: 'ota', pass: 'libelium' },
