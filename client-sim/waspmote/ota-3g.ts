@@ -206,11 +206,12 @@ export async function requestOta3g(env: OtaEnv): Promise<number> {
   if (u !== 1) return u - 19;
 
   const parsed = readTags(env, '3g');
+  // SD.del(aux_name) runs once VERSION is copied, before the NO_FILE and version checks (Wasp3G.cpp:9829)
+  if (parsed.ok || parsed.outcome === 'NO_FILE' || parsed.outcome === 'NOT_NEWER') device.sd.del((parsed.ok ? parsed.manifest : parsed.partial).file!);
   if (!parsed.ok) return tagCode('3g', parsed.outcome);
   const m = parsed.manifest;
   const remote = m.path + m.file;
   env.log(`FILE:${JSON.stringify(m.file)} PATH:${JSON.stringify(m.path)} VERSION:${m.version} → AT+CFTPGETFILE="${getFilePath3g(remote)}"`);
-  device.sd.del(m.file);
   await env.pause(10_000);
   const b = await downloadData3g(env, remote, m.file);
   if (b !== 1) return b - 28;

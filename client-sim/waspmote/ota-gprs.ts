@@ -276,6 +276,8 @@ export async function requestOtaGprs(env: OtaEnv): Promise<number> {
   if (u !== 1) return gprsDownloadCode(u, 'upgrade');
 
   const parsed = readTags(env, 'gprs');
+  // SD.del(aux_name) runs once VERSION is copied, before the NO_FILE and version checks (WaspGPRS_Pro_core.cpp:7107)
+  if (parsed.ok || parsed.outcome === 'NO_FILE' || parsed.outcome === 'NOT_NEWER') device.sd.del((parsed.ok ? parsed.manifest : parsed.partial).file!);
   if (!parsed.ok) return tagCode('gprs', parsed.outcome);
   const m = parsed.manifest;
   // snprintf(buffer_GPRS, ".gprs%s", str_aux3) then strcpy into FTP_file[70] (:7120-7121)
@@ -285,7 +287,6 @@ export async function requestOtaGprs(env: OtaEnv): Promise<number> {
       why: `strcpy of ${JSON.stringify(ftpFile)} (${ftpFile.length + 1} bytes with its NUL) into \`FTP_file[70]\`` });
   }
   env.log(`FILE:${JSON.stringify(m.file)} PATH:${JSON.stringify(m.path)} VERSION:${m.version} → ${JSON.stringify(ftpFile)}`);
-  device.sd.del(m.file);
   const bin = await downloadFileGprs(env, ftpFile, m.file);
   if (bin !== 1) return gprsDownloadCode(bin, 'binary');
   device.loadOTA(m.file, m.version);
