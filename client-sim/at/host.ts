@@ -20,6 +20,10 @@
  * `readBytes(n)` takes raw bytes and line parsing resumes after it. `hold()`/`release()` do the same
  * by hand. String patterns match a line that equals or starts with them; RegExps are tested.
  *
+ * Commands end with option `eol` (default `\r`; Libelium's 3G and GPRS libraries write `\r\n`). A `finals` or
+ * `expect` pattern may be a function, for hosts that match a reply by substring as Libelium's `waitForData` does.
+ * `takeAvailable(n)` takes whatever raw bytes are buffered (XMODEM blocks, read while `hold()` is on).
+ *
  * Commands are serialised: a `command()` issued while another runs waits its turn. Every wait has a
  * timeout and rejects with {@link AtTimeoutError}; a closed link rejects with {@link AtClosedError}.
  */

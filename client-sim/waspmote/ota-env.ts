@@ -1,10 +1,13 @@
 /**
- * What every module's `requestOTA` procedure works with: the device, the AT link to its modem (`AtHost`), the FTP server it was asked to use, and the library's delays and timeouts scaled by `timeScale`
- * so that tests can run the real procedure quickly against 'fast' modem timing.
+ * What every module's `requestOTA` procedure works with: the device, the AT link to its modem (`AtHost`), the FTP
+ * server it was asked to use, the library version, and the library's delays and timeouts scaled by `timeScale`
+ * (`--time-scale`) so that tests can run the real procedure quickly against 'fast' modem timing.
  *
- * Delays are the library's pauses (e.g. the 4G's 2 s before `#FTPTYPE`); timeouts are its waits for a reply
- * (e.g. 15 s for `#FTPOPEN`). `pause(ms)` sleeps ms × timeScale; `timeout(ms)` is ms × timeScale but never below
- * `minTimeoutMs`, so a loaded test machine does not turn a slow reply into a false timeout.
+ * Delays are the library's pauses (e.g. the 4G's 2 s before `#FTPTYPE`, Wasp4G.cpp:2661); timeouts are its waits
+ * for a reply (e.g. 15 s for `#FTPOPEN`). `pause(ms)` sleeps ms × timeScale; `timeout(ms)` is ms × timeScale but
+ * never below min(ms, `minTimeoutMs`), so a loaded test machine does not turn a slow reply into a false timeout.
+ * `sendExpect` finds answers as the library's stream search does; `readTags` parses UPGRADE.TXT and raises the
+ * undefined-behaviour outcome.
  */
 import type { AtHost } from '../at/host.ts';
 import type { WaspmoteDevice } from './device.ts';
