@@ -135,4 +135,15 @@ describe('SIMCom SIM900/SIM800 emulator (+SAPBR, +FTP*)', () => {
     const r = await readAll(' ');
     expect(r.end).to.equal('+FTPGET: 1,79');
   });
+
+  it('SIM800: AT+FTPGETTOFS=0,"<file>" answers OK, then +FTPGETTOFS: 0,<size> with the file in the module file system', async () => {
+    make('simcom800');
+    await setup();
+    expect((await host.command('AT+FTPGETTOFS=0,"LOCAL.BIN"')).final).to.equal('OK');
+    expect((await host.waitFor('+FTPGETTOFS:', 5000)).line).to.equal('+FTPGETTOFS: 0,9000');
+    expect(modem.fs.read('LOCAL.BIN', 0, 9000).equals(FW)).to.equal(true);
+    expect((await host.command('AT+FTPGETNAME="NOFILE1"')).final).to.equal('OK');
+    await host.command('AT+FTPGETTOFS=0,"LOCAL2.BIN"');
+    expect((await host.waitFor('+FTPGETTOFS:', 5000)).line).to.match(/^\+FTPGETTOFS: [1-9]\d*,0$/);
+  });
 });
