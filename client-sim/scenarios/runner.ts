@@ -36,7 +36,7 @@ export interface ScenarioRunOptions {
 export interface ScenarioOutcome {
   scenario: Scenario;
   result: OtaResult;
-  /** The code matched `scenario.expect.code`. */
+  /** The code and its name matched `scenario.expect` (undefined behaviour and hangs have no code). */
   passed: boolean;
   device: WaspmoteDevice;
   /** The binary the server offered (for byte-exact checks). */
@@ -104,7 +104,7 @@ export async function runScenario(s: Scenario, opts: ScenarioRunOptions = {}): P
       gprsLiteralPrefix: false,
       trace: opts.trace,
     });
-    return { scenario: s, result, passed: result.code === s.expect.code, device, binary: root.binary };
+    return { scenario: s, result, passed: result.code === s.expect.code && result.name === s.expect.name, device, binary: root.binary };
   } finally {
     await ftp?.close(2000);
     await root.remove();
