@@ -20,9 +20,8 @@
  * `readBytes(n)` takes raw bytes and line parsing resumes after it. `hold()`/`release()` do the same
  * by hand. String patterns match a line that equals or starts with them; RegExps are tested.
  *
- * Commands end with option `eol` (default `\r`; Libelium's 3G and GPRS libraries write `\r\n`). A `finals` or
- * `expect` pattern may be a function, for hosts that match a reply by substring as Libelium's `waitForData` does.
- * `takeAvailable(n)` takes whatever raw bytes are buffered (XMODEM blocks, read while `hold()` is on).
+ * Commands end with option `eol` (default `\r`; Libelium's 3G/GPRS libraries write `\r\n`). Patterns may be functions
+ * (substring matching as Libelium's `waitForData`); `takeAvailable(n)` takes buffered raw bytes while held (XMODEM).
  *
  * Commands are serialised: a `command()` issued while another runs waits its turn. Every wait has a
  * timeout and rejects with {@link AtTimeoutError}; a closed link rejects with {@link AtClosedError}.
@@ -180,10 +179,7 @@ export class AtHost {
     this.port.write(Buffer.from(`${cmd}${this.opts.eol ?? '\r'}`, 'latin1'));
   }
 
-  /**
-   * Takes up to `max` bytes already received and not yet parsed (use while {@link hold} is on), e.g. the
-   * library's `serialRead` loop over whatever is in the UART buffer (Wasp3G.cpp getXModemFile :8040).
-   */
+  /** Takes up to `max` received, unparsed bytes (while {@link hold} is on), as Wasp3G.cpp getXModemFile's serialRead loop. */
   takeAvailable(max = Infinity): Buffer {
     const n = Math.min(max, this.rx.length);
     const b = Buffer.from(this.rx.subarray(0, n));
