@@ -2,6 +2,9 @@ import { expect } from 'chai';
 import { readUpgradeTxt, cAtoi, toInt8, toUint8, type WaspModule } from '../client-sim/waspmote/upgrade-txt.ts';
 import { tagCode, describeCode, CODES, gprsDownloadCode } from '../client-sim/waspmote/codes.ts';
 import { catBuffer } from '../client-sim/waspmote/sd.ts';
+import { firstHit } from '../client-sim/waspmote/ota-env.ts';
+import { getFilePath3g } from '../client-sim/waspmote/ota-3g.ts';
+import { gprsNameAndPath } from '../client-sim/waspmote/ota-gprs.ts';
 
 const running = { programId: 'OTA_APP', version: 5 };
 const good = 'FILE:NEWPROG\nPATH:/\nSIZE:1234\nVERSION:7\n';
@@ -200,5 +203,27 @@ describe("waspmote code table (the requestOTA functions, Libelium's OTA guide)",
       expect(describeCode('gprs', gprsDownloadCode(r, 'upgrade')), `upgrade result ${r}`).to.not.equal(undefined);
     }
     for (const c of CODES) expect(c.source, `${c.module} ${c.name}`).to.match(/^Wasp\w+\.cpp:\d+/);
+  });
+});
+
+describe('the library\'s answer matching and path rules', () => {
+  it('stream search: the pattern that completes first wins, so "+CME ERROR: 3" is "ERROR" when both are awaited', () => {
+    expect(firstHit('+CME ERROR: 3', ['+CFTPGETFILE: ', '+CME ERROR:', 'ERROR'])).to.equal(3);
+    expect(firstHit('+CME ERROR: 3', ['OK', '+CME ERROR:'])).to.equal(2);
+    expect(firstHit('+CME ERROR: 614', ['OK', 'ERROR:', 'ERROR\r\n'])).to.equal(2);
+    expect(firstHit('ERROR', ['OK', 'ERROR:', 'ERROR\r\n'])).to.equal(3);
+    expect(firstHit('+SAPBR:1,1,"10.0.0.2"', ['+SAPBR: 1,1,"'])).to.equal(0);
+    expect(firstHit('+CFTPGETFILE: 0', ['+CFTPGETFILE: ', '+CME ERROR:', 'ERROR'])).to.equal(1);
+  });
+
+  it('3G drops the first character of a path with 0 or 1 "/" (strchr == strrchr); GPRS splits at the last "/"', () => {
+    expect(getFilePath3g('/UPGRADE.TXT')).to.equal('UPGRADE.TXT');
+    expect(getFilePath3g('SENSAPP')).to.equal('ENSAPP');
+    expect(getFilePath3g('otaSENSAPP')).to.equal('taSENSAPP');
+    expect(getFilePath3g('/otaSENSAPP')).to.equal('otaSENSAPP');
+    expect(getFilePath3g('/ota/SENSAPP')).to.equal('/ota/SENSAPP');
+    expect(gprsNameAndPath('.gprs/UPGRADE.TXT')).to.deep.equal({ name: '/UPGRADE.TXT', path: '.gprs' });
+    expect(gprsNameAndPath('.gprs//SENSAPP')).to.deep.equal({ name: '/SENSAPP', path: '.gprs/' });
+    expect(gprsNameAndPath('/UPGRADE.TXT')).to.deep.equal({ name: '/UPGRADE.TXT', path: '/' });
   });
 });
