@@ -10,6 +10,7 @@ import { proxyCommand } from './commands/proxy.ts';
 import { otaCommand } from './commands/ota.ts';
 import { scenariosCommand } from './commands/scenarios.ts';
 import { scenarioCommand } from './commands/scenario.ts';
+import { codesCommand } from './commands/codes.ts';
 
 /** Parses `argv` (without node and script) and runs the command. */
 export async function main(argv: string[]): Promise<void> {
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(otaCommand)
     .command(scenariosCommand)
     .command(scenarioCommand)
+    .command(codesCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((msg, err) => {

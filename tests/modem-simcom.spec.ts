@@ -54,10 +54,10 @@ describe('SIMCom SIM900/SIM800 emulator (+SAPBR, +FTP*)', () => {
   it('SIM900: bearer, size, download byte-exact, resume with FTPREST, session per operation (no space after colon)', async () => {
     make('simcom900');
     await setup();
-    expect((await host.command('AT+SAPBR=2,1')).lines).to.deep.equal(['+SAPBR:1,1,"10.0.0.2"']);
+    expect((await host.command('AT+SAPBR=2,1')).lines).to.deep.equal(['+SAPBR: 1,1,"10.0.0.2"']);
     expect((await host.command('AT+FTPSIZE')).final).to.equal('OK');
     expect((await host.waitFor('+FTPSIZE:', 5000)).line).to.equal('+FTPSIZE:1,0,9000');
-    expect((await host.command('AT+FTPSTATE')).lines).to.deep.equal(['+FTPSTATE:0']);
+    expect((await host.command('AT+FTPSTATE')).lines).to.deep.equal(['+FTPSTATE: 0']);
     expect((await host.command('AT+FTPGET=1')).final).to.equal('OK');
     await host.waitFor('+FTPGET:1,1', 5000);
     const all = await readAll('');
@@ -134,5 +134,16 @@ describe('SIMCom SIM900/SIM800 emulator (+SAPBR, +FTP*)', () => {
     await peer.stop();
     const r = await readAll(' ');
     expect(r.end).to.equal('+FTPGET: 1,79');
+  });
+
+  it('SIM800: AT+FTPGETTOFS=0,"<file>" answers OK, then +FTPGETTOFS: 0,<size> with the file in the module file system', async () => {
+    make('simcom800');
+    await setup();
+    expect((await host.command('AT+FTPGETTOFS=0,"LOCAL.BIN"')).final).to.equal('OK');
+    expect((await host.waitFor('+FTPGETTOFS:', 5000)).line).to.equal('+FTPGETTOFS: 0,9000');
+    expect(modem.fs.read('LOCAL.BIN', 0, 9000).equals(FW)).to.equal(true);
+    expect((await host.command('AT+FTPGETNAME="NOFILE1"')).final).to.equal('OK');
+    await host.command('AT+FTPGETTOFS=0,"LOCAL2.BIN"');
+    expect((await host.waitFor('+FTPGETTOFS:', 5000)).line).to.match(/^\+FTPGETTOFS: [1-9]\d*,0$/);
   });
 });

@@ -5,7 +5,7 @@ import { ModuleFs, type AtModem } from '../client-sim/modem/core.ts';
 import { closedPort, startFtpPeer, trickyBinary, type FtpPeer } from './support/ftp-peer.ts';
 
 const framing: PayloadFraming = (l) => {
-  const m = /^\+(?:CFTPGET|CFTPLIST): DATA,(\d+)$/.exec(l) ?? /^\+SIMFSREAD: (\d+)$/.exec(l);
+  const m = /^\+(?:CFTPGET|CFTPLIST): DATA,(\d+)$/.exec(l);
   return m ? Number(m[1]) : undefined;
 };
 
@@ -25,6 +25,33 @@ describe('SIMCom SIM5215/SIM5320 emulator (+CFTP*)', () => {
     modem.destroy();
     await peer.close();
   });
+
+  /** `AT+FSATTRI=<name>`: the size before the ','. */
+  async function fsSize(name: string): Promise<number> {
+    const r = await host.command(`AT+FSATTRI=${name}`);
+    expect(r.final).to.equal('OK');
+    return Number(/^\+FSATTRI: (\d+),/.exec(r.lines[0] ?? '')?.[1]);
+  }
+
+  /** `AT+CTXFILE="<name>"` and an XMODEM (checksum) receive of `size` bytes, as Wasp3G getXModemFile drives it. */
+  async function xmodemGet(name: string, size: number): Promise<Buffer> {
+    expect((await host.command(`AT+CTXFILE="${name}"`)).final).to.equal('OK');
+    host.hold();
+    const parts: Buffer[] = [];
+    host.sendRaw(Buffer.from([0x15]));
+    for (let block = 1; ; block++) {
+      const first = await host.readBytes(1, 5000);
+      if (first[0] === 0x04) { host.sendRaw(Buffer.from([0x06])); break; }
+      const rest = await host.readBytes(131, 5000);
+      expect([first[0], rest[0], rest[1]]).to.deep.equal([0x01, block & 0xff, 255 - (block & 0xff)]);
+      const data = rest.subarray(2, 130);
+      expect(data.reduce((a, b) => (a + b) & 0xff, 0)).to.equal(rest[130]);
+      parts.push(Buffer.from(data));
+      host.sendRaw(Buffer.from([0x06]));
+    }
+    host.release();
+    return Buffer.concat(parts).subarray(0, size);
+  }
 
   async function setup(pass = peer.pass) {
     for (const c of [`AT+CFTPSERV="${peer.host}"`, `AT+CFTPPORT=${peer.port}`, 'AT+CFTPMODE=1', 'AT+CFTPTYPE=I',
@@ -63,14 +90,12 @@ describe('SIMCom SIM5215/SIM5320 emulator (+CFTP*)', () => {
 
     expect((await host.command('AT+CFTPGETFILE="/FW00001",0')).final).to.equal('OK');
     expect((await host.waitFor('+CFTPGETFILE:', 5000)).line).to.equal('+CFTPGETFILE: 0');
-    expect((await host.command('AT+SIMFSSIZE="FW00001"')).lines).to.deep.equal(['+SIMFSSIZE: 5000']);
-    const parts: Buffer[] = [];
-    for (let off = 0; off < 5000; off += 700) {
-      const r = await host.command(`AT+SIMFSREAD="FW00001",${off},700`);
-      expect(r.final).to.equal('OK');
-      parts.push(r.data);
-    }
-    expect(Buffer.concat(parts).equals(FW)).to.equal(true);
+    expect(await fsSize('FW00001')).to.equal(5000);
+    expect((await xmodemGet('FW00001', 5000)).equals(FW)).to.equal(true);
+    expect((await host.command('AT+FSDEL=FW00001')).final).to.equal('OK');
+    expect((await host.command('AT+FSATTRI=FW00001')).final).to.equal('ERROR');
+    const missing = await host.command('AT+CTXFILE="FW00001"');
+    expect([...missing.lines, missing.final]).to.deep.equal(['FILE NOT EXISTING', 'ERROR']);
   });
 
   it('resumes +CFTPGETFILE with <rest_size> after a cut transfer, which itself reported an error', async () => {
@@ -79,12 +104,11 @@ describe('SIMCom SIM5215/SIM5320 emulator (+CFTP*)', () => {
     await host.command('AT+CFTPGETFILE="FW00001",0');
     const first = (await host.waitFor('+CFTPGETFILE:', 5000)).line;
     expect(first).to.not.equal('+CFTPGETFILE: 0');
-    expect((await host.command('AT+SIMFSSIZE="FW00001"')).lines).to.deep.equal(['+SIMFSSIZE: 3000']);
+    expect(await fsSize('FW00001')).to.equal(3000);
     peer.faults.cutAfterBytes = undefined;
     await host.command('AT+CFTPGETFILE="FW00001",0,3000');
     expect((await host.waitFor('+CFTPGETFILE:', 5000)).line).to.equal('+CFTPGETFILE: 0');
-    const r = await host.command('AT+SIMFSREAD="FW00001",0,5000');
-    expect(r.data.equals(FW)).to.equal(true);
+    expect((await xmodemGet('FW00001', 5000)).equals(FW)).to.equal(true);
   });
 
   it('missing file → 213; unreachable server → 219; bad login → the configurable placeholder', async () => {

@@ -3,7 +3,7 @@ import { WaspmoteDevice, MAX_PROGRAM_BYTES } from '../client-sim/waspmote/device
 import { EE } from '../client-sim/waspmote/eeprom.ts';
 import { SdCard, sdName } from '../client-sim/waspmote/sd.ts';
 
-describe('waspmote EEPROM hand-off and checkNewProgram (research/waspmote-ota.md §5)', () => {
+describe('waspmote EEPROM hand-off and checkNewProgram (WaspUtils.cpp loadOTA/checkNewProgram)', () => {
   it('a device that has not been updated starts normally: checkNewProgram() == 2', () => {
     const d = new WaspmoteDevice({ programId: 'OTA_APP', version: 4 });
     expect(d.programId()).to.equal('OTA_APP');

@@ -2,6 +2,9 @@ import { expect } from 'chai';
 import { readUpgradeTxt, cAtoi, toInt8, toUint8, type WaspModule } from '../client-sim/waspmote/upgrade-txt.ts';
 import { tagCode, describeCode, CODES, gprsDownloadCode } from '../client-sim/waspmote/codes.ts';
 import { catBuffer } from '../client-sim/waspmote/sd.ts';
+import { firstHit } from '../client-sim/waspmote/ota-env.ts';
+import { getFilePath3g } from '../client-sim/waspmote/ota-3g.ts';
+import { gprsNameAndPath } from '../client-sim/waspmote/ota-gprs.ts';
 
 const running = { programId: 'OTA_APP', version: 5 };
 const good = 'FILE:NEWPROG\nPATH:/\nSIZE:1234\nVERSION:7\n';
@@ -11,7 +14,7 @@ function code(module: WaspModule, text: string, run = running): number | 'ok' {
   return r.ok ? 'ok' : tagCode(module, r.outcome);
 }
 
-describe('waspmote device-side UPGRADE.TXT parser (research/waspmote-ota.md §3)', () => {
+describe('waspmote device-side UPGRADE.TXT parser (the requestOTA tag parses, e.g. Wasp4G.cpp:7319-7497)', () => {
   it('reads the Meshlium file on every module', () => {
     for (const m of ['4g', 'wifi-pro', '3g', 'gprs'] as const) {
       const r = readUpgradeTxt(m, Buffer.from(good), running);
@@ -109,13 +112,33 @@ describe('waspmote device-side UPGRADE.TXT parser (research/waspmote-ota.md §3)
     expect(code('4g', 'FILE:OLDPROG\nPATH:/\nSIZE:1\nVERSION:1\n', at(200))).to.equal('ok');
   });
 
-  it('a value without a final \\n: FILE fails the length check on 4G/WiFi; other values are flagged undefined behaviour', () => {
+  it('a value without a final \\n: FILE fails the length check on 4G/WiFi; other values overrun (undefined behaviour)', () => {
     expect(code('4g', 'FILE:NEWPROG')).to.equal(4);
     expect(code('wifi-pro', 'FILE:NEWPROG')).to.equal(22);
-    const r = readUpgradeTxt('4g', Buffer.from('FILE:NEWPROG\nPATH:/\nSIZE:1\nVERSION:7'), running);
-    expect(r.ok).to.equal(true);
-    expect(r.undefinedBehaviour).to.equal(true);
-    if (r.ok) expect(r.manifest.version).to.equal(7);
+    for (const m of ['4g', 'wifi-pro', '3g', 'gprs'] as const) {
+      const r = readUpgradeTxt(m, Buffer.from('FILE:NEWPROG\nPATH:/\nSIZE:1\nVERSION:7'), running);
+      expect(r.ok, m).to.equal(false);
+      expect(r.undefinedBehaviour, m).to.equal(true);
+      expect(r.overrun?.why, m).to.match(/VERSION value has no \\n/);
+    }
+    expect(readUpgradeTxt('3g', Buffer.from('FILE:NEWPROG\nPATH:/\nVERSION:7'), running).overrun?.source).to.equal('Wasp3G.cpp:9819');
+    // a missing label the library reports first still wins
+    expect(code('4g', 'FILE:NEWPROG\nPATH:/\nVERSION:7')).to.equal(8);
+  });
+
+  it('buffer overruns of 3G/GPRS aux_ver[4] and the PATH buffers are undefined behaviour', () => {
+    const ub = (m: 'g' | '3g' | 'gprs' | '4g', text: string) => readUpgradeTxt(m === 'g' ? 'gprs' : m, Buffer.from(text), running).overrun?.source;
+    expect(ub('3g', 'FILE:NEWPROG\nPATH:/\nVERSION:123\n')).to.equal(undefined);
+    expect(ub('3g', 'FILE:NEWPROG\nPATH:/\nVERSION:1234\n')).to.equal('Wasp3G.cpp:9819');
+    expect(ub('3g', 'FILE:NEWPROG\r\nPATH:/\r\nVERSION:12\r\n')).to.equal(undefined);
+    expect(ub('3g', 'FILE:NEWPROG\r\nPATH:/\r\nVERSION:123\r\n')).to.equal('Wasp3G.cpp:9819');
+    expect(ub('gprs', 'FILE:NEWPROG\nPATH:/\nVERSION:1000\n')).to.equal('WaspGPRS_Pro_core.cpp:7097');
+    expect(ub('3g', `FILE:NEWPROG\nPATH:/${'a'.repeat(51)}\nVERSION:4\n`)).to.equal(undefined);
+    expect(ub('3g', `FILE:NEWPROG\nPATH:/${'a'.repeat(52)}\nVERSION:4\n`)).to.equal('Wasp3G.cpp:9812');
+    expect(ub('gprs', `FILE:NEWPROG\nPATH:/${'a'.repeat(60)}\nVERSION:4\n`)).to.equal(undefined);
+    expect(ub('gprs', `FILE:NEWPROG\nPATH:/${'a'.repeat(61)}\nVERSION:4\n`)).to.equal('WaspGPRS_Pro_core.cpp:7089');
+    expect(ub('4g', `FILE:NEWPROG\nPATH:/${'a'.repeat(98)}\nSIZE:1\nVERSION:4\n`)).to.equal(undefined);
+    expect(ub('4g', `FILE:NEWPROG\nPATH:/${'a'.repeat(99)}\nSIZE:1\nVERSION:4\n`)).to.equal('Wasp4G.cpp:7388');
   });
 
   it('SIZE and VERSION keep at most 9 characters on 4G/WiFi PRO', () => {
@@ -140,7 +163,7 @@ describe('waspmote device-side UPGRADE.TXT parser (research/waspmote-ota.md §3)
   });
 });
 
-describe('waspmote code table (research/waspmote-ota.md §4, guide seed 003)', () => {
+describe("waspmote code table (the requestOTA functions, Libelium's OTA guide)", () => {
   it('lists 4G 1..26, WiFi PRO 0010 and 0021..0030, 3G and GPRS tag codes', () => {
     for (let c = 1; c <= 26; c++) expect(describeCode('4g', c), `4G ${c}`).to.not.equal(undefined);
     for (const c of [10, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30]) expect(describeCode('wifi-pro', c, false), `WiFi ${c}`).to.not.equal(undefined);
@@ -159,17 +182,48 @@ describe('waspmote code table (research/waspmote-ota.md §4, guide seed 003)', (
     expect(describeCode('4g', 11)?.note).to.match(/SIZE label/);
   });
 
-  it('GPRS download results wrap in a signed byte: −57 → −128 and −58 → +127 for the binary', () => {
+  it('GPRS download results in a signed byte; −41…−47, −58 (+127) and bearer −2 stay listed but unreachable, with the reason', () => {
     expect(gprsDownloadCode(-57, 'binary')).to.equal(-128);
     expect(gprsDownloadCode(-58, 'binary')).to.equal(127);
     expect(gprsDownloadCode(-1, 'upgrade')).to.equal(-10);
     expect(gprsDownloadCode(-23, 'binary')).to.equal(-94);
-    expect(CODES.filter((c) => c.module === 'gprs' && c.code === 127)).to.have.length(1);
-    // every downloadFile result the GPRS procedure can return has a name, for both files
+    const entry = (code: number) => CODES.find((c) => c.module === 'gprs' && c.code === code)!;
+    expect(entry(127).reachable).to.equal(false);
+    expect(entry(127).unreachable).to.match(/only stops further attempts/);
+    for (const r of [-41, -42, -43, -44, -45, -46, -47]) {
+      expect(entry(gprsDownloadCode(r, 'binary')).reachable, `binary ${r}`).to.equal(false);
+      expect(entry(gprsDownloadCode(r, 'binary')).unreachable).to.match(/answer == -2/);
+    }
+    expect(entry(-2).reachable).to.equal(false);
+    expect(entry(-4).reachable).to.equal(true);
+    // every downloadFile result has a name, for both files, and every entry names its library line
     for (const r of [-1, -2, -3, ...Array.from({ length: 7 }, (_, i) => -4 - i), -12, -13, -14, -15, -16, -17, -18, -19, -21, -22, -23,
-      -41, -42, -43, -44, -45, -46, -47, -48, -49, -50, -51, -52, -53, -54, -55, -58]) {
+      -48, -49, -50, -51, -52, -53, -54, -55, -56, -57]) {
       expect(describeCode('gprs', gprsDownloadCode(r, 'binary')), `binary result ${r}`).to.not.equal(undefined);
       expect(describeCode('gprs', gprsDownloadCode(r, 'upgrade')), `upgrade result ${r}`).to.not.equal(undefined);
     }
+    for (const c of CODES) expect(c.source, `${c.module} ${c.name}`).to.match(/^Wasp\w+\.cpp:\d+/);
+  });
+});
+
+describe('the library\'s answer matching and path rules', () => {
+  it('stream search: the pattern that completes first wins, so "+CME ERROR: 3" is "ERROR" when both are awaited', () => {
+    expect(firstHit('+CME ERROR: 3', ['+CFTPGETFILE: ', '+CME ERROR:', 'ERROR'])).to.equal(3);
+    expect(firstHit('+CME ERROR: 3', ['OK', '+CME ERROR:'])).to.equal(2);
+    expect(firstHit('+CME ERROR: 614', ['OK', 'ERROR:', 'ERROR\r\n'])).to.equal(2);
+    expect(firstHit('ERROR', ['OK', 'ERROR:', 'ERROR\r\n'])).to.equal(3);
+    expect(firstHit('+SAPBR:1,1,"10.0.0.2"', ['+SAPBR: 1,1,"'])).to.equal(0);
+    expect(firstHit('+CFTPGETFILE: 0', ['+CFTPGETFILE: ', '+CME ERROR:', 'ERROR'])).to.equal(1);
+  });
+
+  it('3G drops the first character of a path with 0 or 1 "/" (strchr == strrchr); GPRS splits at the last "/"', () => {
+    expect(getFilePath3g('/UPGRADE.TXT')).to.equal('UPGRADE.TXT');
+    expect(getFilePath3g('SENSAPP')).to.equal('ENSAPP');
+    expect(getFilePath3g('otaSENSAPP')).to.equal('taSENSAPP');
+    expect(getFilePath3g('/otaSENSAPP')).to.equal('otaSENSAPP');
+    expect(getFilePath3g('/ota/SENSAPP')).to.equal('/ota/SENSAPP');
+    expect(gprsNameAndPath('.gprs/UPGRADE.TXT')).to.deep.equal({ name: '/UPGRADE.TXT', path: '.gprs' });
+    expect(gprsNameAndPath('.gprs//SENSAPP')).to.deep.equal({ name: '/SENSAPP', path: '.gprs/' });
+    expect(gprsNameAndPath('/UPGRADE.TXT')).to.deep.equal({ name: '/UPGRADE.TXT', path: '/' });
   });
 });

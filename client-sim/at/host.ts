@@ -20,6 +20,9 @@
  * `readBytes(n)` takes raw bytes and line parsing resumes after it. `hold()`/`release()` do the same
  * by hand. String patterns match a line that equals or starts with them; RegExps are tested.
  *
+ * Commands end with option `eol` (default `\r`; Libelium's 3G/GPRS libraries write `\r\n`). Patterns may be functions
+ * (substring matching as Libelium's `waitForData`); `takeAvailable(n)` takes buffered raw bytes while held (XMODEM).
+ *
  * Commands are serialised: a `command()` issued while another runs waits its turn. Every wait has a
  * timeout and rejects with {@link AtTimeoutError}; a closed link rejects with {@link AtClosedError}.
  */
@@ -34,8 +37,8 @@ export interface AtEvent {
 /** Returns the number of raw bytes that follow `line`, or undefined when none do. */
 export type PayloadFraming = (line: string) => number | undefined;
 
-/** A line pattern: a string matches a line equal to or starting with it; a RegExp is tested. */
-export type LinePattern = string | RegExp;
+/** A line pattern: a string matches a line equal to or starting with it; a RegExp is tested; a function is called. */
+export type LinePattern = string | RegExp | ((line: string) => boolean);
 
 /** Options of one command. */
 export interface CommandOptions {
@@ -82,6 +85,8 @@ export interface AtHostOptions {
   urcs?: LinePattern[];
   /** Default command timeout in ms (10 000). */
   defaultTimeoutMs?: number;
+  /** Command line terminator (default `\r`; the GPRS library writes `\r\n`, WaspGPRS_Pro_core.cpp:843). */
+  eol?: string;
   /** Trace hook. */
   trace?: (ev: AtHostTraceEvent) => void;
 }
@@ -110,9 +115,10 @@ export class AtClosedError extends Error {
 
 const FINALS: RegExp[] = [/^OK$/, /^ERROR$/, /^\+CME ERROR:/, /^\+CMS ERROR:/, /^NO CARRIER$/, /^I\/OK$/, /^I\/ERROR/];
 
-/** True when `line` matches `p` (string: equal or prefix; RegExp: test). */
+/** True when `line` matches `p` (string: equal or prefix; RegExp: test; function: its result). */
 export function matchLine(line: string, p: LinePattern): boolean {
-  return typeof p === 'string' ? line.startsWith(p) : p.test(line);
+  if (typeof p === 'string') return line.startsWith(p);
+  return typeof p === 'function' ? p(line) : p.test(line);
 }
 
 interface ActiveCommand {
@@ -167,10 +173,19 @@ export class AtHost {
     port.on('error', onClose);
   }
 
-  /** Write `cmd` followed by `\r`. */
+  /** Write `cmd` followed by the line terminator (option `eol`, default `\r`). */
   send(cmd: string): void {
     this.trace('tx', cmd);
-    this.port.write(Buffer.from(`${cmd}\r`, 'latin1'));
+    this.port.write(Buffer.from(`${cmd}${this.opts.eol ?? '\r'}`, 'latin1'));
+  }
+
+  /** Takes up to `max` received, unparsed bytes (while {@link hold} is on), as Wasp3G.cpp getXModemFile's serialRead loop. */
+  takeAvailable(max = Infinity): Buffer {
+    const n = Math.min(max, this.rx.length);
+    const b = Buffer.from(this.rx.subarray(0, n));
+    this.rx = this.rx.subarray(n);
+    if (n > 0) this.trace('rx', `<${n} bytes>`, n);
+    return b;
   }
 
   /** Write raw bytes (no `\r` appended). */

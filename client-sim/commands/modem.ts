@@ -1,6 +1,6 @@
 /**
  * `client-sim modem --family <f>`: one emulated modem (client-sim/modem) driven by hand or by a host firmware under
- * test, without a SIM card (issue 3 item 5).
+ * test, without a SIM card.
  *
  * - Interactive (default): stdin → modem, modem → stdout, raw bytes both ways. When stdin is a terminal, the Enter
  *   key's `\n` is sent as `\r` (AT commands end in `\r`; the terminal's own line editing and echo stay on). After
@@ -10,7 +10,7 @@
  *   connection, so a terminal program (`nc 127.0.0.1 PORT`) or a host firmware's serial-over-TCP can drive it. Prints
  *   `client-sim modem (<family>) listening on 127.0.0.1:<port>` on stdout once bound, runs until SIGINT/SIGTERM.
  * - `--trace`: every command, reply, URC, payload (as a byte count) and FTP control line on stderr with a timestamp,
- *   like the serial logs of seed 000 (`15:24:08.715 <- AT+USORD=0,512`); in listen mode prefixed `[<connection>]`.
+ *   like a Waspmote serial monitor log (`15:24:08.715 <- AT+USORD=0,512`); in listen mode prefixed `[<connection>]`.
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';

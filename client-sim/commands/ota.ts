@@ -5,7 +5,8 @@
  * shows on stderr only when it is a TTY and `--json` is off.
  *
  * Exit status: 0 when the module's success code came back (and checkNewProgram() was 1), 1 for any device error
- * code, 2 when the procedure hung or the arguments were wrong.
+ * code, 2 when the procedure hung, hit undefined behaviour (the library would overrun memory: `code` is null,
+ * `undefinedBehaviour: { source, why }` in `--json`) or the arguments were wrong.
  */
 import type { Argv, CommandModule } from 'yargs';
 import cliProgress from 'cli-progress';
@@ -13,12 +14,15 @@ import { runOta, MODEM_FAMILY, type OtaResult, type RunOtaOptions } from '../was
 import { WASP_MODULES, type WaspModule } from '../waspmote/upgrade-txt.ts';
 import { parseFaults } from '../scenarios/fault-spec.ts';
 import { runFleet, formatFleet, MAX_FLEET_DEVICES } from '../fleet.ts';
+import { LIBRARY_VERSIONS, type LibraryVersion } from '../waspmote/ota-env.ts';
+import { GPRS_PATH_MAPPINGS, type GprsPathMapping } from '../modem/simcom900.ts';
 
 /** Arguments of `client-sim ota`. */
 export interface OtaArgs {
   module: WaspModule; host: string; port: number; user: string; pass: string;
   program: string; version: number; sd: boolean; fault: string[]; profile?: string;
   trace: boolean; json: boolean; timing: 'fast' | 'realistic'; 'time-scale': number; devices: number; deadline: number;
+  library: LibraryVersion; 'gprs-path-mapping': GprsPathMapping; 'gprs-prefix': boolean;
 }
 
 /** Text report of one result, one `key  value` per line. */
@@ -26,7 +30,7 @@ export function formatResult(r: OtaResult): string {
   const rows: [string, string][] = [
     ['module', `${r.module} (${MODEM_FAMILY[r.module]} emulator)`],
     ['code', `${r.code ?? '-'}  ${r.name}`],
-    ['library', r.description],
+    [r.undefinedBehaviour ? 'undefined' : 'library', r.description],
   ];
   if (r.guideText !== undefined) rows.push(['guide', `"${r.guideText}"${r.guideCode !== undefined ? ` (the guide numbers it ${r.guideCode})` : ''}`]);
   rows.push(['bytes', String(r.bytes)], ['sessions', String(r.sessions)], ['duration', `${r.durationMs} ms`]);
@@ -53,6 +57,8 @@ export function otaOptionsFromArgs(a: OtaArgs, trace?: (l: string) => void): Run
     device: { programId: a.program, version: a.version, sd: a.sd, sdFaults: faults.sd },
     atFaults: faults.at, netFaults: faults.net, profile: a.profile,
     modemTiming: a.timing, timeScale: a['time-scale'],
+    library: a.library,
+    ...(a.module === 'gprs' ? { modemOptions: { pathMapping: a['gprs-path-mapping'] }, gprsLiteralPrefix: a['gprs-prefix'] } : {}),
     trace,
   };
 }
@@ -72,6 +78,9 @@ export function otaBuilder(y: Argv): Argv<OtaArgs> {
     .option('profile', { type: 'string', describe: 'cellular link profile through the fault proxy: gprs, 3g, catm1, nbiot, cat1' })
     .option('timing', { choices: ['fast', 'realistic'] as const, default: 'fast' as const, describe: 'modem response timing preset' })
     .option('time-scale', { type: 'number', default: 1, describe: "multiplier for the library's own delays and timeouts" })
+    .option('library', { choices: LIBRARY_VERSIONS as unknown as LibraryVersion[], default: 'v048' as LibraryVersion, describe: 'Waspmote API version whose requestOTA runs (v038/v039: the 4G SD.cat(sizeof pointer) bug)' })
+    .option('gprs-path-mapping', { choices: GPRS_PATH_MAPPINGS as unknown as GprsPathMapping[], default: 'cwd-then-retr' as GprsPathMapping, describe: 'how the emulated SIM900 turns AT+FTPGETPATH/FTPGETNAME into FTP commands (inferred; see client-sim/modem/simcom900.ts)' })
+    .option('gprs-prefix', { type: 'boolean', default: true, describe: "GPRS: ask for the library's literal .gprs paths (--no-gprs-prefix: without it, for servers with no .gprs folder or alias)" })
     .option('trace', { type: 'boolean', default: false, describe: 'print every AT command, reply, URC and FTP line (stderr)' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
     .option('devices', { type: 'number', default: 1, describe: `fleet mode: this many devices at once (1..${MAX_FLEET_DEVICES})` })

@@ -14,7 +14,7 @@ export function formatScenarioList(list: readonly Scenario[]): string {
   const lines = [`${'id'.padEnd(w)}  module    code  name                         cause    title`];
   for (const s of list) {
     const guide = s.guide?.code !== undefined ? ` (guide: ${s.guide.code})` : '';
-    lines.push(`${s.id.padEnd(w)}  ${s.module.padEnd(8)}  ${String(s.expect.code).padStart(4)}  ${s.expect.name.padEnd(27)}  ${s.cause.padEnd(7)}  ${s.title}${guide}`);
+    lines.push(`${s.id.padEnd(w)}  ${s.module.padEnd(8)}  ${String(s.expect.code ?? 'UB').padStart(4)}  ${s.expect.name.padEnd(27)}  ${s.cause.padEnd(7)}  ${s.title}${guide}`);
   }
   lines.push(`${list.length} scenarios`);
   return lines.join('\n');

@@ -1,6 +1,5 @@
 /**
- * Connect One iChip (`AT+i`) FTP dialect — the Waspmote WiFi PRO module, research/waspmote-ota.md §2
- * "WiFi PRO" and Connect One's AT+i Programmer's Manual v8.32 §11 (stored pages corpus, manualshelf /
+ * Connect One iChip (`AT+i`) FTP dialect — the Waspmote WiFi PRO module, WaspWIFI_PRO.cpp and Connect One's AT+i Programmer's Manual v8.32 §11 (stored pages corpus, manualshelf /
  * 38.142.81.21 copies of pages 59–68).
  *
  * Framing: replies are `<text>\r\n` (no leading CR LF); success `I/OK`, errors `I/ERROR (<code>)` — the
@@ -11,14 +10,16 @@
  * - `AT+i` → `I/OK`.
  * - `AT+iFOPN:<server>[,<port>]:<user>,<pass>[,<accnt>]` (and `AT+i@FOPN:` = force PASV) → `I/<handle>`
  *   after login (manual §11.1). Handles start at 0; at most `maxSessions` (default 2) at once, else 505.
- * - `AT+iFSZ:<h>,<path>` → `I/<size>` (manual §11 +iFSZ; Libelium parses `I/<sz>` and then waits up to 5 s
- *   for an `I/OK` it does not check; set `fszTrailingOk: true` to send one).
+ * - `AT+iFSZ:<h>,<path>` → `I/<size>` then `I/OK` (Libelium ftpFileSize parses `I/<sz>` and then waits up to
+ *   5 s for `I/OK\r\n`, WaspWIFI_PRO.cpp:3026-3060; `fszTrailingOk: false` leaves it out).
+ * - `AT+iBDRA` → `I/OK` (baud rate auto-detect; Libelium's changeBaudRate sends it, WaspWIFI_PRO.cpp:3902).
  * - `AT+iFRCV:<h>,<path>` (manual §11.7, read by Libelium `ftpDownload`): `I/OK` (command accepted), then
  *   `I/<sz>\r\n` and exactly `<sz>` raw bytes, then `I/ONLINE`. If the size cannot be determined
  *   (`verifySize: false`) `I/0` is sent and the stream ends with `I/ONLINE`. A failure before the stream
  *   → `I/ERROR (<code>)` after `I/OK`; a transfer that stops short → `I/ERROR (<code>)` after a
  *   `timing.silenceErrorMs` silence (manual: "after a 5 seconds non-transmission period") — never
  *   `I/ONLINE`.
+ * - After login the session sends `TYPE I` (inferred; see fopn).
  * - `AT+iFCWD:<h>,<path>` → `I/OK` (Libelium `ftpChangeCWD`), `AT+iFCLS:<h>` → `I/OK` (QUIT).
  *
  * Codes (Libelium WaspWIFI_PRO error table, ERROR_CODE_0505–0513): 505 all FTP handles in use (busy),
@@ -46,7 +47,7 @@ export const ICHIP_ERRORS: ErrorCodeTable = {
 export interface IchipOptions extends AtModemOptions {
   /** Concurrent FTP sessions (handles); default 2. */
   maxSessions?: number;
-  /** Send `I/OK` after the `I/<size>` of AT+iFSZ (default false, see module docstring). */
+  /** Send `I/OK` after the `I/<size>` of AT+iFSZ (default true, see module docstring). */
   fszTrailingOk?: boolean;
 }
 
@@ -60,11 +61,12 @@ export class IchipModem extends AtModem {
   constructor(options: IchipOptions = {}) {
     super('ichip', options);
     this.maxSessions = options.maxSessions ?? 2;
-    this.fszTrailingOk = options.fszTrailingOk ?? false;
+    this.fszTrailingOk = options.fszTrailingOk ?? true;
     this.register('+I', (a) => (a === '' ? this.ok() : this.syntaxError()));
     this.register('+IFOPN', (a) => this.fopn(a, false));
     this.register('+I@FOPN', (a) => this.fopn(a, true));
     this.register('+IFSZ', (a) => this.fsz(a));
+    this.register('+IBDRA', (a) => (a === '' ? this.ok() : this.syntaxError()));
     this.register('+IFRCV', (a) => this.frcv(a));
     this.register('+IFCWD', (a) => this.fcwd(a));
     this.register('+IFCLS', (a) => this.fcls(a));
@@ -130,6 +132,9 @@ export class IchipModem extends AtModem {
     if (h >= this.maxSessions) return this.cmeError(ICHIP_ERRORS.codes.busy);
     try {
       const s = await this.ftpLogin({ host: server.trim(), port, user: cred[0]!, pass: cred[1]!, passive: forcePasv || undefined });
+      // TYPE I right after login, before any SIZE/RETR (inferred: the module transfers files as binary, and
+      // servers such as pyftpdlib and ProFTPD refuse SIZE in ASCII mode)
+      try { await s.type(true); } catch (err) { s.destroy(); throw err; }
       this.sessions.set(h, s);
       this.info(`I/${h}`);
     } catch (err) {

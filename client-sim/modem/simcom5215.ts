@@ -1,10 +1,10 @@
 /**
- * SIMCom SIM5215 / SIM5320 FTP dialect (Waspmote 3G), research/modem-at-ftp.md §4.2 and
- * research/waspmote-ota.md §2 "3G".
+ * SIMCom SIM5215 / SIM5320 FTP dialect (Waspmote 3G), SIM5215 AT Command Set (FTP) and Wasp3G.cpp and
+ * Wasp3G.cpp.
  *
  * Profile (local, OK at once; `?` reads back): `+CFTPSERV="host"`, `+CFTPPORT=<n>`, `+CFTPMODE=<0|1>`,
  * `+CFTPTYPE=<I|A>`, `+CFTPUN="u"`, `+CFTPPW="p"`. No login command: every operation logs in and out
- * (research §4.2, §6.1).
+ * (the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts).2, §6.1).
  * - `+CFTPLIST="<path>"` → `OK`, then `+CFTPLIST: DATA,<len>\r\n<len bytes of the server's LIST output>`
  *   (one or more frames) and `+CFTPLIST: 0`, or `+CFTPLIST: <err>`.
  * - `+CFTPGETFILE="<path>",<dir 0-8>[,<rest_size>]` → `OK`, then `+CFTPGETFILE: 0` with the file stored in
@@ -14,18 +14,21 @@
  *   resume can continue) and the error is reported — never `0`. A full module file system also ends
  *   with the `unexpected` code.
  * - `+CFTPGET="<path>"[,<rest_size>]` → `OK`, then `+CFTPGET: DATA,<len>\r\n<len bytes>` frames (at most
- *   `frameBytes`, default 1024, per frame — SIM7600 uses 1024, research §4.2), then `+CFTPGET: 0` or
+ *   `frameBytes`, default 1024, per frame — SIM7600 uses 1024, the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts).2), then `+CFTPGET: 0` or
  *   `+CFTPGET: <err>` (after any frames already sent: short data is never followed by 0).
- * - Module file system reads. **Simulator-specific stand-ins** for the XMODEM transfer Waspmote uses to
- *   copy the file to its SD card (the research documents no SIM5215 read command):
- *   `AT+SIMFSSIZE="<name>"` → `+SIMFSSIZE: <bytes>`; `AT+SIMFSREAD="<name>",<offset>,<len>` →
- *   `+SIMFSREAD: <n>\r\n<n bytes>\r\nOK`; `AT+SIMFSDEL="<name>"` → `OK`; `AT+SIMFSLS` → one
- *   `+SIMFSLS: "<name>",<bytes>` line per file. Missing file → ERROR.
+ * - Module file system, as Waspmote's 3G library uses it (Wasp3G.cpp getFileSize :8459, getXModemFile :7958,
+ *   del :8520): `AT+FSATTRI=<name>` → `+FSATTRI: <bytes>, <date> <time>`; `AT+FSDEL=<name>` → `OK`;
+ *   `AT+CTXFILE="<name>"` → `OK`, then the module sends the file by XMODEM (checksum variant: it waits for the
+ *   host's NAK, sends 132-byte blocks SOH, n, 255−n, 128 data bytes padded with 0x1A, 8-bit sum; ACK → next block,
+ *   NAK → the same block again, CAN aborts; after the last block EOT until ACKed). A missing file answers
+ *   `FILE NOT EXISTING` then `ERROR` (the text Wasp3G.cpp awaits; the real module's exact answer is not public). Missing file
+ *   for FSATTRI/FSDEL → ERROR.
+ * - `AT+CGREG?` → `+CGREG: 0,1`; `AT+CGSOCKCONT=…` and `AT+CSOCKAUTH=…` → `OK` (the PDP context is not modelled).
  * - One operation at a time: a second one while one runs → ERROR.
  *
- * Codes: notFound 213 and timeout/connect 219 are observed (research §4.2 [W3G; CFTPJP]); dns 219 too.
+ * Codes: notFound 213 and timeout/connect 219 are observed (the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts).2 [W3G; CFTPJP]); dns 219 too.
  * The other kinds (login, dataConnection, dropped, busy, notConnected, unexpected) have **no public
- * evidence** (research §6.4 "?"): this emulator answers 201 for them as a placeholder — override with the
+ * evidence** (no public table): this emulator answers 201 for them as a placeholder — override with the
  * `errorCodes` option when the real table is known.
  */
 import { AtModem, intArg, splitArgs, type AtModemOptions } from './at-modem.ts';
@@ -35,7 +38,7 @@ import { ModuleFsError } from './module-fs.ts';
 import { registerFamily } from './registry.ts';
 import { sleep } from './timing.ts';
 
-/** Placeholder for kinds the research has no code for (see module docstring). */
+/** Placeholder for kinds no public source gives a code for (see module docstring). */
 export const SIM5215_UNKNOWN_CODE = 201;
 
 /** SIM5215 `+CFTPGET`/`+CFTPGETFILE`/`+CFTPLIST` codes per failure kind. */
@@ -74,10 +77,12 @@ export class Simcom5215Modem extends AtModem {
     this.register('+CFTPLIST', (a) => this.list(a));
     this.register('+CFTPGETFILE', (a) => this.getFile(a));
     this.register('+CFTPGET', (a) => this.get(a));
-    this.register('+SIMFSSIZE', (a) => this.fsSize(a));
-    this.register('+SIMFSREAD', (a) => this.fsRead(a));
-    this.register('+SIMFSDEL', (a) => this.fsDel(a));
-    this.register('+SIMFSLS', () => { for (const n of this.fs.list()) this.info(`+SIMFSLS: "${n}",${this.fs.size(n)}`); this.ok(); });
+    this.register('+FSATTRI', (a) => this.fsAttri(a));
+    this.register('+FSDEL', (a) => this.fsDel(a));
+    this.register('+CTXFILE', (a) => this.ctxFile(a));
+    this.register('+CGREG', (a) => (a === '?' ? (this.info('+CGREG: 0,1'), this.ok()) : this.syntaxError()));
+    this.register('+CGSOCKCONT', (a) => (a.startsWith('=') ? this.ok() : this.syntaxError()));
+    this.register('+CSOCKAUTH', (a) => (a.startsWith('=') ? this.ok() : this.syntaxError()));
   }
 
   protected override identity(): string[] {
@@ -176,39 +181,78 @@ export class Simcom5215Modem extends AtModem {
     });
   }
 
+  /** `<name>` or `"<name>"` after `=`. */
   private fsName(a: string): string | undefined {
     const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
     return p && p.length === 1 && p[0] ? p[0] : undefined;
   }
 
-  private fsSize(a: string): void {
+  private fsAttri(a: string): void {
     const name = this.fsName(a);
     if (!name || !this.fs.has(name)) return this.syntaxError();
-    this.info(`+SIMFSSIZE: ${this.fs.size(name)}`);
-    this.ok();
-  }
-
-  private async fsRead(a: string): Promise<void> {
-    const p = a.startsWith('=') ? splitArgs(a.slice(1)) : undefined;
-    const off = intArg(p?.[1]);
-    const len = intArg(p?.[2]);
-    if (!p || p.length !== 3 || !p[0] || off === undefined || len === undefined || !this.fs.has(p[0])) return this.syntaxError();
-    const bytes = this.fs.read(p[0], off, len);
-    this.info(`+SIMFSREAD: ${bytes.length}`);
-    if (bytes.length) await this.raw(bytes);
+    this.info(`+FSATTRI: ${this.fs.size(name)}, 2026/01/01 00:00:00`);
     this.ok();
   }
 
   private fsDel(a: string): void {
     const name = this.fsName(a);
     try {
-      if (!name) return this.syntaxError();
+      if (!name || !this.fs.has(name)) return this.syntaxError();
       this.fs.delete(name);
       this.ok();
     } catch (err) {
       if (err instanceof ModuleFsError) return this.syntaxError();
       throw err;
     }
+  }
+
+  private ctxFile(a: string): void {
+    const name = this.fsName(a);
+    if (!name) return this.syntaxError();
+    if (!this.fs.has(name)) { this.info('FILE NOT EXISTING'); return this.syntaxError(); }
+    this.xm = { data: this.fs.read(name, 0, this.fs.size(name)), block: 0, eot: false };
+    this.ok();
+    this.armXmodemTimer();
+  }
+
+  /** XMODEM sender state while `AT+CTXFILE` runs; host bytes then go to {@link xmodemByte}. */
+  private xm?: { data: Buffer; block: number; eot: boolean; timer?: NodeJS.Timeout };
+
+  private armXmodemTimer(): void {
+    if (!this.xm) return;
+    if (this.xm.timer) clearTimeout(this.xm.timer);
+    // a host that stops answering for 60 s ends the transfer (the module's own limit is not public)
+    this.xm.timer = setTimeout(() => { this.xm = undefined; }, 60_000);
+    this.xm.timer.unref();
+  }
+
+  override _write(chunk: Buffer | string, enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (!this.xm) return super._write(chunk, enc, cb);
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+    for (const b of buf) this.xmodemByte(b);
+    cb();
+  }
+
+  /** One host byte during XMODEM: NAK (re)sends, ACK advances, CAN aborts; others are ignored. */
+  private xmodemByte(b: number): void {
+    const xm = this.xm;
+    if (!xm) return;
+    this.armXmodemTimer();
+    if (b === 0x18) { clearTimeout(xm.timer); this.xm = undefined; return; }
+    if (b === 0x06) {
+      if (xm.eot) { clearTimeout(xm.timer); this.xm = undefined; return; }
+      if (xm.block > 0) xm.block++;
+    } else if (b !== 0x15) return;
+    if (xm.block === 0) xm.block = 1;
+    const off = (xm.block - 1) * 128;
+    if (off >= xm.data.length) { xm.eot = true; void this.raw(Buffer.from([0x04]), '<EOT>'); return; }
+    const pkt = Buffer.alloc(132, 0x1a);
+    pkt[0] = 0x01; pkt[1] = xm.block & 0xff; pkt[2] = 255 - (xm.block & 0xff);
+    xm.data.copy(pkt, 3, off, Math.min(off + 128, xm.data.length));
+    let sum = 0;
+    for (let i = 3; i < 131; i++) sum = (sum + pkt[i]!) & 0xff;
+    pkt[131] = sum;
+    void this.raw(pkt, `<XMODEM block ${xm.block}>`);
   }
 }
 

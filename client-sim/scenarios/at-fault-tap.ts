@@ -6,7 +6,7 @@
  * answering a CME error (4G 19) or a malformed length (4G 20), a short chunk (4G 21), `#FTPCLOSE` failing (4G 25).
  *
  * It is not a modem: it never interprets a command it lets through, and it holds no FTP state. It exists because
- * the modem emulators (client-sim/modem, helper A) have no per-command error injection; if they gain one, the
+ * the modem emulators (client-sim/modem) have no per-command error injection; if they gain one, the
  * scenarios can move to it. Host → modem bytes are split into command lines at `\r` (the AT contract of
  * ARCHITECTURE.md); modem → host bytes pass untouched, binary payloads included.
  */
@@ -19,7 +19,8 @@ export type AtFaultReply = 'error' | 'silence' | { cme: number } | { raw: string
  * One injected modem failure. `command` is matched, case-insensitively, as a prefix of the line after `AT`
  * (`'#FTPRECV'`, `'+CFTPSERV'`, `'+FTPGET=1'`); a name ending in a letter or digit must be followed by a
  * non-alphanumeric character or the end of the line (so `+FTPGET` never matches `+FTPGETNAME`). `from` = first matching occurrence affected (1-based, default 1);
- * `times` = how many occurrences from there (default: all).
+ * `times` = how many occurrences from there (default: all). Occurrences are counted per fault, and a line the tap
+ * answers counts only for the first fault that takes it (later faults in the list do not see it).
  */
 export interface AtFault { command: string; reply: AtFaultReply; from?: number; times?: number }
 
@@ -57,7 +58,14 @@ export class AtFaultTap extends Duplex {
   }
 
   override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.pending += typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+    // XMODEM control bytes (NAK, ACK, CAN, EOT) between lines pass at once: they are not command lines
+    if (/^\n*$/.test(this.pending) && buf.length > 0 && buf.every((b) => b === 0x04 || b === 0x06 || b === 0x15 || b === 0x18)) {
+      this.pending = '';
+      this.modem.write(buf, cb);
+      return;
+    }
+    this.pending += buf.toString('latin1');
     let out = '';
     let i: number;
     while ((i = this.pending.indexOf('\r')) >= 0) {

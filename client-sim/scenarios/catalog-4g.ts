@@ -1,5 +1,5 @@
 /**
- * 4G (`Wasp4G::requestOTA`) scenarios: one per code 1–26 of research/waspmote-ota.md §4, plus the success and
+ * 4G (`Wasp4G::requestOTA`) scenarios: one per code 1–26 of the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts), plus the success and
  * the commonest hand-made-root mistakes. Data only; see types.ts for the fields and runner.ts for how they run.
  */
 import type { Scenario } from './types.ts';
@@ -68,18 +68,29 @@ export const SCENARIOS_4G: Scenario[] = [
     atFaults: [{ command: '#FTPRECV', from: 2, times: 1, reply: { cme: 621 } }], expect: { code: 19, name: 'RECV_ERROR_CODE' } },
   { id: '4g-19-transfer-cut', module: M, cause: 'network', title: 'binary data connection cut after 1000 bytes', why: 'the Telit emulator reports the drop as +CME ERROR: 621 on #FTPRECV',
     netFaults: [{ kind: 'cut', on: { data: 2 }, afterBytes: 1000, mode: 'reset' }], expect: { code: 19, name: 'RECV_ERROR_CODE' } },
-  { id: '4g-20-recv-length-garbled', module: M, cause: 'modem', title: '#FTPRECV length that does not parse', why: 'the reply carries no parsable #FTPRECV: <n> line',
-    atFaults: [{ command: '#FTPRECV', from: 2, times: 1, reply: { raw: '\r\n#FTPRECV: 4x0\r\n\r\nOK\r\n' } }], expect: { code: 20, name: 'RECV_LENGTH_PARSE' } },
+  { id: '4g-20-recv-length-empty', module: M, cause: 'modem', title: '#FTPRECV with an empty length', why: 'strtok finds no token before \\r\\n (Wasp4G.cpp:3351); a garbled "4x0" would parse as 4',
+    atFaults: [{ command: '#FTPRECV', from: 2, times: 1, reply: { raw: '\r\n#FTPRECV: \r\n\r\nOK\r\n' } }], expect: { code: 20, name: 'RECV_LENGTH_PARSE' } },
   { id: '4g-21-recv-short', module: M, cause: 'modem', title: '#FTPRECV announces 490 bytes and sends 10', why: 'fewer bytes read than announced before the 2 s timeout',
     atFaults: [{ command: '#FTPRECV', from: 2, times: 1, reply: { raw: '\r\n#FTPRECV: 490\r\n0123456789' } }], expect: { code: 21, name: 'RECV_SHORT' } },
   { id: '4g-22-sd-write', module: M, cause: 'device', title: 'SD write fails after 980 bytes', why: 'SD write error in the #FTPRECV loop',
     device: { sdFaults: [{ op: 'write', name: 'SENSAPP', afterBytes: 980 }] }, expect: { code: 22, name: 'SD_WRITE' } },
   { id: '4g-23-recv-errors', module: M, cause: 'modem', title: '#FTPRECV answers ERROR every time', why: 'five plain ERRORs use up the 5 tries',
     atFaults: [{ command: '#FTPRECV', from: 3, reply: 'error' }], expect: { code: 23, name: 'RECV_RETRIES' } },
-  { id: '4g-24-more-bytes-than-size', module: M, cause: 'modem', title: 'modem returns 600 bytes when 10 were asked (500-byte file)', why: 'the loop ends with SD size 1090 ≠ server size 500',
+  { id: '4g-19-more-bytes-than-size', module: M, cause: 'modem', title: 'modem returns 600 bytes when 10 were asked (500-byte file)', why: 'server_filesize (uint32) wraps below 0, so the loop goes on; the module has nothing more and answers +CME ERROR',
     binary: { name: 'SENSAPP', size: 500, version: 4 },
     atFaults: [{ command: '#FTPRECV', from: 2, times: 1, reply: { raw: `\r\n#FTPRECV: 600\r\n${'A'.repeat(600)}\r\n\r\nOK\r\n` } }],
-    expect: { code: 24, name: 'SERVER_SIZE_MISMATCH' } },
+    expect: { code: 19, name: 'RECV_ERROR_CODE' },
+    changed: { from: 24, why: 'the library subtracts the 600 bytes from an unsigned size (Wasp4G.cpp:3393): it wraps and the loop continues until the module errors' } },
+  { id: '4g-23-error-counter-whole-file', module: M, cause: 'modem', title: '#FTPRECV fails 5 times, spread over the file', why: 'error_counter (5) counts failures over the whole file and is never reset (Wasp4G.cpp:3107, :3326)',
+    binary: { name: 'SENSAPP', size: 3000, version: 4 },
+    // the errors fall on #FTPRECV calls 3, 5, 7, 9 and 11 (a taken line is not counted by the later faults)
+    atFaults: [3, 4, 5, 6, 7].map((n) => ({ command: '#FTPRECV', from: n, times: 1, reply: 'error' as const })), expect: { code: 23, name: 'RECV_RETRIES' } },
+  { id: '4g-5-library-v039', module: M, cause: 'device', title: 'API v039: SD.cat(…, sizeof(_buffer)) on a pointer', why: 'only 2 bytes of UPGRADE.TXT are read: no "FILE:" (fixed in v040)',
+    options: { library: 'v039' }, expect: { code: 5, name: 'NO_FILE_LABEL' } },
+  { id: '4g-ub-no-final-newline', module: M, cause: 'server', title: 'last line (VERSION) without \\n', why: 'strchr(\\n) is NULL: strncpy(aux_str, …, negative length) overruns',
+    upgradeTxt: 'FILE:{name}\nPATH:/\nSIZE:{size}\nVERSION:{version}', expect: { code: null, name: 'UNDEFINED_BEHAVIOUR', ub: 'Wasp4G.cpp:7452' } },
+  { id: '4g-ub-path-100', module: M, cause: 'server', title: 'PATH of 100 characters', why: 'path[100] holds 99 and its NUL',
+    upgradeTxt: `FILE:{name}\nPATH:/${'p'.repeat(99)}\nSIZE:{size}\nVERSION:{version}\n`, expect: { code: null, name: 'UNDEFINED_BEHAVIOUR', ub: 'Wasp4G.cpp:7388' } },
   { id: '4g-25-close-fails', module: M, cause: 'modem', title: '#FTPCLOSE after UPGRADE.TXT fails twice', why: 'closing session 1 failed (one retry)',
     atFaults: [{ command: '#FTPCLOSE', from: 1, times: 2, reply: 'error' }], expect: { code: 25, name: 'CLOSE_SESSION_1' },
     guide: { text: 'not in the guide (code since API v030)' } },

@@ -1,6 +1,6 @@
 /**
  * WiFi PRO (`WaspWIFI_PRO::requestOTA`, iChip) scenarios: ERROR_CODE_0010 and 0021–0030 of the guide, plus open
- * failures that carry the module's own code (research/waspmote-ota.md §4). The code is `_errorCode`.
+ * failures that carry the module's own code (the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts)). The code is `_errorCode`.
  */
 import type { Scenario } from './types.ts';
 
@@ -53,6 +53,14 @@ export const SCENARIOS_WIFI_PRO: Scenario[] = [
     login: { pass: 'wrong' }, expect: { code: 509, name: 'OPEN_LOGIN_FAILED' } },
   { id: 'wifi-pro-508-connect-refused', module: M, cause: 'network', title: 'the server refuses the control connection', why: 'AT+iFOPN answers I/ERROR (508)',
     netFaults: [{ kind: 'refuse', on: 'control' }], expect: { code: 508, name: 'OPEN_CONNECT_TIMEOUT' } },
+  { id: 'wifi-pro-21-empty-upgrade-txt', module: M, cause: 'server', title: 'UPGRADE.TXT is empty on the server', why: 'a server size of 0 fails ftpDownload whatever AT+iFRCV says (WaspWIFI_PRO.cpp:3270-3290)',
+    upgradeTxt: '', expect: { code: 21, name: 'UPGRADE_TXT_DOWNLOAD' } },
+  { id: 'wifi-pro-30-empty-binary', module: M, cause: 'server', title: 'the binary on the server is empty', why: 'server size 0: ftpDownload fails',
+    binary: { name: 'SENSAPP', size: 0, version: 4 }, expect: { code: 30, name: 'BINARY_DOWNLOAD' } },
+  { id: 'wifi-pro-ub-empty-path', module: M, cause: 'server', title: 'empty PATH', why: 'path[strlen(path)-1] reads path[-1]',
+    upgradeTxt: 'FILE:{name}\nPATH:\nSIZE:{size}\nVERSION:{version}\n', expect: { code: null, name: 'UNDEFINED_BEHAVIOUR', ub: 'WaspWIFI_PRO.cpp:6466' } },
+  { id: 'wifi-pro-ub-no-final-newline', module: M, cause: 'server', title: 'last line (VERSION) without \\n', why: 'strchr(\\n) is NULL: strncpy(aux_str, …, negative length) overruns',
+    upgradeTxt: 'FILE:{name}\nPATH:/\nSIZE:{size}\nVERSION:{version}', expect: { code: null, name: 'UNDEFINED_BEHAVIOUR', ub: 'WaspWIFI_PRO.cpp:6404' } },
   { id: 'wifi-pro-0-open-timeout', module: M, cause: 'modem', title: 'AT+iFOPN never answers', why: 'ftpOpenSession times out; _errorCode stays 0 (requestOTA returns 1)',
     atFaults: [{ command: '+iFOPN', reply: 'silence' }], expect: { code: 0, name: 'OPEN_TIMEOUT' } },
 ];

@@ -1,5 +1,5 @@
 /**
- * The scenario catalogue: every documented requestOTA code of research/waspmote-ota.md §4 that the simulator can
+ * The scenario catalogue: every documented requestOTA code of the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts) that the simulator can
  * reproduce, as data (types.ts). One file per module; this one joins them and looks scenarios up.
  */
 import { SCENARIOS_4G } from './catalog-4g.ts';

@@ -36,7 +36,7 @@ export interface ScenarioRunOptions {
 export interface ScenarioOutcome {
   scenario: Scenario;
   result: OtaResult;
-  /** The code matched `scenario.expect.code`. */
+  /** The code and its name matched `scenario.expect` (undefined behaviour and hangs have no code). */
   passed: boolean;
   device: WaspmoteDevice;
   /** The binary the server offered (for byte-exact checks). */
@@ -63,6 +63,18 @@ export async function buildScenarioRoot(s: Scenario): Promise<ScenarioRoot> {
   return { dir, binary, remove: () => fs.rm(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * Copies everything in `dir` into `dir/.gprs/`: the GPRS library asks for `.gprs/UPGRADE.TXT` and `.gprs<PATH>/<FILE>`
+ * (WaspGPRS_Pro_core.cpp:7052, :7120), so a server without a `.gprs` alias needs a real folder of that name.
+ */
+export async function mirrorGprs(dir: string): Promise<void> {
+  const target = path.join(dir, '.gprs');
+  await fs.mkdir(target, { recursive: true });
+  for (const e of await fs.readdir(dir)) {
+    if (e !== '.gprs') await fs.cp(path.join(dir, e), path.join(target, e), { recursive: true });
+  }
+}
+
 /** Starts the scenario FTP server on `root` (127.0.0.1, ephemeral port, silent log). */
 export function startScenarioServer(root: string): Promise<FtpHandle> {
   return startFtp({ root, host: '127.0.0.1', port: 0, users: [SCENARIO_USER], idleTimeoutMs: 60_000 }, createLogger({ level: 'silent' }));
@@ -86,9 +98,13 @@ export async function runScenario(s: Scenario, opts: ScenarioRunOptions = {}): P
       timeScale: s.options?.timeScale ?? opts.timeScale ?? 0.02,
       minTimeoutMs: opts.minTimeoutMs ?? 1500,
       maxIdlePolls: s.options?.maxIdlePolls ?? 50,
+      ...(s.options?.library ? { library: s.options.library } : {}),
+      // the in-process server hides dot-entries (server/device-fs.ts), so GPRS scenarios send the paths without
+      // the library's `.gprs` prefix; the literal paths are tested against pyftpdlib in gprs-paths.spec.ts
+      gprsLiteralPrefix: false,
       trace: opts.trace,
     });
-    return { scenario: s, result, passed: result.code === s.expect.code, device, binary: root.binary };
+    return { scenario: s, result, passed: result.code === s.expect.code && result.name === s.expect.name, device, binary: root.binary };
   } finally {
     await ftp?.close(2000);
     await root.remove();

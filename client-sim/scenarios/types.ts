@@ -1,11 +1,12 @@
 /**
- * The shape of one error-code scenario (issue 4 item 4): pure data, so the catalogue can be listed, filtered,
+ * The shape of one error-code scenario: pure data, so the catalogue can be listed, filtered,
  * printed as JSON and turned into one regression test each.
  */
 import type { Fault } from '../net/faults.ts';
 import type { AtFault } from './at-fault-tap.ts';
 import type { DeviceOptions } from '../waspmote/device.ts';
 import type { WaspModule } from '../waspmote/upgrade-txt.ts';
+import type { LibraryVersion } from '../waspmote/ota-env.ts';
 
 /** The binary the server offers. Its bytes are generated ({@link scenarioBinary}); `size` in bytes. */
 export interface ScenarioBinary {
@@ -46,10 +47,15 @@ export interface Scenario {
   /** Extra modem emulator options (e.g. `{ verifySize: false }` so a cut transfer looks complete). */
   modemOptions?: Record<string, unknown>;
   /** Run options this scenario needs (e.g. a smaller time scale so a 300 s deadline passes quickly). */
-  options?: { timeScale?: number; maxIdlePolls?: number };
-  /** The library's code this must produce, and its name in codes.ts. */
-  expect: { code: number; name: string };
-  /** Where the guide (seed 003) says something else for this condition. */
+  options?: { timeScale?: number; maxIdlePolls?: number; library?: LibraryVersion };
+  /**
+   * The library's code this must produce, and its name in codes.ts; `code: null` with name UNDEFINED_BEHAVIOUR
+   * when the library would overrun memory (then `ub` names the library line).
+   */
+  expect: { code: number | null; name: string; ub?: string };
+  /** Where an earlier, less exact simulator gave another code for the same cause: that code and why v048 differs. */
+  changed?: { from: number; why: string };
+  /** Where the guide (Libelium's OTA guide) says something else for this condition. */
   guide?: { code?: number; text?: string };
   /** How the cause is produced: by the server's content, the network, the device, or the serial-line tap. */
   cause: 'server' | 'network' | 'device' | 'modem';

@@ -1,8 +1,8 @@
 /**
  * A Waspmote as the OTA procedure sees it: SD card, EEPROM, the running program, `Utils.loadOTA`, a simulated
- * reboot through the bootloader, and `Utils.checkNewProgram()` (research/waspmote-ota.md §1 steps 7–8 and §5).
+ * reboot through the bootloader, and `Utils.checkNewProgram()` (WaspUtils.cpp loadOTA, main.cpp, checkNewProgram).
  *
- * Bootloader model (research §8 leaves its exact behaviour open; this is our documented choice): when the OTA
+ * Bootloader model (Libelium does not document its exact behaviour; this is our documented choice): when the OTA
  * flag EEPROM[1] is 1, it looks for the file named by the PID on the SD card; if the file is there and its size is
  * sane (1 byte to {@link MAX_PROGRAM_BYTES}), it flashes it and writes CID ← PID; otherwise it leaves the flash and
  * the CID as they were. Then `main.cpp` moves the flag to RAM and clears EEPROM[1].
@@ -25,7 +25,7 @@ export interface DeviceOptions {
   sdFaults?: SdFault[];
 }
 
-/** `checkNewProgram()` values: 1 reprogramming OK, 0 reprogramming error, 2 normal start (research §5). */
+/** `checkNewProgram()` values: 1 reprogramming OK, 0 reprogramming error, 2 normal start (WaspUtils.cpp loadOTA/checkNewProgram). */
 export type CheckNewProgram = 0 | 1 | 2;
 
 /** One simulated Waspmote. */
@@ -82,7 +82,7 @@ export class WaspmoteDevice {
   }
 
   /**
-   * `Utils.checkNewProgram()` (research §5): copies CID to "last stable"; after an OTA reboot returns 1 when
+   * `Utils.checkNewProgram()` (WaspUtils.cpp loadOTA/checkNewProgram): copies CID to "last stable"; after an OTA reboot returns 1 when
    * PID == CID (and backup ← version) or 0 (and version ← backup); on a normal start returns 0 after restoring the
    * version when version ≠ backup, else 2.
    */

@@ -1,5 +1,5 @@
 /**
- * The Waspmote EEPROM bytes that the OTA hand-off uses (`waspmote-api/WaspUtils.cpp`, research/waspmote-ota.md §5):
+ * The Waspmote EEPROM bytes that the OTA hand-off uses (`waspmote-api/WaspUtils.cpp`, WaspUtils.cpp loadOTA/checkNewProgram):
  *
  * | offset | bytes | meaning |
  * |---|---|---|
@@ -14,7 +14,7 @@
 
 /** EEPROM size of the ATmega1281 in bytes. */
 export const EEPROM_BYTES = 4096;
-/** Offsets of research/waspmote-ota.md §5. */
+/** Offsets of WaspUtils.cpp loadOTA/checkNewProgram. */
 export const EE = {
   OTA_FLAG: 1,
   PID: 2,
@@ -52,7 +52,7 @@ export class Eeprom {
 
   /**
    * `Utils.getProgramID()`: the 7 bytes at [2..8] as a C string (stops at a NUL byte). This is the "stored
-   * program ID" every module compares FILE with (research §3 version rule).
+   * program ID" every module compares FILE with (the requestOTA tag parses, e.g. Wasp4G.cpp:7319-7497 version rule).
    */
   programId(): string {
     const raw = Buffer.from(this.bytes.subarray(EE.PID, EE.PID + PROGRAM_NAME_BYTES));

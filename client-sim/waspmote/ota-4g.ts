@@ -1,23 +1,27 @@
 /**
- * `Wasp4G::requestOTA` over a Telit LE910 emulator, through AT text only (research/waspmote-ota.md §2 "4G", §4
- * codes 1–26; research/modem-at-ftp.md §1.7).
+ * `Wasp4G::requestOTA` over a Telit LE910 emulator, through AT text only, as the v048 source has it (Wasp4G.cpp;
+ * the line numbers below are that file's). Answers are found as WaspUART's `sendCommand` finds them: a substring
+ * search after each received byte over "OK" / "ERROR:" / "ERROR\r\n" (WaspUART.cpp:468; `sendExpect`).
  *
- * Sequence: SD present? (1) → delete UPGRADE.TXT → session 1: data connection (`AT#SGACT?`, `AT#SGACT=1,1` when
- * down), `AT#FTPOPEN="host:port","user","pass",1` (15 s), 2 s pause, `AT#FTPTYPE=0` (any failing → 3) → ftpDownload(UPGRADE.TXT) (any failure → 2, session left open)
- * → parse (4–10) → `AT#FTPCLOSE` (25) → session 2: open again (26) → ftpDownload(FILE) (12–24) → SD size vs
- * SIZE label (11) → `AT#FTPCLOSE` → `Utils.loadOTA`. PATH is parsed but never used: the binary is requested as
- * the bare 7-character FILE relative to the login folder.
+ * requestOTA (:7215): SD present? (1) → delete UPGRADE.TXT → ftpOpenSession (3) → ftpDownload(UPGRADE.TXT)
+ * (any failure → 2, the session left open) → the tags (4–10; each closes the session first) → ftpCloseSession
+ * (25) → ftpOpenSession (26) → ftpDownload(FILE) (its result + 11: 12–24, :7577) → SD size vs SIZE label (11) →
+ * ftpCloseSession → `Utils.loadOTA`. PATH is parsed but never used. `AT+CMEE=1` is sent by `ON()`, not here.
+ * `--library v038`/`v039`: `SD.cat(…, sizeof(_buffer))` on a pointer reads 2 bytes, so every OTA stops at 5.
  *
- * ftpDownload: 2 s pause, `AT#FTPFSIZE="<file>"` (15 s; failure 13, size 0 → 12), SD present (14), delete old,
- * create (15), open (16), seek 0 (17), `AT#FTPGETPKT="<file>",0` (60 s; 18), then `AT#FTPRECV=<min(490, left)>`
- * until the server size is reached: each reply is `#FTPRECV: <n>` + n raw bytes + OK. A +CME ERROR → 19; a length
- * that does not parse → 20; fewer bytes than announced → 21; SD write error → 22; a 2 s timeout or plain ERROR
- * uses one of 5 tries with 1 s waits → 23; `#FTPRECV: 0` waits 1 s and asks again, without bound in the library
- * (the simulator stops after `maxIdlePolls` and reports a hang). Finally SD size ≠ server size → 24.
+ * ftpOpenSession (:2606): the data connection (see `dataConnection`), `AT#FTPOPEN="host:port","user","pass",1`
+ * (15 s), a 2 s pause, `AT#FTPTYPE=0` (2 s). ftpCloseSession (:2686): a 1 s pause, `AT#FTPCLOSE` (10 s); a CME
+ * error fails at once; no answer or ERROR: one more try with a 1 s timeout.
+ * ftpDownload (:3096): a 2 s pause, ftpFileSize (`AT#FTPFSIZE="<file>"`, 15 s; the size is the first strtok token
+ * of the whole answer: 2 → 13, size 0 → 12), SD present/create/open/seek (14–17), `AT#FTPGETPKT="<file>"` (60 s;
+ * 18), a 0.5 s pause, then `AT#FTPRECV=<min(490, left)>` (2 s) while bytes are left and `error_counter` (5, for
+ * the whole file, never reset, :3107) is not 0: "ERROR:" → 19; no "#FTPRECV: " (ERROR, silence, an OK alone) →
+ * error_counter − 1 and a 1 s pause; no token after "#FTPRECV: " → 20 ("4x0" parses as 4); fewer bytes than
+ * announced → 21; SD write → 22. Then error_counter 0 → 23, SD size ≠ server size → 24. `#FTPRECV: 0` is asked
+ * again at once, without bound (the simulator stops after `maxIdlePolls`: a hang).
  */
-import { readUpgradeTxt } from './upgrade-txt.ts';
 import { tagCode } from './codes.ts';
-import { OtaHangError, isOk, q, tryCommand, type OtaEnv } from './ota-env.ts';
+import { OtaHangError, isOk, readTags, sendExpect, tryCommand, type OtaEnv } from './ota-env.ts';
 import { AtTimeoutError } from '../at/host.ts';
 
 /** #FTPRECV chunk size the library asks for, in bytes. */
@@ -26,133 +30,140 @@ export const RECV_CHUNK_4G = 490;
 export const RECV_TRIES_4G = 5;
 
 const UPGRADE = 'UPGRADE.TXT';
+const ANS = ['OK', 'ERROR:', 'ERROR\r\n'];
 
-/** The data connection check of `ftpOpenSession`: `AT#SGACT?`, and `AT#SGACT=1,1` when the context is down. */
+/**
+ * The data connection check of `ftpOpenSession`. The library asks `AT#GPRS?` (checkDataConnection); the Telit
+ * emulator models the context with `AT#SGACT`, so this asks `AT#SGACT?` and activates with `AT#SGACT=1,1`. Every
+ * failure there ends as code 3 or 26 either way.
+ */
 async function dataConnection(env: OtaEnv): Promise<boolean> {
-  const st = await tryCommand(env, 'AT#SGACT?', 10_000);
+  const st = await tryCommand(env, 'AT#SGACT?', 2_000);
   if (isOk(st) && st!.lines.some((l) => /^#SGACT: ?1,1$/.test(l))) return true;
   return isOk(await tryCommand(env, 'AT#SGACT=1,1', 150_000));
 }
 
+/** ftpOpenSession (:2606): true when open. */
 async function open(env: OtaEnv): Promise<boolean> {
   const { host, port, user, pass } = env.server;
   if (!(await dataConnection(env))) return false;
-  const r = await tryCommand(env, `AT#FTPOPEN=${q(`${host}:${port}`)},${q(user)},${q(pass)},1`, 15_000);
-  if (!isOk(r)) return false;
+  if ((await sendExpect(env, `AT#FTPOPEN="${host}:${port}","${user}","${pass}",1`, ANS, 15_000)).answer !== 1) return false;
   env.stats.sessions++;
   await env.pause(2_000);
-  return isOk(await tryCommand(env, 'AT#FTPTYPE=0', 15_000));
+  return (await sendExpect(env, 'AT#FTPTYPE=0', ANS, 2_000)).answer === 1;
 }
 
-/** `ftpCloseSession`: 10 s, one retry. */
+/** ftpCloseSession (:2686): true when closed. */
 async function close(env: OtaEnv): Promise<boolean> {
-  for (let i = 0; i < 2; i++) {
-    if (isOk(await tryCommand(env, 'AT#FTPCLOSE', 10_000))) return true;
-  }
-  return false;
+  await env.pause(1_000);
+  const a = (await sendExpect(env, 'AT#FTPCLOSE', ANS, 10_000)).answer;
+  if (a === 1 || a === 2) return a === 1;
+  return (await sendExpect(env, 'AT#FTPCLOSE', ANS, 1_000)).answer === 1;
 }
 
-/** `Wasp4G::ftpDownload(server_file, sd_file)`: 0 or a code 12–24. */
-export async function ftpDownload4g(env: OtaEnv, serverFile: string, sdFile: string): Promise<number> {
+/** C strtok over `delims` then strtoul of the first token; undefined when there is no token. */
+function firstToken(text: string, delims: string): number | undefined {
+  let i = 0;
+  while (i < text.length && delims.includes(text[i]!)) i++;
+  if (i >= text.length) return undefined;
+  const m = /^[ \t]*[+-]?\d+/.exec(text.slice(i));
+  return m ? Number.parseInt(m[0], 10) >>> 0 : 0;
+}
+
+/** ftpFileSize (:603): the size, or 1/2/3 as a failure marker (`{ error }`). */
+async function fileSize(env: OtaEnv, file: string): Promise<{ size: number } | { error: number }> {
+  const r = await sendExpect(env, `AT#FTPFSIZE="${file}"`, ANS, 15_000);
+  if (r.answer !== 1) return { error: 1 };
+  const buffer = [...r.before, r.line ?? ''].map((l) => `\r\n${l}\r\n`).join('');
+  if (!buffer.includes('FTPFSIZE:')) return { error: 2 };
+  const n = firstToken(buffer, '#FTPFSIZE: \r\n');
+  return n === undefined ? { error: 3 } : { size: n };
+}
+
+/** One `AT#FTPRECV=<n>`: the library's answer (0 none, 1 data, 2 CME, 3 ERROR), the announced length and the bytes. */
+async function recv(env: OtaEnv, want: number): Promise<{ answer: number; announced?: number; data: Buffer; short?: boolean }> {
+  env.at.clearBacklog();
+  let announced: number | undefined;
+  const framing = (line: string): number | undefined => {
+    if (!line.startsWith('#FTPRECV: ')) return undefined;
+    announced = firstToken(line.slice(10), '\r\n');
+    return announced;
+  };
+  const RECV = ['#FTPRECV: ', 'ERROR:', 'ERROR\r\n'];
+  try {
+    const r = await env.at.command(`AT#FTPRECV=${want}`, { timeoutMs: env.timeout(2_000), payload: framing, finals: [(l) => RECV.some((p) => `${l}\r\n`.includes(p))] });
+    const answer = RECV.findIndex((p) => `${r.final}\r\n`.includes(p)) + 1;
+    return { answer, announced, data: r.frames.at(-1)?.payload ?? Buffer.alloc(0) };
+  } catch (err) {
+    if (!(err instanceof AtTimeoutError)) throw err;
+    // "#FTPRECV: n" seen but fewer than n bytes came: readBuffer reads what is there
+    return announced !== undefined && announced > 0 ? { answer: 1, announced, data: Buffer.alloc(0), short: true } : { answer: 0, data: Buffer.alloc(0) };
+  }
+}
+
+/** The SD part of ftpDownload (:3150-3235): the open file, or the code 3–6. */
+function openSdFile(env: OtaEnv, sdFile: string): { write(b: Uint8Array): boolean } | number {
   const sd = env.device.sd;
-  await env.pause(2_000);
-  const fs = await tryCommand(env, `AT#FTPFSIZE=${q(serverFile)}`, 15_000);
-  const sizeLine = fs?.lines.find((l) => l.startsWith('#FTPFSIZE:'));
-  if (!isOk(fs) || sizeLine === undefined) return 13;
-  const size = parseInt(sizeLine.slice('#FTPFSIZE:'.length).trim(), 10);
-  if (!Number.isFinite(size)) return 13;
-  if (size === 0) return 12;
-
-  if (!sd.isPresent(sdFile)) return 14;
+  if (!sd.isPresent(sdFile)) return 3;
   if (sd.exists(sdFile)) sd.del(sdFile);
-  if (!sd.create(sdFile)) return 15;
+  if (!sd.create(sdFile)) return 4;
   const file = sd.open(sdFile);
-  if (!file) return 16;
-  if (!file.seek(0)) return 17;
-
-  if (!isOk(await tryCommand(env, `AT#FTPGETPKT=${q(serverFile)},0`, 60_000))) return 18;
-
-  let got = 0;
-  let tries = 0;
-  let idle = 0;
-  while (got < size) {
-    const want = Math.min(RECV_CHUNK_4G, size - got);
-    let announced: number | undefined;
-    const framing = (line: string): number | undefined => {
-      const m = /^#FTPRECV: ?(\d+)$/.exec(line);
-      if (!m) return undefined;
-      announced = Number(m[1]);
-      return announced;
-    };
-    let r;
-    try {
-      r = await env.at.command(`AT#FTPRECV=${want}`, { timeoutMs: env.timeout(2_000), payload: framing });
-    } catch (err) {
-      if (!(err instanceof AtTimeoutError)) throw err;
-      if (announced !== undefined && announced > 0) return 21;
-      r = undefined;
-    }
-    if (r !== undefined && r.final.startsWith('+CME ERROR')) return 19;
-    if (r === undefined || r.final !== 'OK') {
-      tries++;
-      if (tries >= RECV_TRIES_4G) return 23;
-      await env.pause(1_000);
-      continue;
-    }
-    const frame = r.frames.find((f) => f.line.startsWith('#FTPRECV'));
-    if (!frame) return 20; // OK without a `#FTPRECV: <n>` line whose length parses
-    const chunk = frame.payload ?? Buffer.alloc(0);
-    if (chunk.length === 0) {
-      idle++;
-      if (idle >= env.maxIdlePolls) {
-        throw new OtaHangError(`#FTPRECV answered 0 bytes ${idle} times at ${got}/${size} bytes; the 4G library would poll forever`);
-      }
-      await env.pause(1_000);
-      continue;
-    }
-    tries = 0;
-    if (!file.write(chunk)) return 22;
-    got += chunk.length;
-    env.stats.bytes += chunk.length;
-    env.progress({ file: serverFile, bytes: got, total: size });
-  }
-  if (sd.size(sdFile) !== size) return 24;
-  return 0;
+  if (!file) return 5;
+  if (!file.seek(0)) return 6;
+  return file;
 }
 
-/** `Wasp4G::requestOTA`: returns 0 after `loadOTA` (the device has rebooted), else the code 1–26. */
+/** `Wasp4G::ftpDownload(sd_file, ftp_file)` (:3096): 0, or 1–13 (requestOTA adds 11 for the binary). */
+export async function ftpDownload4g(env: OtaEnv, serverFile: string, sdFile: string): Promise<number> {
+  await env.pause(2_000);
+  const fs = await fileSize(env, serverFile);
+  if ('error' in fs) return 2;
+  if (fs.size === 0) return 1;
+  const file = openSdFile(env, sdFile);
+  if (typeof file === 'number') return file;
+  if ((await sendExpect(env, `AT#FTPGETPKT="${serverFile}"`, ANS, 60_000)).answer !== 1) return 7;
+  await env.pause(500);
+  let left = fs.size;
+  let errorCounter = RECV_TRIES_4G;
+  let idle = 0;
+  while (left > 0 && errorCounter > 0) {
+    const r = await recv(env, Math.min(RECV_CHUNK_4G, left));
+    if (r.answer === 2) return 8;
+    if (r.answer !== 1) { errorCounter--; await env.pause(1_000); continue; }
+    if (r.announced === undefined) return 9;
+    if (r.short || r.data.length !== r.announced) return 10;
+    if (!file.write(r.data)) return 11;
+    left = (left - r.data.length) >>> 0;
+    env.stats.bytes += r.data.length;
+    env.progress({ file: serverFile, bytes: fs.size - left, total: fs.size });
+    idle = r.data.length === 0 ? idle + 1 : 0;
+    if (idle > 0 && env.idleFor(idle) >= env.timeout(5_000) && idle >= env.maxIdlePolls) throw new OtaHangError(`#FTPRECV answered 0 bytes ${idle} times at ${fs.size - left}/${fs.size} bytes; the 4G library would poll forever`);
+  }
+  if (errorCounter === 0) return 12;
+  return env.device.sd.size(sdFile) !== fs.size ? 13 : 0;
+}
+
+/** `Wasp4G::requestOTA` (:7215): 0 after `loadOTA` (the device has rebooted), else the code 1–26. */
 export async function requestOta4g(env: OtaEnv): Promise<number> {
   const { device } = env;
   const sd = device.sd;
   if (!sd.isPresent()) return 1;
   sd.del(UPGRADE);
-  await tryCommand(env, 'AT+CMEE=1', 5_000);
-
   if (!(await open(env))) return 3;
-  if ((await ftpDownload4g(env, UPGRADE, UPGRADE)) !== 0) return 2; // session left open (research §4 code 2)
-
-  const text = sd.read(UPGRADE) ?? Buffer.from(`error opening ${UPGRADE}`, 'latin1');
-  const parsed = readUpgradeTxt('4g', text, { programId: device.programId(), version: device.programVersion() });
-  if (parsed.undefinedBehaviour) env.stats.notes.push('UPGRADE.TXT value without a final \\n: undefined behaviour on a real device');
-  if (parsed.truncated) env.stats.notes.push('UPGRADE.TXT is 255 bytes or more: SD.cat truncated it');
+  if ((await ftpDownload4g(env, UPGRADE, UPGRADE)) !== 0) return 2;
+  // v038/v039: SD.cat(LE910_OTA_FILE, 0, sizeof(_buffer)) with _buffer a pointer reads 2 bytes
+  const parsed = readTags(env, '4g', env.library === 'v048' ? undefined : 2);
   if (!parsed.ok) {
     await close(env);
     return tagCode('4g', parsed.outcome);
   }
   const m = parsed.manifest;
   env.log(`FILE:${m.file} PATH:${JSON.stringify(m.path)} SIZE:${m.size} VERSION:${m.version}`);
-
   if (!(await close(env))) return 25;
   if (!(await open(env))) return 26;
   const d = await ftpDownload4g(env, m.file, m.file);
-  if (d !== 0) {
-    await close(env);
-    return d;
-  }
-  if (sd.size(m.file) !== m.size) {
-    await close(env);
-    return 11;
-  }
+  if (d !== 0) { await close(env); return d + 11; }
+  if (sd.size(m.file) !== m.size) { await close(env); return 11; }
   await close(env);
   device.loadOTA(m.file, m.version);
   return 0;

@@ -1,182 +1,293 @@
 /**
- * `WaspGPRS_Pro_core::requestOTA` (GPRS_Pro, GPRS+GPS: SIM900/SIM908/SIM928A) over the SIM900 emulator, through
- * AT text only (research/waspmote-ota.md §2 "GPRS_Pro", §4; research/modem-at-ftp.md §4.1).
+ * `WaspGPRS_Pro_core::requestOTA` (GPRS_Pro, GPRS+GPS: SIM900/SIM908/SIM928A) over the SIM900 emulator, through AT
+ * text only, as the v048 source has it (WaspGPRS_Pro_core.cpp; line numbers below are that file's).
  *
- * requestOTA: bearer profile (`AT+SAPBR=3,1,"Contype","GPRS"` −4, `"APN"` −5, `"USER"` −6, `"PWD"` −7) →
- * downloadFile(UPGRADE.TXT) → result − 9 → parse (−66…−70; SIZE is never parsed) → downloadFile(binary) →
- * result − 71 → `Utils.loadOTA`. Codes are stored in a signed byte, so a binary result of −57 becomes −128 and
- * −58 (timeout) wraps to +127 (codes.ts `gprsDownloadCode`).
+ * Every command is written `AT<cmd>\r\n` after the receive buffer is flushed (sendCommand1/2, :750, :825), and
+ * its answer is found by a substring search over the bytes that follow (waitForData, :899): `sendExpect`.
  *
- * downloadFile (results listed in codes.ts `GPRS_DOWNLOAD_STEPS`): bearer up (`AT+SAPBR=2,1`, opening it with
- * `AT+SAPBR=1,1` when down: −2, −3), FTP profile (`+FTPCID=1` −4, `+FTPMODE=1` −5, `+FTPTYPE="I"` −6, `+FTPSERV`
- * −7, `+FTPPORT` −8, `+FTPUN` −9, `+FTPPW` −10; a +CME ERROR gives −41…−47), the server size
- * (`+FTPGETNAME` −21, `+FTPGETPATH` −22, `AT+FTPSIZE` → `+FTPSIZE:1,0,<size>` within 60 s, else −23 / CME −55),
- * then up to 3 whole-file attempts within 300 s while the SD size differs from the server size: name (−12/−48),
- * path (−13/−49), SD (−15), create (−16), `AT+FTPGET=1` → `+FTPGET:1,1` (−14/−50), `AT+FTPGET=2,250` chunks
- * (ERROR −17/−51; SD write −18; `+FTPGET:1,<err>` during the transfer −19/−52), `+FTPGET:1,0` ends the file.
- * All attempts used: −1; 300 s passed: −58.
+ * requestOTA (:7029): delete UPGRADE.TXT; configureGPRS_HTTP_FTP (:4145): `AT+SAPBR=3,1,"CONTYPE","GPRS"`,
+ * `…"APN","APN"`, `…"USER","user"`, `…"PWD","password"`, `AT+SAPBR=5,1`, each sent up to 5 times and waiting
+ * only for `OK` (a success on the 5th send still counts as a failure: `count == 0`), results −2…−6 → requestOTA
+ * returns `answer − 2` (−4…−8, :7185). Then downloadFile(".gprs/UPGRADE.TXT") (result − 9, :7180), the tags
+ * (−66…−70), downloadFile(".gprs<PATH>/<FILE>") (result − 71, :7137), `Utils.loadOTA`.
  *
- * Every server path is prefixed with the literal `.gprs` by the library (research §2): UPGRADE.TXT is asked as
- * name `/UPGRADE.TXT` with path `.gprs`; the binary as name `/<FILE>` with path `.gprs<PATH>`. How the SIM900
- * ST_ENHANCE firmware joins them on the wire is unresolved (research §8), but real devices work against Meshlium's
- * plain vsftpd root, so `.gprs` cannot reach the server as a folder. The SIM900 emulator (helper A) sends
- * `CWD <FTPGETPATH>` unless the path is empty or `/`, so by default this procedure sends the path without the
- * `.gprs` prefix (`/` for UPGRADE.TXT, PATH for the binary) — a documented choice; `gprsLiteralPrefix: true`
- * sends the library's literal `.gprs` paths instead (then the emulator asks the server for a `.gprs` folder).
+ * downloadFile (:4553): openGPRS_HTTP_FTP_connection (:2052: `AT+CGREG?` −1, `AT+SAPBR=1,1` −2, `AT+SAPBR=2,1`
+ * matched literally as `+SAPBR: 1,1,"` −3), `AT+FTPCID=1` and `AT+FTPMODE=1` (up to 10 sends), `AT+FTPTYPE="I"`,
+ * `AT+FTPSERV`, `AT+FTPPORT`, `AT+FTPUN`, `AT+FTPPW` (one send each): a timeout gives −4…−10, a `+CME ERROR`
+ * counts as success because the code tests `answer == -2` where sendCommand2 returns 2 (:4590-4705). Then up to
+ * 3 attempts while the server size differs from the SD size and less than 300 s have passed: readDataFTP, then
+ * getfilesizeFTP again (:4709-4728). The last readDataFTP result is returned when the sizes still differ (1 → −1);
+ * the 300 s limit only stops the retries (no −58). `AT+SAPBR=0,1` closes the bearer on every exit (:2020).
+ *
+ * readDataFTP (:1537) and getfilesizeFTP (:1855): see their docstrings.
  */
-import { readUpgradeTxt } from './upgrade-txt.ts';
 import { gprsDownloadCode, tagCode } from './codes.ts';
-import { OtaHangError, isCme, isOk, q, tryCommand, type OtaEnv } from './ota-env.ts';
+import { OtaHangError, OtaUndefinedBehaviourError, readTags, sendExpect, type OtaEnv } from './ota-env.ts';
 import type { AtHostOptions } from '../at/host.ts';
 
-/** AT+FTPGET=2 chunk size the library asks for, in bytes. */
+/** AT+FTPGET=2 chunk size the library asks for (BUFFER_UART, WaspGPRS_Pro_core.h:55), bytes. */
 export const FTPGET_CHUNK_GPRS = 250;
-/** Whole-file attempts per downloadFile. */
+/** Whole-file attempts per downloadFile (:4709). */
 export const ATTEMPTS_GPRS = 3;
-/** downloadFile's overall deadline, ms. */
+/** AT_FTP_MAX_TIME: no further attempt starts after this, ms (:247). */
 export const DEADLINE_GPRS_MS = 300_000;
-/** APN written into the bearer profile (`AT_GPRS_APN` of WaspGPRS_Pro_core.h; the user edits it). */
-export const GPRS_APN = 'apn';
+/** AT_FTP_WAIT_CONFIG and AT_FTP_WAIT_CONNEC, ms (:245-246). */
+const WAIT_CONFIG = 10_000;
+const WAIT_CONNEC = 60_000;
+const CME = '+CME ERROR:';
 
-/** AtHost options the SIM900 link needs: its FTP URCs are never part of a command's reply. */
-export const HOST_OPTIONS_GPRS: AtHostOptions = { urcs: [/^\+FTPGET: ?1,/, /^\+FTPSIZE: ?1,/] };
+/** AtHost options of the SIM900 link: `\r\n` after each command; `+FTPGET:2,<n>` carries n raw bytes. */
+export const HOST_OPTIONS_GPRS: AtHostOptions = {
+  eol: '\r\n',
+  payload: (line) => (line.startsWith('+FTPGET:2,') ? Math.max(0, atoi(line.slice(10))) : undefined),
+};
 
-/** Sends a configuration command: 0 on OK, `plain` on ERROR/timeout, `cme` on +CME ERROR. */
-async function cfg(env: OtaEnv, cmd: string, plain: number, cme: number, timeoutMs = 10_000): Promise<number> {
-  const r = await tryCommand(env, cmd, timeoutMs);
-  return isOk(r) ? 0 : isCme(r) ? cme : plain;
+/** C `atoi`: optional sign and leading digits, 0 when none. */
+function atoi(s: string): number {
+  const m = /^\s*([+-]?\d+)/.exec(s);
+  return m ? Number(m[1]) : 0;
 }
 
-async function bearerUp(env: OtaEnv): Promise<number> {
-  const st = await tryCommand(env, 'AT+SAPBR=2,1', 10_000);
-  if (isOk(st) && st!.lines.some((l) => /^\+SAPBR: ?1,1,/.test(l))) return 0;
-  if (!isOk(await tryCommand(env, 'AT+SAPBR=1,1', 85_000))) return -2;
-  const ip = await tryCommand(env, 'AT+SAPBR=2,1', 10_000);
-  return isOk(ip) && ip!.lines.some((l) => /^\+SAPBR: ?1,1,/.test(l)) ? 0 : -3;
+/** `sendCommand2(cmd, a1, a2, timeout)`: 1, 2 or 0 (no answer). */
+async function send(env: OtaEnv, cmd: string, a1: string, a2: string | undefined, timeoutMs: number) {
+  return sendExpect(env, cmd, a2 === undefined ? [a1] : [a1, a2], timeoutMs);
 }
 
-/** One AT+FTPGET=1 … +FTPGET:1,0 transfer into an already created SD file; 0 or a downloadFile result. */
-async function transfer(env: OtaEnv, sdName: string, serverSize: number, label: string, deadline: number): Promise<number> {
-  const sd = env.device.sd;
-  const open = await tryCommand(env, 'AT+FTPGET=1', 60_000);
-  if (!isOk(open)) return isCme(open) ? -50 : -14;
-  let ev;
-  try {
-    ev = await env.at.waitFor(/^\+FTPGET: ?1,/, Math.max(0, Math.min(env.timeout(60_000), deadline - Date.now())));
-  } catch {
-    return Date.now() >= deadline ? -58 : -14;
+/** The text after `pattern` in the matched line, plus the `\r\n` the library would read next. */
+function after(line: string | undefined, pattern: string): string {
+  const i = line === undefined ? -1 : line.indexOf(pattern);
+  return i < 0 ? '' : `${line!.slice(i + pattern.length)}\r\n`;
+}
+
+/** configureGPRS_HTTP_FTP (:4145): 1, or −2…−6. */
+async function configureBearer(env: OtaEnv): Promise<number> {
+  const cmds = ['AT+SAPBR=3,1,"CONTYPE","GPRS"', 'AT+SAPBR=3,1,"APN","APN"', 'AT+SAPBR=3,1,"USER","user"',
+    'AT+SAPBR=3,1,"PWD","password"', 'AT+SAPBR=5,1'];
+  for (let k = 0; k < cmds.length; k++) {
+    let count = 5;
+    do { count--; } while ((await send(env, cmds[k]!, 'OK', undefined, 10_000)).answer !== 1 && count !== 0);
+    if (count === 0) return -2 - k;
   }
-  if (!/^\+FTPGET: ?1,1$/.test(ev.line)) return -14;
-  const file = sd.open(sdName);
-  if (!file) return -16;
+  return 1;
+}
+
+/** checkGPRS(90) (:679): true when `+CGREG: 0,<1|5>`. */
+async function checkGprs(env: OtaEnv): Promise<boolean> {
+  const t0 = Date.now();
+  let answer: number;
+  do {
+    const r = await send(env, 'AT+CGREG?', '+CGREG: 0,', undefined, 3_000);
+    answer = r.answer === 1 ? after(r.line, '+CGREG: 0,').charCodeAt(0) - 0x30 : r.answer;
+    await env.pause(500);
+  } while ((answer === 2 || answer === 4 || answer === 0) && Date.now() - t0 < env.timeout(90_000));
+  return answer === 1 || answer === 5;
+}
+
+/** openGPRS_HTTP_FTP_connection (:2052): 1, −1, −2 or −3. */
+async function openBearer(env: OtaEnv): Promise<number> {
+  if (!(await checkGprs(env))) return -1;
+  let counter = 5;
+  let answer: number;
+  do {
+    counter--;
+    answer = (await send(env, 'AT+SAPBR=1,1', 'OK', CME, 20_000)).answer;
+    if (answer === 2) {
+      const st = await send(env, 'AT+SAPBR=2,1', '+SAPBR: 1,', CME, 10_000);
+      answer = st.answer === 1 ? after(st.line, '+SAPBR: 1,').charCodeAt(0) - 0x30 : st.answer;
+      await env.pause(10_000);
+    }
+  } while (answer !== 1 && counter !== 0);
+  if (counter === 0 && answer !== 1) return -2;
+  counter = 10;
+  do {
+    counter--;
+    answer = (await send(env, 'AT+SAPBR=2,1', '+SAPBR: 1,1,"', undefined, 10_000)).answer;
+  } while (answer !== 1 && counter !== 0);
+  if (counter === 0) { await closeBearer(env); return -3; }
+  return 1;
+}
+
+/** closeGPRS_HTTP_FTP_connection (:2020): `AT+SAPBR=0,1`. */
+async function closeBearer(env: OtaEnv): Promise<void> {
+  await send(env, 'AT+SAPBR=0,1', 'OK', CME, 10_000);
+}
+
+/** FTPstatus (:1975): reads `:`, ` ` and the digit after `+FTPSTATE` at fixed offsets; 2 = busy, 1 = idle. */
+async function ftpStatus(env: OtaEnv): Promise<number> {
+  const r = await send(env, 'AT+FTPSTATE', '+FTPSTATE', CME, 10_000);
+  if (r.answer === 2) return -2;
+  if (r.answer !== 1) return 0;
+  const rest = after(r.line, '+FTPSTATE');
+  return rest.charCodeAt(2) - 0x2f;
+}
+
+/** Waits while FTPstatus() says busy (1 s apart, up to 60 s); true when it stayed busy past 60 s. */
+async function busyTooLong(env: OtaEnv): Promise<boolean> {
+  const t0 = Date.now();
+  while ((await ftpStatus(env)) === 2 && Date.now() - t0 < env.timeout(WAIT_CONNEC)) await env.pause(1_000);
+  return Date.now() - t0 > env.timeout(WAIT_CONNEC);
+}
+
+/** `AT+FTPGETNAME="<strrchr(file,'/')>"` and `AT+FTPGETPATH` as the library derives them (:1604-1630, :1890-1915). */
+export function gprsNameAndPath(file: string): { name: string; path: string } {
+  const slash = file.lastIndexOf('/');
+  return { name: file.slice(slash), path: slash <= 0 ? '/' : file.slice(0, slash) };
+}
+
+/** getfilesizeFTP (:1855): the server size, or −56, −21/−53, −22/−54, −23/−55. */
+async function getFileSize(env: OtaEnv, file: string): Promise<number> {
+  if (await busyTooLong(env)) return -56;
+  const { name, path } = gprsNameAndPath(file);
+  await env.pause(50);
+  let r = await send(env, `AT+FTPGETNAME="${name}"`, 'OK', CME, WAIT_CONFIG);
+  if (r.answer !== 1) return r.answer === 0 ? -21 : -53;
+  await env.pause(50);
+  r = await send(env, `AT+FTPGETPATH="${path}"`, 'OK', CME, WAIT_CONFIG);
+  if (r.answer !== 1) return r.answer === 0 ? -22 : -54;
+  await env.pause(50);
+  r = await send(env, 'AT+FTPSIZE', '+FTPSIZE:1,0,', CME, WAIT_CONNEC);
+  if (r.answer !== 1) return r.answer === 0 ? -23 : -55;
+  return atoi(after(r.line, '+FTPSIZE:1,0,'));
+}
+
+/** Name, path and `AT+FTPGET=1` of readDataFTP (:1604-1660): 0, or −12/−48, −13/−49, −14/−50. */
+async function openGet(env: OtaEnv, file: string): Promise<number> {
+  const { name, path } = gprsNameAndPath(file);
+  let r;
+  let count = 7;
+  do { r = await send(env, `AT+FTPGETNAME="${name}"`, 'OK', CME, WAIT_CONFIG); count--; } while (r.answer !== 1 && count > 0);
+  if (r.answer !== 1) return r.answer === 0 ? -12 : -48;
+  await env.pause(50);
+  r = await send(env, `AT+FTPGETPATH="${path}"`, 'OK', CME, WAIT_CONFIG);
+  if (r.answer !== 1) return r.answer === 0 ? -13 : -49;
+  await env.pause(50);
+  count = 3;
+  do { r = await send(env, 'AT+FTPGET=1', '+FTPGET:1,1', CME, WAIT_CONNEC); count--; } while (r.answer !== 1 && count > 0);
+  if (r.answer !== 1) return r.answer === 0 ? -14 : -50;
+  return 0;
+}
+
+/** `AT+FTPGET=2,250`: the chunk, or the error answer (0 none, 2 CME). */
+async function getChunk(env: OtaEnv): Promise<{ answer: number; data: Buffer }> {
+  env.at.clearBacklog();
+  try {
+    const r = await env.at.command(`AT+FTPGET=2,${FTPGET_CHUNK_GPRS}`, {
+      timeoutMs: env.timeout(WAIT_CONNEC), finals: [(l) => l.includes('+FTPGET:2,') || l.includes(CME)],
+    });
+    if (!r.final.includes('+FTPGET:2,')) return { answer: 2, data: Buffer.alloc(0) };
+    return { answer: 1, data: r.frames.at(-1)?.payload ?? Buffer.alloc(0) };
+  } catch {
+    return { answer: 0, data: Buffer.alloc(0) };
+  }
+}
+
+/**
+ * readDataFTP (:1537): FTP busy > 60 s −57; SD root −15; SD create −16; getfilesizeFTP's error; openGet's
+ * errors; SD open/seek −12; first `AT+FTPGET=2,250` −17/−51; each SD write tried 5 times (then it waits for
+ * `+FTPGET:1,64` and returns −18); later `AT+FTPGET=2,250` −19/−52; after the last byte it waits 60 s for
+ * `+FTPGET:1,0` (−54). `+FTPGET:2,0` forever loops forever in the library (here: `maxIdlePolls`, then a hang).
+ */
+async function readDataFtp(env: OtaEnv, file: string, sdName: string): Promise<number> {
+  const sd = env.device.sd;
+  if (await busyTooLong(env)) return -57;
+  if (!sd.isPresent(sdName)) return -15;
+  sd.del(sdName);
+  if (!sd.create(sdName)) return -16;
+  const fileSize = await getFileSize(env, file);
+  if (fileSize < 0) return fileSize;
+  const g = await openGet(env, file);
+  if (g !== 0) return g;
+  const f = sd.open(sdName);
+  if (!f || !f.seek(0)) return -12;
+  await env.pause(1_000);
+  let chunk = await getChunk(env);
+  if (chunk.answer !== 1) return chunk.answer === 0 ? -17 : -51;
+  env.stats.sessions++;
   let got = 0;
   let idle = 0;
-  for (;;) {
-    if (Date.now() >= deadline) return -58;
-    const urc = await takeFtpgetUrc(env);
-    if (urc === '0') return 0;
-    if (urc !== undefined && urc !== '1') return -19;
-    const r = await tryCommand(env, `AT+FTPGET=2,${FTPGET_CHUNK_GPRS}`, 60_000, {
-      payload: (line) => { const m = /^\+FTPGET: ?2,(\d+)$/.exec(line); return m ? Number(m[1]) : undefined; },
-    });
-    if (!isOk(r)) return isCme(r) ? -51 : -17;
-    const chunk = r!.frames.find((f) => /^\+FTPGET: ?2,/.test(f.line))?.payload ?? Buffer.alloc(0);
-    if (chunk.length === 0) {
-      idle++;
-      if (idle >= env.maxIdlePolls) throw new OtaHangError(`AT+FTPGET=2 returned 0 bytes ${idle} times at ${got}/${serverSize} bytes`);
-      await env.pause(1_000);
-      continue;
-    }
-    idle = 0;
-    if (!file.write(chunk)) return -18;
-    got += chunk.length;
-    env.stats.bytes += chunk.length;
-    env.progress({ file: label, bytes: got, total: serverSize });
+  while (fileSize > got) {
+    let tries = 5;
+    while (!f.write(chunk.data) && --tries > 0) if (!f.seek(got)) return -12;
+    got += chunk.data.length;
+    if (tries === 0) { await waitData(env, '+FTPGET:1,64'); return -18; }
+    env.stats.bytes += chunk.data.length;
+    env.progress({ file, bytes: got, total: fileSize });
+    idle = chunk.data.length === 0 ? idle + 1 : 0;
+    if (idle > 0 && env.idleFor(idle) >= env.timeout(5_000) && idle >= env.maxIdlePolls) throw new OtaHangError(`AT+FTPGET=2 returned 0 bytes ${idle} times at ${got}/${fileSize} bytes; the GPRS library would poll forever`);
+    chunk = await getChunk(env);
+    if (chunk.answer !== 1) return chunk.answer === 0 ? -19 : -52;
   }
+  return (await waitData(env, '+FTPGET:1,0')) ? 1 : -54;
 }
 
-/** Takes a `+FTPGET:1,<x>` URC that already arrived and returns `<x>`, or undefined when none is waiting. */
-async function takeFtpgetUrc(env: OtaEnv): Promise<string | undefined> {
-  const ev = env.at.backlog().find((e) => /^\+FTPGET: ?1,/.test(e.line));
-  if (!ev) return undefined;
-  await env.at.waitFor(ev.line, 1);
-  return ev.line.replace(/^\+FTPGET: ?1,/, '');
+/** waitForData(pattern, 60 s) without a flush: true when a line containing it arrives. */
+async function waitData(env: OtaEnv, pattern: string): Promise<boolean> {
+  try { await env.at.waitFor((l) => l.includes(pattern), env.timeout(WAIT_CONNEC)); return true; } catch { return false; }
 }
 
-/** `downloadFile(name, path, sd_name)`: 1 on success, else a negative result (see module docstring). */
-export async function downloadFileGprs(env: OtaEnv, name: string, ftpPath: string, sdName: string): Promise<number> {
-  const sd = env.device.sd;
+/** The FTP settings of downloadFile (:4583-4705): 0, or −4…−10 (a CME answer passes). */
+async function ftpSettings(env: OtaEnv): Promise<number> {
   const { host, port, user, pass } = env.server;
-  const started = Date.now();
-  const deadline = started + env.timeout(DEADLINE_GPRS_MS);
-  const b = await bearerUp(env);
-  if (b !== 0) return b;
-  const steps: [string, number, number][] = [
-    ['AT+FTPCID=1', -4, -41], ['AT+FTPMODE=1', -5, -42], [`AT+FTPTYPE=${q('I')}`, -6, -43],
-    [`AT+FTPSERV=${q(host)}`, -7, -44], [`AT+FTPPORT=${port}`, -8, -45], [`AT+FTPUN=${q(user)}`, -9, -46], [`AT+FTPPW=${q(pass)}`, -10, -47],
-  ];
-  for (const [cmd, plain, cme] of steps) {
-    const r = await cfg(env, cmd, plain, cme);
-    if (r !== 0) return r;
+  const steps: [string, number][] = [['AT+FTPCID=1', 10], ['AT+FTPMODE=1', 10], ['AT+FTPTYPE="I"', 1],
+    [`AT+FTPSERV="${host}"`, 1], [`AT+FTPPORT=${port}`, 1], [`AT+FTPUN="${user}"`, 1], [`AT+FTPPW="${pass}"`, 1]];
+  for (let k = 0; k < steps.length; k++) {
+    const [cmd, tries] = steps[k]!;
+    let answer: number;
+    let count = tries;
+    do { answer = (await send(env, cmd, 'OK', CME, 10_000)).answer; count--; } while (answer !== 1 && count > 0);
+    if (answer === 0) return -4 - k;
+    await env.pause(100);
   }
-  let r = await cfg(env, `AT+FTPGETNAME=${q(name)}`, -21, -53);
-  if (r === 0) r = await cfg(env, `AT+FTPGETPATH=${q(ftpPath)}`, -22, -54);
-  if (r !== 0) return r;
-  const sz = await tryCommand(env, 'AT+FTPSIZE', 60_000);
-  if (!isOk(sz)) return isCme(sz) ? -55 : -23;
-  env.stats.sessions++;
-  let serverSize: number;
-  try {
-    const ev = await env.at.waitFor(/^\+FTPSIZE: ?1,/, env.timeout(60_000));
-    const m = /^\+FTPSIZE: ?1,(\d+),(\d+)$/.exec(ev.line);
-    if (!m || m[1] !== '0') return -23;
-    serverSize = Number(m[2]);
-  } catch {
-    return -23;
-  }
-
-  for (let attempt = 1; attempt <= ATTEMPTS_GPRS; attempt++) {
-    if (Date.now() >= deadline) return -58;
-    let c = await cfg(env, `AT+FTPGETNAME=${q(name)}`, -12, -48);
-    if (c === 0) c = await cfg(env, `AT+FTPGETPATH=${q(ftpPath)}`, -13, -49);
-    if (c !== 0) return c;
-    if (!sd.isPresent(sdName)) return -15;
-    sd.del(sdName);
-    if (!sd.create(sdName)) return -16;
-    env.stats.sessions++;
-    env.at.clearBacklog();
-    const t = await transfer(env, sdName, serverSize, name, deadline);
-    if (t !== 0) return t;
-    if (sd.size(sdName) === serverSize) return 1;
-    env.stats.notes.push(`${name}: attempt ${attempt}: SD size ${sd.size(sdName)} ≠ server size ${serverSize}`);
-  }
-  return -1;
+  return 0;
 }
 
-/** `WaspGPRS_Pro_core::requestOTA`: 1 after `loadOTA` (the device has rebooted), else a negative code. */
+/** downloadFile (:4553): 1, or a negative result (see the module docstring). */
+export async function downloadFileGprs(env: OtaEnv, file: string, sdName: string): Promise<number> {
+  const o = await openBearer(env);
+  if (o !== 1) return o;
+  await env.pause(100);
+  const s = await ftpSettings(env);
+  if (s !== 0) { await closeBearer(env); return s; }
+  const t0 = Date.now();
+  let retries = ATTEMPTS_GPRS;
+  let answer: number;
+  let ftpSize: number;
+  let sdSize: number;
+  do {
+    answer = await readDataFtp(env, file, sdName);
+    ftpSize = await getFileSize(env, file);
+    sdSize = env.device.sd.size(sdName);
+    if (ftpSize !== sdSize) env.stats.notes.push(`${file}: readDataFTP ${answer}, server size ${ftpSize}, SD size ${sdSize}`);
+    retries--;
+  } while (ftpSize !== sdSize && retries > 0 && Date.now() - t0 < env.timeout(DEADLINE_GPRS_MS));
+  await closeBearer(env);
+  if (ftpSize !== sdSize) return answer === 1 ? -1 : answer;
+  return 1;
+}
+
+/** `WaspGPRS_Pro_core::requestOTA` (:7029): 1 after `loadOTA` (the device has rebooted), else a negative code. */
 export async function requestOtaGprs(env: OtaEnv): Promise<number> {
   const { device } = env;
-  const sd = device.sd;
-  const bearer: [string, number][] = [
-    [`AT+SAPBR=3,1,${q('Contype')},${q('GPRS')}`, -4], [`AT+SAPBR=3,1,${q('APN')},${q(GPRS_APN)}`, -5],
-    [`AT+SAPBR=3,1,${q('USER')},${q('')}`, -6], [`AT+SAPBR=3,1,${q('PWD')},${q('')}`, -7],
-  ];
-  for (const [cmd, code] of bearer) {
-    if (!isOk(await tryCommand(env, cmd, 10_000))) return code;
-  }
-  sd.del('UPGRADE.TXT');
+  device.sd.del('UPGRADE.TXT');
+  const c = await configureBearer(env);
+  if (c !== 1) return c - 2;
   const prefix = env.gprsLiteralPrefix ? '.gprs' : '';
-  const u = await downloadFileGprs(env, '/UPGRADE.TXT', prefix || '/', 'UPGRADE.TXT');
+  const u = await downloadFileGprs(env, `${prefix}/UPGRADE.TXT`, 'UPGRADE.TXT');
   if (u !== 1) return gprsDownloadCode(u, 'upgrade');
 
-  const text = sd.read('UPGRADE.TXT') ?? Buffer.from('error opening UPGRADE.TXT', 'latin1');
-  const parsed = readUpgradeTxt('gprs', text, { programId: device.programId(), version: device.programVersion() });
-  if (parsed.undefinedBehaviour) env.stats.notes.push('UPGRADE.TXT value without a final \\n: undefined behaviour on a real device');
+  const parsed = readTags(env, 'gprs');
+  // SD.del(aux_name) runs once VERSION is copied, before the NO_FILE and version checks (WaspGPRS_Pro_core.cpp:7107)
+  if (parsed.ok || parsed.outcome === 'NO_FILE' || parsed.outcome === 'NOT_NEWER') device.sd.del((parsed.ok ? parsed.manifest : parsed.partial).file!);
   if (!parsed.ok) return tagCode('gprs', parsed.outcome);
   const m = parsed.manifest;
-  env.log(`FILE:${JSON.stringify(m.file)} PATH:${JSON.stringify(m.path)} VERSION:${m.version}`);
-
-  const bin = await downloadFileGprs(env, `/${m.file}`, `${prefix}${m.path}`, m.file);
+  // snprintf(buffer_GPRS, ".gprs%s", str_aux3) then strcpy into FTP_file[70] (:7120-7121)
+  const ftpFile = `${prefix}${m.path}/${m.file}`;
+  if (env.gprsLiteralPrefix && ftpFile.length + 1 > 70) {
+    throw new OtaUndefinedBehaviourError({ source: 'WaspGPRS_Pro_core.cpp:7121',
+      why: `strcpy of ${JSON.stringify(ftpFile)} (${ftpFile.length + 1} bytes with its NUL) into \`FTP_file[70]\`` });
+  }
+  env.log(`FILE:${JSON.stringify(m.file)} PATH:${JSON.stringify(m.path)} VERSION:${m.version} → ${JSON.stringify(ftpFile)}`);
+  const bin = await downloadFileGprs(env, ftpFile, m.file);
   if (bin !== 1) return gprsDownloadCode(bin, 'binary');
   device.loadOTA(m.file, m.version);
   return 1;

@@ -1,8 +1,7 @@
 /**
- * One OTA as a device does it: a {@link WaspmoteDevice}, the modem emulator of its module (helper A's
- * `createModem`), optionally a fault tap on the serial line and a fault proxy on the network path, and the
+ * One OTA as a device does it: a {@link WaspmoteDevice}, the modem emulator of its module (`createModem`), optionally a fault tap on the serial line and a fault proxy on the network path, and the
  * module's `requestOTA` procedure. After a successful procedure the device has called `loadOTA` and rebooted;
- * this then calls `checkNewProgram()` as the new sketch's `setup()` would (research/waspmote-ota.md §1 step 8).
+ * this then calls `checkNewProgram()` as the new sketch's `setup()` would (WaspUtils.cpp checkNewProgram).
  *
  * Module → modem family: 4g → telit, wifi-pro → ichip, 3g → simcom5215, gprs → simcom900.
  */
@@ -14,7 +13,7 @@ import { startFaultProxy, type Fault, type FaultProxy } from '../net/fault-proxy
 import { AtFaultTap, type AtFault } from '../scenarios/at-fault-tap.ts';
 import { WaspmoteDevice, type DeviceOptions, type CheckNewProgram } from './device.ts';
 import { describeCode, successCode } from './codes.ts';
-import { makeEnv, OtaHangError, type OtaEnv, type OtaOptions, type OtaServer } from './ota-env.ts';
+import { makeEnv, OtaHangError, OtaUndefinedBehaviourError, type OtaEnv, type OtaOptions, type OtaServer, type UndefinedBehaviour } from './ota-env.ts';
 import type { WaspModule } from './upgrade-txt.ts';
 import { requestOta4g } from './ota-4g.ts';
 import { requestOtaGprs, HOST_OPTIONS_GPRS } from './ota-gprs.ts';
@@ -61,7 +60,7 @@ export interface RunOtaOptions extends OtaOptions {
 /** The outcome, as the device would report it. */
 export interface OtaResult {
   module: WaspModule;
-  /** requestOTA's code (WiFi PRO: `_errorCode`); null when the procedure hung (see `hung`). */
+  /** requestOTA's code (WiFi PRO: `_errorCode`); null when the procedure hung or hit undefined behaviour. */
   code: number | null;
   /** True on the module's success value. */
   ok: boolean;
@@ -91,6 +90,13 @@ export interface OtaResult {
   /** Notes (quirks met, undefined behaviour, hang). */
   notes: string[];
   hung?: boolean;
+  /** Set when the library would overrun memory: no code can be predicted (the device may reset). */
+  undefinedBehaviour?: UndefinedBehaviour;
+}
+
+/** The one-line human reading of an undefined-behaviour outcome. */
+export function describeUndefinedBehaviour(ub: UndefinedBehaviour): string {
+  return `the library would overrun memory (${ub.source}): ${ub.why}; the device may reset`;
 }
 
 /**
@@ -110,6 +116,9 @@ export async function runOta(opts: RunOtaOptions): Promise<{ result: OtaResult; 
   const server: OtaServer = proxy ? { ...opts.server, host: proxy.host, port: proxy.port } : opts.server;
   const trace = opts.trace;
   const modem = createModem(MODEM_FAMILY[opts.module], {
+    // every module's ON() sends AT+CMEE=1 before requestOTA can run (Wasp4G.cpp:1215, Wasp3G.cpp:1855,
+    // WaspGPRS_Pro_core.cpp:2825), so the modem reports +CME ERROR: <n>
+    cmee: 1,
     timing: opts.modemTiming ?? 'fast',
     ...(trace ? { trace: (ev: TraceEvent) => trace(formatTrace(ev)) } : {}),
     ...opts.modemOptions,
@@ -121,12 +130,13 @@ export async function runOta(opts: RunOtaOptions): Promise<{ result: OtaResult; 
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   let code: number | null = null;
   let hung = false;
+  let ub: UndefinedBehaviour | undefined;
   try {
     code = await proc.run(env);
   } catch (err) {
-    if (!(err instanceof OtaHangError)) throw err;
-    hung = true;
-    env.stats.notes.push(err.message);
+    if (err instanceof OtaUndefinedBehaviourError) ub = err.ub;
+    else if (err instanceof OtaHangError) { hung = true; env.stats.notes.push(err.message); }
+    else throw err;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     at.close();
@@ -139,8 +149,8 @@ export async function runOta(opts: RunOtaOptions): Promise<{ result: OtaResult; 
     module: opts.module,
     code,
     ok,
-    name: hung ? 'HUNG' : entry?.name ?? 'UNKNOWN',
-    description: hung ? 'the procedure would never return on a real device' : entry?.condition ?? `code ${code} is not in the table`,
+    name: ub ? 'UNDEFINED_BEHAVIOUR' : hung ? 'HUNG' : entry?.name ?? 'UNKNOWN',
+    description: ub ? describeUndefinedBehaviour(ub) : hung ? 'the procedure would never return on a real device' : entry?.condition ?? `code ${code} is not in the table`,
     ...(entry?.guideText !== undefined ? { guideText: entry.guideText } : {}),
     ...(entry?.guideCode !== undefined ? { guideCode: entry.guideCode } : {}),
     bytes: env.stats.bytes,
@@ -152,6 +162,7 @@ export async function runOta(opts: RunOtaOptions): Promise<{ result: OtaResult; 
     netFaultEvents: proxy?.stats.events.length ?? 0,
     notes: env.stats.notes,
     ...(hung ? { hung } : {}),
+    ...(ub ? { undefinedBehaviour: ub } : {}),
   };
   if (ok) result.checkNewProgram = device.checkNewProgram();
   result.programId = device.programId();

@@ -2,9 +2,9 @@
  * The Waspmote's SD card, as the OTA code sees it: present or missing, a flat root folder of 8.3 files, and the
  * handful of operations `requestOTA` uses (isSD, isFile, del, create, open, seek, write, getFileSize, cat).
  * Faults can be injected per operation and per file so that every SD-related error code of
- * research/waspmote-ota.md §4 (4G 1, 14–17, 22; WiFi PRO 0010–0014) can be reproduced on a desk.
+ * the requestOTA functions of Libelium/waspmoteapi v048 (codes.ts) (4G 1, 14–17, 22; WiFi PRO 0010–0014) can be reproduced on a desk.
  *
- * Names: the card stores 8.3 names in upper case (research §5); the OTA code asks for `UPGRADE.TXT` and the
+ * Names: the card stores 8.3 names in upper case (WaspUtils.cpp loadOTA/checkNewProgram); the OTA code asks for `UPGRADE.TXT` and the
  * 7-character program name, so lookups are case-insensitive and names are normalised to upper case.
  * A name that is not a valid 8.3 name (printable ASCII except `| < > ^ + = ? / [ ] ; , * " \`, base 1–8
  * characters, extension 0–3) cannot be created: `create` returns false, as the FAT library would.
@@ -23,14 +23,14 @@ export interface SdFault { op: SdOp; name?: string; afterBytes?: number }
 /** Options of a simulated card: `present` false = no card in the slot (4G code 1, WiFi PRO 0010). */
 export interface SdCardOptions { present?: boolean; faults?: SdFault[] }
 
-/** DOS_BUFFER_SIZE of WaspSD: `SD.cat` never returns more than this many bytes (research §3). */
+/** DOS_BUFFER_SIZE of WaspSD: `SD.cat` never returns more than this many bytes (the requestOTA tag parses, e.g. Wasp4G.cpp:7319-7497). */
 export const SD_CAT_BUFFER = 256;
 
 const FORBIDDEN = new Set('|<>^+=?/[];,*"\\'.split(''));
 
 /**
  * Normalises a file name the way the card stores it (upper case). Returns undefined when the name is not a valid
- * 8.3 name (research §5), e.g. a FILE value carrying a `\r`.
+ * 8.3 name (WaspUtils.cpp loadOTA/checkNewProgram), e.g. a FILE value carrying a `\r`.
  */
 export function sdName(name: string): string | undefined {
   const upper = name.toUpperCase();
@@ -161,7 +161,7 @@ export class SdCard {
   }
 }
 
-/** The `SD.cat` 256-byte semantics applied to a byte array (see {@link SdCard.cat}); research/waspmote-ota.md §3. */
+/** The `SD.cat` 256-byte semantics applied to a byte array (see {@link SdCard.cat}); the requestOTA tag parses, e.g. Wasp4G.cpp:7319-7497. */
 export function catBuffer(file: Uint8Array): { text: Buffer; truncated: boolean } {
   const copied = Buffer.from(file.subarray(0, SD_CAT_BUFFER));
   let text: Buffer;

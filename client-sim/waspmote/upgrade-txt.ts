@@ -1,5 +1,5 @@
 /**
- * The device-side reading of UPGRADE.TXT, per Waspmote module, quirks and all (research/waspmote-ota.md §3).
+ * The device-side reading of UPGRADE.TXT, per Waspmote module, quirks and all (the requestOTA tag parses, e.g. Wasp4G.cpp:7319-7497).
  *
  * Why this is not `server/manifest.ts`: the server's parser is strict and refuses anything that some device would
  * misread; this one reproduces how each device actually reads the file (C `strstr`/`strchr` over the buffer that
@@ -24,11 +24,19 @@
  *   WiFi PRO rejects current ≥ new; 3G rejects unless new > current; GPRS rejects unless (signed new) > current.
  *   A different name is always accepted.
  *
- * Undefined behaviour, modelled as a documented choice: a value line without a final `\n` makes `strchr` return
- * NULL and the computed length negative. For FILE on 4G/WiFi PRO the length check then fails (→ code 4 / 0022),
- * which is deterministic. For other values the device copies with a huge `strncpy` length (stack overrun); we model
- * it as the value running to the end of the buffer (cut to 9 characters for SIZE/VERSION) and flag the result
- * with `undefinedBehaviour`, so a caller can warn that a real device may instead crash.
+ * Undefined behaviour is an outcome, not a guess: where the library's tag copy overruns its buffer, the parse stops
+ * there with `overrun: { source, why }` (and `ok: false`, outcome 'OVERRUN'); the caller reports it instead of a
+ * code. The checks run in the library's order, so a missing label that the library reports first still wins:
+ * - a value with no `\n` after it: `strchr(…, '\n')` is NULL and the copy length negative, so `strncpy` writes
+ *   far past the buffer (4G/WiFi PATH, SIZE, VERSION; 3G/GPRS PATH, VERSION). FILE on 4G/WiFi is only measured
+ *   (length ≠ 7 → code 4 / 0022, no copy), and FILE on 3G/GPRS is a fixed 7-byte copy: neither overruns.
+ * - 4G/WiFi `path[100]`: a PATH value of 100+ bytes (Wasp4G.cpp:7388, WaspWIFI_PRO.cpp:6348).
+ * - 3G `path[60]`: value + `\n` copied, then FILE appended (Wasp3G.cpp:9803, :9812); GPRS `str_aux3[70]`: value +
+ *   `\n`, then `/` and FILE appended (WaspGPRS_Pro_core.cpp:7080, :7088-7089).
+ * - 3G/GPRS `aux_ver[4]`: the VERSION value and its `\n` must fit 4 bytes, so a value of 4+ bytes (a `\r`
+ *   counts) overruns it (Wasp3G.cpp:9819, WaspGPRS_Pro_core.cpp:7097).
+ * The GPRS `FTP_file[70]` copy of `.gprs<PATH>/<FILE>` happens later (after the version check) and is checked
+ * by ota-gprs.ts.
  */
 import { catBuffer } from './sd.ts';
 
@@ -62,10 +70,17 @@ export interface DeviceManifest {
 /** The state of the device the version rule compares with. */
 export interface RunningProgram { programId: string; version: number }
 
-/** Result of reading UPGRADE.TXT: either a manifest to act on, or the outcome that stops the OTA. */
+/** Where and why the library would overrun memory (see the module docstring). */
+export interface Overrun { source: string; why: string }
+
+/**
+ * Result of reading UPGRADE.TXT: a manifest to act on, or the outcome that stops the OTA. 'OVERRUN' (with
+ * `overrun` set) means the library's copy overruns a buffer there: undefined behaviour, no code.
+ * `undefinedBehaviour` is true exactly when `overrun` is set.
+ */
 export type DeviceParseResult =
-  | { ok: true; manifest: DeviceManifest; truncated: boolean; undefinedBehaviour: boolean }
-  | { ok: false; outcome: TagOutcome; partial: Partial<DeviceManifest>; truncated: boolean; undefinedBehaviour: boolean };
+  | { ok: true; manifest: DeviceManifest; truncated: boolean; undefinedBehaviour: false; overrun?: undefined }
+  | { ok: false; outcome: TagOutcome | 'OVERRUN'; partial: Partial<DeviceManifest>; truncated: boolean; undefinedBehaviour: boolean; overrun?: Overrun };
 
 /** C `atoi`/`atol` over a latin1 string: leading whitespace, optional sign, digits; wraps to `bits`. */
 export function cAtoi(s: string, bits: 16 | 32): number {
@@ -117,34 +132,49 @@ export function readUpgradeTxt(module: WaspModule, file: Uint8Array, running: Ru
     : readFirstColon(module, buf, running, truncated);
 }
 
-function stop(outcome: TagOutcome, partial: Partial<DeviceManifest>, truncated: boolean, ub: boolean): DeviceParseResult {
-  return { ok: false, outcome, partial, truncated, undefinedBehaviour: ub };
+function stop(outcome: TagOutcome, partial: Partial<DeviceManifest>, truncated: boolean): DeviceParseResult {
+  return { ok: false, outcome, partial, truncated, undefinedBehaviour: false };
 }
 
+function overrun(source: string, why: string, partial: Partial<DeviceManifest>, truncated: boolean): DeviceParseResult {
+  return { ok: false, outcome: 'OVERRUN', partial, truncated, undefinedBehaviour: true, overrun: { source, why } };
+}
+
+const NO_LF = (label: string, buf: string) => `the ${label} value has no \\n after it: strchr returns NULL and strncpy copies a negative length into \`${buf}\``;
+
+/** Library lines of each tag copy, per module. */
+const LINES = {
+  '4g': { file: 'Wasp4G.cpp', path: 7388, size: 7420, version: 7452 },
+  'wifi-pro': { file: 'WaspWIFI_PRO.cpp', path: 6348, size: 6376, version: 6404 },
+  '3g': { file: 'Wasp3G.cpp', path: 9803, cat: 9812, version: 9819, pathBuf: 60, pathName: 'path[60]' },
+  gprs: { file: 'WaspGPRS_Pro_core.cpp', path: 7080, cat: 7089, version: 7097, pathBuf: 70, pathName: 'str_aux3[70]' },
+} as const;
+
 function readSubstring(module: '4g' | 'wifi-pro', buf: string, running: RunningProgram, truncated: boolean): DeviceParseResult {
-  let ub = false;
+  const L = LINES[module];
   const partial: Partial<DeviceManifest> = {};
   const fileAt = buf.indexOf('FILE:');
-  if (fileAt < 0) return stop('NO_FILE_LABEL', partial, truncated, ub);
+  if (fileAt < 0) return stop('NO_FILE_LABEL', partial, truncated);
   const fv = valueAt(buf, fileAt);
-  if (fv.length !== 7) return stop('FILE_LENGTH', partial, truncated, fv.ub);
+  if (fv.length !== 7) return stop('FILE_LENGTH', partial, truncated);
   partial.file = fv.text.slice(0, 7);
-  if (partial.file === 'NO_FILE') return stop('NO_FILE', partial, truncated, ub);
+  if (partial.file === 'NO_FILE') return stop('NO_FILE', partial, truncated);
 
   const pv = labelValue(buf, 'PATH:');
-  if (!pv) return stop('NO_PATH', partial, truncated, ub);
-  ub ||= pv.ub;
+  if (!pv) return stop('NO_PATH', partial, truncated);
+  if (pv.ub) return overrun(`${L.file}:${L.path}`, NO_LF('PATH', 'path[100]'), partial, truncated);
+  if (pv.length >= 100) return overrun(`${L.file}:${L.path}`, `the PATH value is ${pv.length} bytes: \`path[100]\` holds 99 and its NUL`, partial, truncated);
   partial.path = pv.text;
 
   const sizeAt = buf.indexOf('SIZE:');
-  if (sizeAt < 0) return stop('NO_SIZE', partial, truncated, ub);
+  if (sizeAt < 0) return stop('NO_SIZE', partial, truncated);
   const sv = valueAt(buf, sizeAt);
-  ub ||= sv.ub;
+  if (sv.ub) return overrun(`${L.file}:${L.size}`, NO_LF('SIZE', 'aux_str[10]'), partial, truncated);
   partial.size = cAtoi(capped(sv), 32);
 
   const vv = labelValue(buf, 'VERSION:');
-  if (!vv) return stop('NO_VERSION', partial, truncated, ub);
-  ub ||= vv.ub;
+  if (!vv) return stop('NO_VERSION', partial, truncated);
+  if (vv.ub) return overrun(`${L.file}:${L.version}`, NO_LF('VERSION', 'aux_str[10]'), partial, truncated);
   partial.version = toUint8(cAtoi(capped(vv), 16));
 
   if (running.programId === partial.file) {
@@ -152,33 +182,44 @@ function readSubstring(module: '4g' | 'wifi-pro', buf: string, running: RunningP
     const rejected = module === '4g'
       ? cur >= partial.version && cur !== 255
       : cur >= partial.version;
-    if (rejected) return stop('NOT_NEWER', partial, truncated, ub);
+    if (rejected) return stop('NOT_NEWER', partial, truncated);
   }
-  return { ok: true, manifest: partial as DeviceManifest, truncated, undefinedBehaviour: ub };
+  return { ok: true, manifest: partial as DeviceManifest, truncated, undefinedBehaviour: false };
 }
 
 function readFirstColon(module: '3g' | 'gprs', buf: string, running: RunningProgram, truncated: boolean): DeviceParseResult {
-  let ub = false;
+  const L = LINES[module];
   const partial: Partial<DeviceManifest> = {};
-  if (buf.indexOf('FILE:') < 0) return stop('NO_FILE_LABEL', partial, truncated, ub);
+  if (buf.indexOf('FILE:') < 0) return stop('NO_FILE_LABEL', partial, truncated);
   // strncpy(aux_name, strchr(buffer, ':') + 1, 7): the first ':' of the whole buffer, 7 bytes, stops at the NUL.
   const firstColon = buf.indexOf(':');
   partial.file = buf.slice(firstColon + 1, firstColon + 8);
 
   const pv = labelValue(buf, 'PATH:');
-  if (!pv) return stop('NO_PATH', partial, truncated, ub);
-  ub ||= pv.ub;
+  if (!pv) return stop('NO_PATH', partial, truncated);
+  if (pv.ub) return overrun(`${L.file}:${L.path}`, NO_LF('PATH', L.pathName), partial, truncated);
+  // strncpy copies the value and its '\n' (length + 1 bytes)
+  if (pv.length + 1 > L.pathBuf) {
+    return overrun(`${L.file}:${L.path}`, `the PATH value and its \\n are ${pv.length + 1} bytes: \`${L.pathName}\` holds ${L.pathBuf}`, partial, truncated);
+  }
+  const joined = pv.length + (module === 'gprs' ? 1 : 0) + partial.file.length + 1;
+  if (joined > L.pathBuf) {
+    return overrun(`${L.file}:${L.cat}`, `strcat of ${module === 'gprs' ? '"/" and ' : ''}FILE makes ${joined} bytes with the NUL: \`${L.pathName}\` holds ${L.pathBuf}`, partial, truncated);
+  }
   partial.path = pv.text;
 
   const vv = labelValue(buf, 'VERSION:');
-  if (!vv) return stop('NO_VERSION', partial, truncated, ub);
-  ub ||= vv.ub;
+  if (!vv) return stop('NO_VERSION', partial, truncated);
+  if (vv.ub) return overrun(`${L.file}:${L.version}`, NO_LF('VERSION', 'aux_ver[4]'), partial, truncated);
+  if (vv.length + 1 > 4) {
+    return overrun(`${L.file}:${L.version}`, `the VERSION value ${JSON.stringify(vv.text)} and its \\n are ${vv.length + 1} bytes: \`aux_ver[4]\` holds 4`, partial, truncated);
+  }
   const raw = cAtoi(vv.text, 16);
   partial.version = module === 'gprs' ? toInt8(raw) : toUint8(raw);
 
-  if (partial.file === 'NO_FILE') return stop('NO_FILE', partial, truncated, ub);
+  if (partial.file === 'NO_FILE') return stop('NO_FILE', partial, truncated);
   if (running.programId === partial.file && !(partial.version > running.version)) {
-    return stop('NOT_NEWER', partial, truncated, ub);
+    return stop('NOT_NEWER', partial, truncated);
   }
-  return { ok: true, manifest: partial as DeviceManifest, truncated, undefinedBehaviour: ub };
+  return { ok: true, manifest: partial as DeviceManifest, truncated, undefinedBehaviour: false };
 }
