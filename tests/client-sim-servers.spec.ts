@@ -88,7 +88,6 @@ for (const kind of ['pyftpdlib', 'vsftpd', 'firmdrop-tsx'] as const) {
       it(`${module}: the library's OTA ends with the binary on the SD card byte for byte`, async () => {
         const { result, device } = await runOta({
           module, ...FAST, server: account(server), device: { programId: 'OTHERFW', version: 1 },
-          ...(kind === 'firmdrop-tsx' ? { gprsLiteralPrefix: false } : {}),
         });
         expect(result.ok, `${result.code} ${result.name} ${result.notes.join('; ')}`).to.equal(true);
         expect(result.checkNewProgram).to.equal(1);

@@ -16,11 +16,6 @@ import type { FtpHandle } from '../server/ftp/server.ts';
 
 const run = promisify(execFile);
 const FAST = { timeScale: 0.02, minTimeoutMs: 1500, maxIdlePolls: 50 };
-/**
- * GPRS against firmdrop: the library asks for `.gprs/…` paths; firmdrop's `.gprs` alias is tested in
- * gprs-paths.spec.ts, so these firmdrop runs send the paths without the prefix.
- */
-const NO_GPRS_PREFIX = { gprsLiteralPrefix: false };
 
 async function tempRoot(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-ota-'));
@@ -53,7 +48,7 @@ describe('Waspmote requestOTA against firmdrop, per module (the requestOTA funct
   for (const module of WASP_MODULES) {
     it(`${module}: full OTA ends with checkNewProgram() == 1 and the binary on the SD card byte for byte`, async () => {
       const { result, device } = await runOta({
-        module, ...FAST, ...NO_GPRS_PREFIX,
+        module, ...FAST,
         server: { host: '127.0.0.1', port: fd.ftp.port, user: 'ota', pass: 'libelium' },
         device: { programId: 'NEWPROG', version: 6 },
       });
@@ -67,7 +62,7 @@ describe('Waspmote requestOTA against firmdrop, per module (the requestOTA funct
       if (module === '4g') expect(result.sessions).to.equal(2, 'two FTP sessions: close and reopen between manifest and binary');
       if (module === 'wifi-pro') expect(result.sessions).to.equal(1, 'one FTP session for both files');
       // a second request finds nothing newer
-      const again = await runOta({ module, ...FAST, ...NO_GPRS_PREFIX, server: { host: '127.0.0.1', port: fd.ftp.port, user: 'ota', pass: 'libelium' }, device });
+      const again = await runOta({ module, ...FAST, server: { host: '127.0.0.1', port: fd.ftp.port, user: 'ota', pass: 'libelium' }, device });
       expect(again.result.name).to.equal('VERSION_NOT_NEWER');
     });
   }
@@ -107,7 +102,7 @@ describe('Waspmote requestOTA against firmdrop, per module (the requestOTA funct
   it('fleet: 8 devices at once against one server all succeed', async () => {
     const s = await runFleet({
       devices: 8, deadlineMs: 25_000,
-      make: (i) => ({ module: WASP_MODULES[i % 4]!, ...FAST, ...NO_GPRS_PREFIX, server: { host: '127.0.0.1', port: fd.ftp.port, user: 'ota', pass: 'libelium' }, device: { programId: 'OTHER01', version: 1 } }),
+      make: (i) => ({ module: WASP_MODULES[i % 4]!, ...FAST, server: { host: '127.0.0.1', port: fd.ftp.port, user: 'ota', pass: 'libelium' }, device: { programId: 'OTHER01', version: 1 } }),
     });
     expect(s.finished).to.equal(8);
     expect(s.rows.every((r) => r.name === 'OK')).to.equal(true);

@@ -99,9 +99,6 @@ export async function runScenario(s: Scenario, opts: ScenarioRunOptions = {}): P
       minTimeoutMs: opts.minTimeoutMs ?? 1500,
       maxIdlePolls: s.options?.maxIdlePolls ?? 50,
       ...(s.options?.library ? { library: s.options.library } : {}),
-      // the in-process server hides dot-entries (server/device-fs.ts), so GPRS scenarios send the paths without
-      // the library's `.gprs` prefix; the literal paths are tested against pyftpdlib in gprs-paths.spec.ts
-      gprsLiteralPrefix: false,
       trace: opts.trace,
     });
     return { scenario: s, result, passed: result.code === s.expect.code && result.name === s.expect.name, device, binary: root.binary };
