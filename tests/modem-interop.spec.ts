@@ -239,7 +239,7 @@ for (const kind of ['pyftpdlib', 'vsftpd', 'firmdrop'] as const) {
       it(`Waspmote requestOTA through the ${module} modem: success and the binary on the SD card byte for byte`, async () => {
         const lines: string[] = [];
         const { result, device } = await runOta({
-          module, timeScale: 0.02, minTimeoutMs: 1500, maxIdlePolls: 50,
+          module, timeScale: 0.005, minTimeoutMs: 1500, maxIdlePolls: 50,
           server: { host: t.host, port: t.port, user: t.user, pass: t.pass },
           device: { programId: 'OTA_APP', version: 1 }, trace: (l) => lines.push(l),
         });

@@ -15,7 +15,7 @@ import { runFleet } from '../client-sim/fleet.ts';
 import type { FtpHandle } from '../server/ftp/server.ts';
 
 const run = promisify(execFile);
-const FAST = { timeScale: 0.02, minTimeoutMs: 1500, maxIdlePolls: 50 };
+const FAST = { timeScale: 0.005, minTimeoutMs: 1500, maxIdlePolls: 50 };
 
 async function tempRoot(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-ota-'));
