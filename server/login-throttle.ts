@@ -1,5 +1,5 @@
 /**
- * Per-address brute-force throttle for FTP logins (issue 5 item 4: "login brute force slowed down").
+ * Per-address brute-force throttle for FTP logins (RFC 2577 §5: "the server SHOULD … delay … after failed logins").
  *
  * server/ftp/ already slows guessing per connection (a fixed pause before each 530, and the connection closed
  * after MAX_LOGIN_FAILURES). An attacker simply reconnects, so this module remembers failed logins per client
@@ -8,7 +8,7 @@
  * The policy, and why:
  * - Only FAILED logins are ever delayed, and a delay holds back the 530 reply of the failing connection only: it never
  *   blocks or slows other connections from the same address. Thousands of devices may share one carrier-NAT address
- *   (research/modem-at-ftp.md: "behind carrier NAT"; research/stack.md #4), and their successful logins cost nothing.
+ *   (devices behind carrier-grade NAT, RFC 6888, share an address), and their successful logins cost nothing.
  * - Growth: the first `freeFailures` failures from an address wait `baseDelayMs` each (today's fixed 500 ms); the
  *   failure after that waits 2 × base, the next 4 × base, doubling, capped at `maxDelayMs`. With the defaults:
  *   failures 1–5 wait 0.5 s, then 1, 2, 4, 8, 16 s, then 30 s each.

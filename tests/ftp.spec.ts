@@ -1,7 +1,7 @@
 /**
  * server/ftp/ against real clients on loopback: basic-ftp and raw control connections.
- * Covers issue 2 item 5 (read-only serving, PASV/EPSV, SIZE, REST, LIST form, jail, hidden catalogue, generic
- * errors, users) and the ftp-srv fixes of research/stack.md (split commands, signals, limits, idle, close).
+ * Covers read-only serving ( serving, PASV/EPSV, SIZE, REST, LIST form, jail, hidden catalogue, generic
+ * errors, users) and the faults of a general-purpose Node FTP server (docs/ftp-servers.md: split commands, signals, limits, idle, close).
  */
 import { expect } from 'chai';
 import { enterPassiveModeIPv4, enterPassiveModeIPv6, FTPError } from 'basic-ftp';
@@ -259,7 +259,7 @@ describe('ftp: serving the OTA root read-only', function () {
   });
 });
 
-describe('ftp: ftp-srv fixes (research/stack.md)', function () {
+describe('ftp: what a general-purpose Node FTP server gets wrong (docs/ftp-servers.md)', function () {
   let t: TestRoot;
   const servers: TestServer[] = [];
   const opened: { close(): void }[] = [];
@@ -297,7 +297,7 @@ describe('ftp: ftp-srv fixes (research/stack.md)', function () {
     expect((await r.reply()).text).to.equal(`213 ${MANIFEST.length}\r\n`);
   });
 
-  it('#1 handles the split `SI` + `ZE f` of stack.md, and LF-only line ends', async () => {
+  it('#1 handles the split `SI` + `ZE f` (RFC 9293: TCP is a byte stream), and LF-only line ends', async () => {
     const s = await server();
     const r = await raw(s.port);
     r.write('SI');

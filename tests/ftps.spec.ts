@@ -1,5 +1,5 @@
 /**
- * FTPS (explicit AUTH TLS, issue 5 item 6) with real clients: basic-ftp (`secure: true`, PBSZ 0 / PROT P), curl
+ * FTPS (explicit AUTH TLS, RFC 4217) with real clients: basic-ftp (`secure: true`, PBSZ 0 / PROT P), curl
  * (`--ssl-reqd`), Python ftplib FTP_TLS, and a raw TLS control connection for commands split across TLS records
  * and ABOR during a RETR (the line buffer of server/ftp.ts must follow ftp-srv's swap of the control socket).
  * Active mode over TLS is refused at once; garbage instead of a handshake closes only that connection.

@@ -1,5 +1,5 @@
 /**
- * Fuzzed FTP command streams against one real firmdrop FTP server (issue 5 item 4, "a fuzzed command stream that
+ * Fuzzed FTP command streams against one real firmdrop FTP server ("a fuzzed command stream that
  * never crashes the server or leaks sockets"). fast-check generates sessions: valid verbs (any case) with random
  * or nasty arguments, raw random bytes, odd line ends (CR, LF, none, CR CR LF), split at random points into TCP
  * segments; PASV/EPSV replies get a data connection that is either read or dropped at once; PORT/EPRT name a
@@ -42,7 +42,7 @@ interface Run { login: boolean; commands: Buffer[]; segments: number[]; readData
 /** The data connections and sockets a run opened, to be destroyed when it ends. */
 interface RunState { sockets: net.Socket[]; replies: FtpReply[] }
 
-describe('fuzzed command streams (issue 5 item 4)', function () {
+describe('fuzzed command streams', function () {
   this.timeout(180_000);
   let tree: HostileTree;
   let ftpd: FtpHandle;

@@ -1,5 +1,5 @@
 /**
- * Hostile commands and data-connection faults found by an adversarial review of the server (issue 5 item 4), each
+ * Hostile commands and data-connection faults found by an adversarial review of the server, each
  * a regression test: a crafted EPRT that froze the event loop (ftp-srv's `ip` regex), PORT/EPRT/OPTS arguments
  * that got no reply or a codeless one, octets over 255, a data connection reset on arrival, ABOR while RETR waits
  * for its data connection, predictable passive ports, lost replies after a half-close, EPSV arguments and EPSV
@@ -49,7 +49,7 @@ function portArg(port: number): string {
   return `127,0,0,1,${port >> 8},${port & 255}`;
 }
 
-describe('hostile commands and data-connection faults (issue 5 item 4, adversarial review)', function () {
+describe('hostile commands and data-connection faults (adversarial review)', function () {
   this.timeout(60_000);
   let tree: HostileTree;
   let ftpd: FtpHandle;

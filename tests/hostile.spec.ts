@@ -1,5 +1,5 @@
 /**
- * Hostile input against the real firmdrop FTP server (issue 5 item 4), at the byte level with a raw control
+ * Hostile input against the real firmdrop FTP server, at the byte level with a raw control
  * connection (tests/support/raw-ftp.ts). Basic cases (a command split in two, an oversized line, NUL, `../`, 421)
  * are in tests/ftp.spec.ts; these go further: whole sessions byte-at-a-time, a 1 MiB line, garbage and NUL bytes,
  * client control bytes echoed into replies (forged reply lines), a traversal/symlink corpus (SIZE, MDTM, RETR, CWD,
@@ -88,7 +88,7 @@ function controlSockets(port: number): number {
   return countHeld((s) => s.localPort === port && s.state !== 'LISTEN');
 }
 
-describe('hostile input (issue 5 item 4)', function () {
+describe('hostile input', function () {
   this.timeout(60_000);
   let tree: HostileTree;
   let ftpd: FtpHandle;
@@ -619,7 +619,7 @@ function noPathIn(r: FtpReply): void {
   expect(r.lines.join('\n')).to.not.include(TMP_PREFIX);
 }
 
-describe('hostile input over FTPS (explicit AUTH TLS, issue 5 items 4 and 6)', function () {
+describe('hostile input over FTPS (explicit AUTH TLS, RFC 4217)', function () {
   this.timeout(60_000);
   let tree: HostileTree;
   let ftpd: FtpHandle | undefined;

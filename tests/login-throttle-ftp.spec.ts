@@ -1,5 +1,5 @@
 /**
- * Brute force across reconnects (issue 5 item 4), on a real server: the per-address LoginThrottle
+ * Brute force across reconnects, on a real server: the per-address LoginThrottle
  * (server/login-throttle.ts) wired into PASS in server/ftp.ts. A guesser that reconnects after every closed
  * connection keeps its count; another address starts from scratch; the right password from the guessing address
  * still logs in at once (carrier NAT: a fleet shares one address) and does not wipe the count.

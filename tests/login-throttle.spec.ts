@@ -1,4 +1,4 @@
-// server/login-throttle.ts: per-address brute-force throttle for FTP logins (issue 5 item 4). Pure policy object:
+// server/login-throttle.ts: per-address brute-force throttle for FTP logins (RFC 2577 §5). Pure policy object:
 // an injected clock, no real waiting, no timing assertions. Cases: free allowance, doubling and cap, forgetting
 // after forgetAfterMs, per-address isolation, mapped IPv6 = IPv4, IPv6 per /64, maxTracked under 50,000 addresses,
 // success policy (default keeps failures: carrier NAT; resetOnSuccess forgets), bad input, option checks, and a

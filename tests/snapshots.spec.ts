@@ -1,6 +1,6 @@
 // Offered-binary snapshots (server/snapshots/) and how devices are served them (server/ftp/files.ts): a device
 // gets the bytes the UPGRADE.TXT it read names, even while the operator writes a new build over the binary
-// (issue 5 item 5). Real Publisher, real startFtp on 127.0.0.1:0, basic-ftp clients.
+// Real Publisher, real startFtp on 127.0.0.1:0, basic-ftp clients.
 import { expect } from 'chai';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';

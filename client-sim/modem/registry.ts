@@ -1,7 +1,7 @@
 /**
  * The family registry behind `createModem` (index.ts). Each dialect file registers its factory;
  * index.ts imports the dialect files so that importing index.ts makes every family available.
- * Helper B's u-blox and Quectel dialects call `registerFamily('ublox', ...)` / `('quectel', ...)` in
+ * The u-blox and Quectel dialects call `registerFamily('ublox', ...)` / `('quectel', ...)` in
  * their own files and add one import line each to index.ts.
  */
 import type { AtModem, AtModemOptions } from './at-modem.ts';

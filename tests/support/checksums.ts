@@ -1,5 +1,5 @@
 /**
- * Checksums as UPGRADE.TXT writes them (issue 2 item 2): CRC-32 as 8 lowercase hex digits, unsigned (crc-32 returns
+ * Checksums as UPGRADE.TXT writes them (docs/upgrade-txt.md): CRC-32 as 8 lowercase hex digits, unsigned (crc-32 returns
  * a signed number: `>>> 0`), and MD5 as 32 lowercase hex digits. For tests that verify served bytes.
  */
 import CRC32 from 'crc-32';

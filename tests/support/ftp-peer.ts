@@ -7,7 +7,7 @@
  * - `stallAfterBytes`: the proxy forwards that many bytes of a data connection, then nothing (forever).
  * - `cutAfterBytes`: the proxy forwards that many bytes, then resets both sides (ECONNRESET / aborted).
  * - `truncateAfterBytes`: the proxy forwards that many bytes, then closes toward the modem with a FIN and
- *   discards the rest, so the server believes it sent everything and replies 226 (seed 000's lost tail).
+ *   discards the rest, so the server believes it sent everything and replies 226 (a cellular download's lost tail: the last bytes never reach the device).
  * `stop()` closes the server at once (in-flight transfers dropped), `close()` also removes the root.
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';

@@ -2,7 +2,7 @@
  * A plain ftp-srv 4.6.3 FTP server on 127.0.0.1 (ephemeral port) serving a temp folder, for client-sim specs that
  * need a real server but must not depend on firmdrop's own server wiring (client-sim never imports server/).
  * Anonymous and any user/password log in to `root`. Passive ports come from an ephemeral-ish range.
- * Note ftp-srv's known faults (research/stack.md): commands split across TCP segments are NOT reassembled.
+ * Note ftp-srv's known faults (docs/ftp-servers.md): commands split across TCP segments are NOT reassembled.
  */
 import { FtpSrv } from 'ftp-srv';
 import fs from 'node:fs/promises';
@@ -29,7 +29,7 @@ export async function startPlainFtp(files: Record<string, Buffer | string> = {})
     url: 'ftp://127.0.0.1:0', pasv_url: '127.0.0.1', pasv_min: 40000 + Math.floor(Math.random() * 20000),
     anonymous: true, greeting: 'plain test ftp', log: pino({ level: 'silent' }),
   } as ConstructorParameters<typeof FtpSrv>[0]);
-  // ftp-srv installs process.exit handlers on signals (stack.md #6): take them back off.
+  // ftp-srv installs process.exit handlers on signals (docs/ftp-servers.md): take them back off.
   for (const [sig, before] of sigBefore) {
     for (const l of process.listeners(sig as NodeJS.Signals)) if (!before.includes(l)) process.off(sig, l);
   }
