@@ -154,7 +154,7 @@ async function printManifest(root: string): Promise<void> {
 /** `firmdrop serve`: runs until SIGINT/SIGTERM, then closes cleanly and resolves 0. */
 async function serve(flags: Flags): Promise<number> {
   const config = loadConfig(flags);
-  // Loaded here, not at the top: the one-shot commands need neither ftp-srv nor chokidar (faster start).
+  // Loaded here, not at the top: the one-shot commands need neither the FTP layer nor chokidar (faster start).
   const { loggerFor, startFirmdrop } = await import('./app.ts');
   const logger = loggerFor(config);
   const app = await startFirmdrop(config, logger);
@@ -342,7 +342,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Sets the exit code; forces the exit shortly after if a library left a timer running (ftp-srv does, ~1 s). */
+/** Sets the exit code; forces the exit shortly after if a library left a timer or socket running (~1 s). */
 export async function runAndExit(argv: string[]): Promise<void> {
   const code = await main(argv);
   process.exitCode = code;

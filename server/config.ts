@@ -260,7 +260,7 @@ function parseHost(raw: unknown, src: Source): string {
 
 function parsePasvAddress(raw: unknown, src: Source): string {
   const s = String(raw).trim();
-  // ftp-srv writes pasv_url straight into the 227 reply: a host name or IPv6 address would break it (ftp-srv 4.6.3 src/commands/registration/pasv.js).
+  // The 227 reply carries h1,h2,h3,h4 (RFC 959 §4.1.2, PASV): only a bare IPv4 address can be written there.
   if (!net.isIPv4(s) || s === '0.0.0.0') {
     throw new ConfigError(`${where(src, raw)}: expected a bare IPv4 address (no host name, no port)`);
   }

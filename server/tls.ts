@@ -4,8 +4,8 @@
  * first device's handshake. u-blox (`AT+UFTP=8,1`), Quectel (`AT+QFTPCFG="ssltype",2`) and Telit
  * (`AT#FTPCFG=...,<FTPSEn>`) modems can use it (each vendor's AT commands manual: u-blox SARA-R4 `+UFTP`, Quectel FTP(S) application note, Telit LE910 `#FTPCFG`).
  *
- * The result is the `tls` option ftp-srv 4.6.3 takes (`new FtpSrv({ tls })`): its AUTH handler builds a secure
- * context from it for each control connection, and server/ftp.ts builds the data-channel context from the same.
+ * The result's `options` build one secure context (node:tls) that server/ftp/cmd-tls.ts uses for the control
+ * connection after `AUTH TLS` and server/ftp/passive.ts for the data connections after `PROT P`.
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -20,7 +20,7 @@ export interface TlsFiles {
   keyFile: string;
 }
 
-/** What {@link loadTls} returns: ftp-srv's `tls` option plus facts for the start-up log line. */
+/** What {@link loadTls} returns: the TLS options of the FTP server plus facts for the start-up log line. */
 export interface LoadedTls {
   /**
    * Options for `tls.createSecureContext()`: `cert`, `key` (Buffers) and `ticketKeys` (48 random bytes shared by
@@ -55,7 +55,7 @@ function reason(err: unknown): string {
 
 /**
  * Reads and checks the certificate and key: each file readable and PEM, the key unencrypted, the key the
- * certificate's. Checked with `tls.createSecureContext()`, the same call ftp-srv makes on `AUTH TLS`.
+ * certificate's. Checked with `tls.createSecureContext()`, the call the FTP layer makes for `AUTH TLS`.
  * An expired certificate is loaded (the caller may warn): devices' clocks and their checks vary.
  * @throws ConfigError, one line naming the file: `TLS certificate /etc/x.pem: no such file`,
  *   `TLS key /etc/k.pem: not a PEM private key (unsupported)`,
