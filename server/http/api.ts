@@ -7,12 +7,13 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { MANIFEST_NAME, isProgramName } from '../manifest.ts';
 import type { LoginThrottle } from '../login-throttle.ts';
 import type { Publisher } from '../publisher.ts';
-import { AdminAuth, CSRF_HEADER, SESSION_COOKIE, SESSION_MAX_MS, type AdminSession } from './admin-auth.ts';
+import { AdminAuth, SESSION_COOKIE, SESSION_MAX_MS } from './admin-auth.ts';
+import { type Access, guard } from './guard.ts';
 import { ApiError } from './errors.ts';
 import { SCHEMAS } from './api-schemas.ts';
 import { receiveUpload } from './upload.ts';
@@ -27,24 +28,9 @@ export interface ApiContext {
   log: Logger;
 }
 
-type Access = 'open' | 'read' | 'change';
-
-declare module 'fastify' {
-  interface FastifyRequest { adminSession?: AdminSession }
-}
-
 /** Registers the `/api/…` routes on `app` (the OpenAPI route is registered by server.ts). */
 export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
-  const guard = (access: Access) => async (req: FastifyRequest) => {
-    if (access === 'open') return;
-    const s = ctx.auth?.get(req.cookies[SESSION_COOKIE]);
-    if (!s) throw new ApiError(401, 'not logged in, or the session expired: log in again');
-    if (access === 'change' && !AdminAuth.csrfMatches(s, req.headers[CSRF_HEADER])) {
-      throw new ApiError(403, 'missing or wrong CSRF token (X-CSRF-Token): reload the page and try again');
-    }
-    req.adminSession = s;
-  };
-  const opts = (schema: object, access: Access) => ({ schema: { tags: ['operator'], ...schema }, preHandler: guard(access) });
+  const opts = (schema: object, access: Access) => ({ schema: { tags: ['operator'], ...schema }, preHandler: guard(ctx.auth, access) });
 
   app.post<{ Body: { password: string } }>('/api/login', opts(SCHEMAS.login, 'open'), async (req, reply) => {
     if (!ctx.auth) throw new ApiError(503, 'no admin password is configured: start firmdrop with FIRMDROP_ADMIN_PASSWORD or --admin-password-file');
