@@ -23,6 +23,10 @@ export interface ApiContext {
   publisher: Publisher;
   auth: AdminAuth | undefined;
   throttle: LoginThrottle;
+  /** Whether the fleet routes work (false with --no-fleet); the page hides its fleet sections then. */
+  fleet: boolean;
+  /** Called with the session id at logout (ends its event streams). */
+  onLogout?(sessionId: string): void;
   /** Largest upload accepted, bytes. */
   maxUploadBytes: number;
   log: Logger;
@@ -46,13 +50,14 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     void reply.setCookie(SESSION_COOKIE, s.id, {
       httpOnly: true, sameSite: 'strict', path: '/', secure: req.protocol === 'https', maxAge: SESSION_MAX_MS / 1000,
     });
-    return { csrfToken: s.csrf };
+    return { csrfToken: s.csrf, fleet: ctx.fleet };
   });
 
-  app.get('/api/session', opts(SCHEMAS.session, 'read'), async (req) => ({ csrfToken: req.adminSession!.csrf }));
+  app.get('/api/session', opts(SCHEMAS.session, 'read'), async (req) => ({ csrfToken: req.adminSession!.csrf, fleet: ctx.fleet }));
 
   app.post('/api/logout', opts(SCHEMAS.logout, 'change'), async (req, reply) => {
     ctx.auth?.close(req.adminSession!.id);
+    ctx.onLogout?.(req.adminSession!.id);
     void reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.code(204).send();
   });
