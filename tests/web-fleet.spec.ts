@@ -121,6 +121,7 @@ describe('operator web page: rollout, devices, audit (chromium)', function () {
     await row('test-02').locator('[data-field="state"]', { hasText: 'downloaded' }).waitFor();
     expect(await row('test-02').locator('[data-field="download"]').textContent()).to.equal(`NEWPROG v1: completed, ${BIG} bytes`);
     expect(await row('test-02').locator('progress').getAttribute('value')).to.equal(String(BIG));
+    await page.locator('#waves tbody tr', { hasText: 'downloaded 1' }).waitFor(); // the waves' counts follow
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).to.equal(42); // same page: no reload
     await shot('fleet-3-downloaded');
   });
@@ -136,6 +137,7 @@ describe('operator web page: rollout, devices, audit (chromium)', function () {
   });
 
   it('aborts with the keyboard: the cohort reads the previous offer again, and the start form is back', async () => {
+    await page.waitForFunction(() => !(document.getElementById('rollout-abort') as HTMLButtonElement).disabled);
     await page.getByRole('button', { name: /^Abort/ }).focus();
     await page.keyboard.press('Enter');
     await status().filter({ hasText: 'Aborted: rollout of NEWPROG v1 is aborted (aborted by the operator)' }).waitFor();

@@ -40,6 +40,7 @@ const fleetPage = {
   events: undefined,
   shown: false,
   current: null,
+  rolloutTimer: undefined,
 
   async show(enabled) {
     for (const id of ['rollout-section', 'devices-section', 'audit-section']) $(id).hidden = !enabled;
@@ -53,6 +54,8 @@ const fleetPage = {
     this.shown = false;
     if (this.events) this.events.close();
     this.events = undefined;
+    clearTimeout(this.rolloutTimer);
+    this.rolloutTimer = undefined;
     $('devices-live').textContent = '';
   },
 
@@ -69,12 +72,22 @@ const fleetPage = {
     es.addEventListener('device', (ev) => {
       const d = JSON.parse(ev.data);
       this.renderDevice(d.device, d.progress);
+      this.soon();
     });
     es.addEventListener('rollout', () => {
       this.loadRollout().catch(() => {});
       this.loadAudit().catch(() => {});
     });
     es.onerror = () => { $('devices-live').textContent = es.readyState === EventSource.CLOSED ? '(not live: reload the page)' : '(reconnecting)'; };
+  },
+
+  // The waves' device counts follow the device states: read again at most once a second while devices report.
+  soon() {
+    if (this.rolloutTimer) return;
+    this.rolloutTimer = setTimeout(() => {
+      this.rolloutTimer = undefined;
+      this.loadRollout().catch(() => {});
+    }, 1000);
   },
 
   releases(releases) {
@@ -154,7 +167,7 @@ const fleetPage = {
     cell(tr, d.address || '-');
     cell(tr, d.offered ? `${d.offered.file} v${d.offered.version}` : '-');
     const dl = d.download;
-    const td = cell(tr, dl ? `${dl.file} v${dl.version ?? '?'}: ${dl.outcome || '-'}, ${dl.bytes} bytes` : '-');
+    const td = cell(tr, dl ? `${dl.file} v${dl.version ?? '?'}: ${dl.outcome || '-'}, ${dl.bytes} bytes` : '-', 'wrap');
     td.dataset.field = 'download';
     if (dl && progress && progress.size > 0) {
       const bar = document.createElement('progress');
@@ -190,8 +203,8 @@ const fleetPage = {
     const rep = await api(method, url, body);
     this.renderRollout(rep);
     const r = rep.rollout;
-    say(`${what}: rollout of ${r.name} v${r.version} is ${r.state}${r.reason ? ` (${r.reason})` : ''}.`, 'ok');
     await Promise.all([this.loadAudit(), this.loadDevices(), refresh()]);
+    say(`${what}: rollout of ${r.name} v${r.version} is ${r.state}${r.reason ? ` (${r.reason})` : ''}.`, 'ok');
   },
 
   wire() {
