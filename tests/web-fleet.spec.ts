@@ -113,6 +113,13 @@ describe('operator web page: rollout, devices, audit (chromium)', function () {
     res.pause();
     await row('test-02').locator('[data-field="state"]', { hasText: 'downloading' }).waitFor();
     expect(await row('test-02').locator('progress').getAttribute('max')).to.equal(String(BIG));
+    // Progress events carry the bytes handed to the socket so far (more than 0, less than the file: it stopped reading).
+    await page.waitForFunction(() => {
+      const bar = document.querySelector('#devices tr[data-login="test-02"] progress') as HTMLProgressElement | null;
+      return bar !== null && bar.value > 0;
+    });
+    expect(Number(await row('test-02').locator('progress').getAttribute('value'))).to.be.within(1, BIG - 1);
+    expect(await row('test-02').locator('[data-field="download"]').textContent()).to.match(/^NEWPROG v1: in-progress, [1-9]\d* bytes$/);
     await shot('fleet-2-downloading');
     let received = 0;
     res.on('data', (c: Buffer) => { received += c.length; });

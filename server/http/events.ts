@@ -4,6 +4,8 @@
  * sessions and mirror requests, that feed device status) and sends
  *   `event: device`  data `{"device": DeviceReport, "progress": {"bytes": N, "size": N} | null}` when a device's row
  *                    changed (login, UPGRADE.TXT read, fetch started or ended; bytes = REST offset + bytes sent);
+ *   `event: progress` data `{"login", "file", "version", "bytes", "size"}` every PROGRESS_MS while a device's
+ *                    download through the mirror runs (bytes = where it started + bytes handed to the socket);
  *   `event: rollout` data `{}` when the rollout in progress changed (state, wave, failures; the page then reads
  *                    `/api/rollout`), whoever changed it (the page, the CLI, the server's own error budget or waves).
  * Changes are gathered for PUSH_MS and each device is sent once per round with its latest row, so a burst of events
@@ -20,13 +22,16 @@ import type { AdminAuth } from './admin-auth.ts';
 import { ApiError } from './errors.ts';
 import { FLEET_SCHEMAS } from './fleet-schemas.ts';
 import { guard } from './guard.ts';
+import type { LiveTransfers } from './transfers.ts';
 
 /** Changes are gathered this long before they are sent, ms. */
 export const PUSH_MS = 100;
 /** How often the rollout is checked for changes and idle streams get a comment line (keeps proxies from closing them), ms. */
 export const HEARTBEAT_MS = 15_000;
+/** How often running downloads report their progress, ms. */
+export const PROGRESS_MS = 500;
 /** How often the rollout in progress is compared with the last one sent, ms. */
-export const ROLLOUT_CHECK_MS = 500;
+export const ROLLOUT_CHECK_MS = 250;
 /** Unsent bytes a client may have before it is disconnected (256 KiB). */
 export const MAX_CLIENT_BUFFER_BYTES = 256 * 1024;
 /** Most event streams open at once (503 beyond). */
@@ -42,10 +47,12 @@ export class EventHub {
   #rolloutKey = '';
   readonly #ticker: NodeJS.Timeout;
   #lastBeat = Date.now();
+  #lastProgress = 0;
+  readonly #progressSent = new Map<string, number>();
   #closed = false;
 
   /** Registers itself as an observer of `fleet` (once, for the server's lifetime). */
-  constructor(private readonly fleet: Fleet, private readonly auth: AdminAuth | undefined) {
+  constructor(private readonly fleet: Fleet, private readonly auth: AdminAuth | undefined, private readonly transfers?: LiveTransfers) {
     fleet.observe(this);
     this.#rolloutKey = this.#rolloutState();
     this.#ticker = setInterval(() => this.#tick(), ROLLOUT_CHECK_MS);
@@ -133,8 +140,26 @@ export class EventHub {
     return r ? `${r.id} ${r.state} ${r.wave} ${r.failures} ${r.percent} ${r.cohorts.join(',')} ${r.updatedAt}` : 'none';
   }
 
+  /** One `progress` event per running device download whose byte count moved since the last one. */
+  #progress(): void {
+    this.#lastProgress = Date.now();
+    const devices = new Set(this.fleet.deviceList().map((d) => d.login));
+    const lines: string[] = [];
+    const running = new Set<string>();
+    for (const [id, t] of this.transfers?.all() ?? []) {
+      running.add(id);
+      const bytes = t.offset + t.sent();
+      if (!devices.has(t.login) || this.#progressSent.get(id) === bytes) continue;
+      this.#progressSent.set(id, bytes);
+      lines.push(`event: progress\ndata: ${JSON.stringify({ login: t.login, file: t.name, version: t.version ?? null, bytes, size: t.size })}\n\n`);
+    }
+    for (const id of this.#progressSent.keys()) if (!running.has(id)) this.#progressSent.delete(id);
+    if (lines.length) this.#broadcast(lines.join(''));
+  }
+
   #tick(): void {
     if (this.#clients.size === 0) return;
+    if (this.transfers?.size && Date.now() - this.#lastProgress >= PROGRESS_MS) this.#progress();
     const key = this.#rolloutState();
     if (key !== this.#rolloutKey) {
       this.#rolloutKey = key;
@@ -153,8 +178,8 @@ export class EventHub {
  * Registers `GET /api/events` (needs the session; 404 with --no-fleet) and returns the hub, or undefined without a
  * fleet. The hub is closed before the server closes (fastify `preClose`), so open streams never hold it up.
  */
-export function registerEvents(app: FastifyInstance, fleet: Fleet | undefined, auth: AdminAuth | undefined): EventHub | undefined {
-  const hub = fleet ? new EventHub(fleet, auth) : undefined;
+export function registerEvents(app: FastifyInstance, fleet: Fleet | undefined, auth: AdminAuth | undefined, transfers?: LiveTransfers): EventHub | undefined {
+  const hub = fleet ? new EventHub(fleet, auth, transfers) : undefined;
   app.get('/api/events', { schema: { tags: ['fleet'], ...FLEET_SCHEMAS.events }, preHandler: guard(auth, 'read') }, async (req, reply) => {
     if (!hub) throw new ApiError(404, 'the fleet is off (firmdrop runs with --no-fleet): there are no device events');
     if (hub.size >= MAX_STREAMS) throw new ApiError(503, `too many live views open (${MAX_STREAMS}): close another tab and reload`);

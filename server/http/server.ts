@@ -18,6 +18,7 @@ import { AdminAuth } from './admin-auth.ts';
 import { registerApi } from './api.ts';
 import { registerEvents } from './events.ts';
 import { registerFleetApi } from './fleet-api.ts';
+import { LiveTransfers } from './transfers.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { sendKnownError, validationMessage } from './errors.ts';
 import { type MirrorHooks, sharedAccounts } from './hooks.ts';
@@ -111,7 +112,8 @@ export async function buildHttpApp(opts: HttpOptions): Promise<FastifyInstance> 
     return reply.code(404).type('text/plain; charset=utf-8').send('Not found\n');
   });
   registerPage(app);
-  const hub = registerEvents(app, opts.fleet, auth);
+  const transfers = new LiveTransfers();
+  const hub = registerEvents(app, opts.fleet, auth, transfers);
   registerApi(app, {
     publisher: opts.publisher, auth, throttle: opts.throttle ?? new LoginThrottle(),
     maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES, log: opts.log,
@@ -124,6 +126,7 @@ export async function buildHttpApp(opts: HttpOptions): Promise<FastifyInstance> 
     authenticate: hooks.authenticate ?? sharedAccounts(opts.users),
     throttle: opts.throttle ?? new LoginThrottle(),
     cache: new SnapshotCache(),
+    transfers,
     log: opts.log,
   });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -74,6 +74,7 @@ const fleetPage = {
       this.renderDevice(d.device, d.progress);
       this.soon();
     });
+    es.addEventListener('progress', (ev) => this.renderProgress(JSON.parse(ev.data)));
     es.addEventListener('rollout', () => {
       this.loadRollout().catch(() => {});
       this.loadAudit().catch(() => {});
@@ -180,6 +181,19 @@ const fleetPage = {
     if (old) old.replaceWith(tr);
     else tbody.append(tr);
     $('devices-empty').hidden = true;
+  },
+
+  // A running download's bytes so far (between the device events of its start and its end).
+  renderProgress(p) {
+    const tr = [...$('devices').tBodies[0].rows].find((row) => row.dataset.login === p.login);
+    const td = tr && tr.querySelector('[data-field="download"]');
+    if (!td) return;
+    td.textContent = `${p.file} v${p.version ?? '?'}: in-progress, ${p.bytes} bytes`;
+    const bar = document.createElement('progress');
+    bar.max = p.size;
+    bar.value = Math.min(p.bytes, p.size);
+    bar.setAttribute('aria-label', `Download progress of ${p.login}`);
+    td.append(bar);
   },
 
   async loadAudit() {
