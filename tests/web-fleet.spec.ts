@@ -27,6 +27,7 @@ describe('operator web page: rollout, devices, audit (chromium)', function () {
   let context: BrowserContext | undefined;
   let page: Page;
   const vias = new Set<string>();
+  let req: http.ClientRequest | undefined; // the device's download, ended in after() if a test failed mid-way
 
   before(async function () {
     if (!existsSync(CHROMIUM)) {
@@ -57,6 +58,7 @@ describe('operator web page: rollout, devices, audit (chromium)', function () {
     page = context!.pages()[0] ?? await context!.newPage();
   });
   after(async () => {
+    req?.destroy();
     if (vias.size) console.log(`    device offers were read over: ${[...vias].join(', ')}`);
     await context?.close();
     await rig?.close();
@@ -107,8 +109,8 @@ describe('operator web page: rollout, devices, audit (chromium)', function () {
     expect(await got.text()).to.match(/^FILE:NEWPROG\n/);
     await row('test-02').locator('[data-field="state"]', { hasText: 'offered' }).waitFor();
     // The device starts the binary and stops reading: the row says downloading, with a progress bar.
-    const req = http.get(`${rig!.base}/ota/NEWPROG`, { headers: { authorization: basic('test-02', 'pw-test-02') } });
-    const res = await new Promise<http.IncomingMessage>((resolve, reject) => req.once('response', resolve).once('error', reject));
+    req = http.get(`${rig!.base}/ota/NEWPROG`, { headers: { authorization: basic('test-02', 'pw-test-02') } });
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => req!.once('response', resolve).once('error', reject));
     expect(res.statusCode).to.equal(200);
     res.pause();
     await row('test-02').locator('[data-field="state"]', { hasText: 'downloading' }).waitFor();
@@ -165,6 +167,24 @@ describe('operator web page: rollout, devices, audit (chromium)', function () {
     await page.getByLabel('Waves', { exact: true }).fill('');
     await page.getByRole('button', { name: 'Start rollout' }).click();
     await page.locator('#status.error', { hasText: 'needs --cohort, --percent or --waves' }).waitFor();
+  });
+
+  it('starts again, expands to every device from the form, and completes: the root UPGRADE.TXT names the release', async () => {
+    await page.getByLabel('Waves', { exact: true }).fill('');
+    await page.getByLabel('Cohorts (comma-separated)', { exact: true }).fill('test');
+    await page.getByRole('button', { name: 'Start rollout' }).click();
+    await status().filter({ hasText: 'Started: rollout of NEWPROG v1 is active' }).waitFor();
+    expect(await offerOf('field-01')).to.equal('FILE:OLDPROG');
+    await page.getByLabel('Expand to percent').fill('100%');
+    await page.getByRole('button', { name: 'Expand' }).click();
+    await status().filter({ hasText: 'Expanded: rollout of NEWPROG v1 is active' }).waitFor();
+    expect(await page.locator('#rollout dd[data-field="Reaches"]').textContent()).to.equal('cohort test + 100%');
+    expect(await offerOf('field-01')).to.equal('FILE:NEWPROG');
+    await page.getByRole('button', { name: /^Complete/ }).click();
+    await status().filter({ hasText: 'Completed: rollout of NEWPROG v1 is completed' }).waitFor();
+    await page.locator('#offer dd[data-field="FILE"]', { hasText: 'NEWPROG' }).waitFor();
+    expect((await rig!.ftpGet('UPGRADE.TXT')).toString()).to.match(/^FILE:NEWPROG\n/);
+    expect(await page.locator('#rollout dd[data-field="Root UPGRADE.TXT"]').textContent()).to.equal('NEWPROG v1');
   });
 
   it('is readable on a phone-sized screen (no horizontal page scroll)', async () => {

@@ -124,11 +124,14 @@ export class EventHub {
     this.#pushTimer = undefined;
     if (this.#closed) return;
     const cohorts = new Map(this.fleet.deviceList().map((d) => [d.login, d.cohort]));
+    const running = new Map<string, { bytes: number; size: number }>();
+    for (const [, t] of this.transfers?.all() ?? []) running.set(t.login, { bytes: t.offset + t.sent(), size: t.size });
     const lines: string[] = [];
     for (const login of this.#pending) {
       if (!cohorts.has(login)) continue; // shared logins have no row
       const s = this.fleet.status.get(login);
-      const progress = s.dlSize === null ? null : { bytes: (s.dlOffset ?? 0) + (s.dlBytes ?? 0), size: s.dlSize };
+      const live = s.dlOutcome === 'in-progress' ? running.get(login) : undefined;
+      const progress = live ?? (s.dlSize === null ? null : { bytes: (s.dlOffset ?? 0) + (s.dlBytes ?? 0), size: s.dlSize });
       lines.push(`event: device\ndata: ${JSON.stringify({ device: deviceReport({ login, cohort: cohorts.get(login) ?? null }, s), progress })}\n\n`);
     }
     this.#pending.clear();

@@ -168,7 +168,8 @@ const fleetPage = {
     cell(tr, d.address || '-');
     cell(tr, d.offered ? `${d.offered.file} v${d.offered.version}` : '-');
     const dl = d.download;
-    const td = cell(tr, dl ? `${dl.file} v${dl.version ?? '?'}: ${dl.outcome || '-'}, ${dl.bytes} bytes` : '-', 'wrap');
+    const bytes = dl && progress && dl.outcome === 'in-progress' ? progress.bytes : dl && dl.bytes;
+    const td = cell(tr, dl ? `${dl.file} v${dl.version ?? '?'}: ${dl.outcome || '-'}, ${bytes} bytes` : '-', 'wrap');
     td.dataset.field = 'download';
     if (dl && progress && progress.size > 0) {
       const bar = document.createElement('progress');
