@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { deviceReports } from '../server/fleet/devices.ts';
+import { MAX_STREAMS } from '../server/http/events.ts';
 import { Store } from '../server/store/store.ts';
 import { type Session, call, expectStatus, login } from './support/api-client.ts';
 import { type HttpRig, basic, deviceManifest, startHttpRig } from './support/http-rig.ts';
@@ -205,6 +206,29 @@ describe('HTTP operator API: fleet routes (rollouts, devices, audit, events)', f
     while (!ended && Date.now() < deadline) ended = (await reader.read()).done;
     expect(ended).to.equal(true);
     ctl.abort();
+  });
+
+  it('holds at most MAX_STREAMS event streams: one more is 503 with a message, and a closed one frees its place', async () => {
+    const ctl = new AbortController();
+    const open = async () => fetch(`${rig.base}/api/events`, { headers: { cookie: s.cookie }, signal: ctl.signal });
+    try {
+      const streams: Response[] = [];
+      for (let i = 0; i < MAX_STREAMS; i++) streams.push(await open());
+      expect(streams.every((r) => r.status === 200)).to.equal(true);
+      const over = await open();
+      expect(over.status).to.equal(503);
+      expect((await over.json() as { error: string }).error).to.match(/too many live views open \(50\)/);
+      await streams[0]!.body!.cancel();
+      let again: Response | undefined;
+      for (let i = 0; i < 50 && again?.status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        again = await open();
+        if (again.status !== 200) await again.text();
+      }
+      expect(again!.status).to.equal(200);
+    } finally {
+      ctl.abort();
+    }
   });
 
   it('lists the fleet routes in the OpenAPI document', async () => {
