@@ -187,6 +187,25 @@ describe('operator web page: rollout, devices, audit (chromium)', function () {
     expect(await page.locator('#rollout dd[data-field="Root UPGRADE.TXT"]').textContent()).to.equal('NEWPROG v1');
   });
 
+  it('adds a device login from the form (it can log in at once) and removes it (confirmed; it can no longer)', async () => {
+    await page.locator('#device-add summary').click();
+    await page.getByLabel('Device login', { exact: true }).fill('new-01');
+    await page.getByLabel('Device password', { exact: true }).fill('pw-new-01');
+    await page.getByLabel('Cohort (optional)').fill('test');
+    await page.getByRole('button', { name: 'Add device' }).click();
+    await status().filter({ hasText: 'Added the device login new-01 (cohort test).' }).waitFor();
+    expect(await row('new-01').locator('td').nth(1).textContent()).to.equal('test');
+    expect(await offerOf('new-01')).to.equal('FILE:NEWPROG');
+    await row('new-01').locator('[data-field="state"]', { hasText: 'offered' }).waitFor(); // its read, live
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Remove device login new-01' }).click();
+    await status().filter({ hasText: 'Removed the device login new-01.' }).waitFor();
+    expect(await row('new-01').count()).to.equal(0);
+    const res = await fetch(`${rig!.base}/ota/UPGRADE.TXT`, { headers: { authorization: basic('new-01', 'pw-new-01') } });
+    expect(res.status).to.equal(401);
+    expect(await page.locator('#audit tbody tr').first().textContent()).to.match(/device-remove.*new-01/);
+  });
+
   it('is readable on a phone-sized screen (no horizontal page scroll)', async () => {
     await page.setViewportSize({ width: 375, height: 800 });
     await page.reload();

@@ -178,6 +178,13 @@ const fleetPage = {
       bar.setAttribute('aria-label', `Download progress of ${d.login}`);
       td.append(bar);
     }
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.className = 'small danger';
+    remove.textContent = 'Remove';
+    remove.setAttribute('aria-label', `Remove device login ${d.login}`);
+    remove.addEventListener('click', () => this.removeDevice(d.login));
+    tr.insertCell().append(remove);
     const old = [...tbody.rows].find((row) => row.dataset.login === d.login);
     if (old) old.replaceWith(tr);
     else tbody.append(tr);
@@ -195,6 +202,17 @@ const fleetPage = {
     bar.value = Math.min(p.bytes, p.size);
     bar.setAttribute('aria-label', `Download progress of ${p.login}`);
     td.append(bar);
+  },
+
+  async removeDevice(login) {
+    if (!confirm(`Remove the device login ${login}? It can no longer log in, and its status and sessions are deleted.`)) return;
+    try {
+      await api('DELETE', `/api/devices/${encodeURIComponent(login)}`);
+      say(`Removed the device login ${login}.`, 'ok');
+      await Promise.all([this.loadDevices(), this.loadAudit(), this.loadRollout()]);
+    } catch (e) {
+      say(e.message, 'error');
+    }
   },
 
   async loadAudit() {
@@ -223,6 +241,16 @@ const fleetPage = {
   },
 
   wire() {
+    $('device-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const body = { login: $('device-login').value.trim(), password: $('device-password').value, cohort: $('device-cohort').value.trim() || null };
+      submitting(ev.target, async () => {
+        const r = await api('POST', '/api/devices', body);
+        ev.target.reset();
+        await Promise.all([this.loadDevices(), this.loadAudit(), this.loadRollout()]);
+        say(`Added the device login ${r.device.login}${r.device.cohort ? ` (cohort ${r.device.cohort})` : ''}.`, 'ok');
+      });
+    });
     $('start-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const body = { name: $('start-name').value };
