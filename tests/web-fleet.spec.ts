@@ -3,7 +3,8 @@
 // watches a device's download through the HTTP mirror appear in the device table from server-sent events (no
 // reload), pauses and resumes, aborts with the keyboard and checks the previous offer is restored for the cohort's
 // device logins (over FTP, or through the mirror with the device's Basic credentials when the FTP layer refuses
-// device logins). Screenshots go to test-artifacts/ (git-ignored).
+// device logins), starts again, expands and completes, adds and removes a device login, and fits a phone's width.
+// Screenshots go to test-artifacts/ (git-ignored).
 import { expect } from 'chai';
 import { existsSync, promises as fsp } from 'node:fs';
 import http from 'node:http';
