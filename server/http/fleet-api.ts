@@ -66,6 +66,19 @@ export function startOptions(b: StartBody): StartOptions {
   };
 }
 
+/**
+ * Writes the device status the fleet holds in memory (it does so every 500 ms anyway), so a report read now counts
+ * the sessions that just ended. A store busy with another writer (a CLI command) only makes the report a little
+ * older: the read is answered all the same.
+ */
+function flushStatus(f: Fleet): void {
+  try {
+    f.flush();
+  } catch {
+    // the fleet's own timer writes it on its next tick
+  }
+}
+
 /** Registers the fleet routes on `app`. */
 export function registerFleetApi(app: FastifyInstance, ctx: FleetApiContext): void {
   const opts = (schema: object, access: Access) => ({ schema: { tags: ['fleet'], ...schema }, preHandler: guard(ctx.auth, access) });
@@ -86,7 +99,7 @@ export function registerFleetApi(app: FastifyInstance, ctx: FleetApiContext): vo
 
   app.get('/api/rollout', opts(S.rolloutStatus, 'read'), async () => {
     const f = fleetFor(false);
-    f.flush();
+    flushStatus(f);
     return rolloutReport(f.store, f.root);
   });
   app.post<{ Body: StartBody }>('/api/rollout/start', opts(S.rolloutStart, 'change'), async (req) => {
@@ -106,7 +119,7 @@ export function registerFleetApi(app: FastifyInstance, ctx: FleetApiContext): vo
 
   app.get('/api/devices', opts(S.devices, 'read'), async () => {
     const f = fleetFor(false);
-    f.flush(); // the status of sessions that just ended, as the store has it
+    flushStatus(f);
     return { devices: deviceReports(f.store) };
   });
   app.post<{ Body: { login: string; password: string; cohort?: string | null } }>('/api/devices', opts(S.deviceAdd, 'change'), async (req, reply) => {
