@@ -10,7 +10,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { rolloutReport } from '../cli/rollout.ts';
-import { addDevices, deviceReport, deviceReports, removeDevice } from '../fleet/devices.ts';
+import { addDevices, deviceReport, removeDevice } from '../fleet/devices.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { abortRollout, completeRollout, expandRollout, pauseRollout, resumeRollout, startRollout, type StartOptions } from '../fleet/rollouts.ts';
 import { parsePercent, parseWaves, parseWindow } from '../fleet/select.ts';
@@ -66,19 +66,6 @@ export function startOptions(b: StartBody): StartOptions {
   };
 }
 
-/**
- * Writes the device status the fleet holds in memory (it does so every 500 ms anyway), so a report read now counts
- * the sessions that just ended. A store busy with another writer (a CLI command) only makes the report a little
- * older: the read is answered all the same.
- */
-function flushStatus(f: Fleet): void {
-  try {
-    f.flush();
-  } catch {
-    // the fleet's own timer writes it on its next tick
-  }
-}
-
 /** Registers the fleet routes on `app`. */
 export function registerFleetApi(app: FastifyInstance, ctx: FleetApiContext): void {
   const opts = (schema: object, access: Access) => ({ schema: { tags: ['fleet'], ...schema }, preHandler: guard(ctx.auth, access) });
@@ -99,8 +86,7 @@ export function registerFleetApi(app: FastifyInstance, ctx: FleetApiContext): vo
 
   app.get('/api/rollout', opts(S.rolloutStatus, 'read'), async () => {
     const f = fleetFor(false);
-    flushStatus(f);
-    return rolloutReport(f.store, f.root);
+    return rolloutReport(f.store, f.root); // device counts as the store has them (the fleet writes them every 500 ms)
   });
   app.post<{ Body: StartBody }>('/api/rollout/start', opts(S.rolloutStart, 'change'), async (req) => {
     const o = startOptions(req.body);
@@ -119,8 +105,8 @@ export function registerFleetApi(app: FastifyInstance, ctx: FleetApiContext): vo
 
   app.get('/api/devices', opts(S.devices, 'read'), async () => {
     const f = fleetFor(false);
-    flushStatus(f);
-    return { devices: deviceReports(f.store) };
+    // From the fleet's memory (what the store will hold after its next write): the same rows as `devices --json`.
+    return { devices: f.deviceList().map((d) => deviceReport(d, f.status.get(d.login))) };
   });
   app.post<{ Body: { login: string; password: string; cohort?: string | null } }>('/api/devices', opts(S.deviceAdd, 'change'), async (req, reply) => {
     const f = fleetFor(true);
