@@ -49,6 +49,11 @@ export interface HttpOptions {
    * the API; undefined (--no-fleet) makes those routes answer 404/409.
    */
   fleet?: Fleet;
+  /**
+   * Running downloads for the page's live progress (server/http/transfers.ts). The mirror records its own; pass one
+   * shared with the FTP layer so its RETRs show too. Default: a new one (the mirror's only).
+   */
+  transfers?: LiveTransfers;
   /** Largest upload, bytes. Default DEFAULT_MAX_UPLOAD_BYTES. */
   maxUploadBytes?: number;
   /** Failed-login delays (default: LoginThrottle's defaults, as FTP). */
@@ -112,7 +117,7 @@ export async function buildHttpApp(opts: HttpOptions): Promise<FastifyInstance> 
     return reply.code(404).type('text/plain; charset=utf-8').send('Not found\n');
   });
   registerPage(app);
-  const transfers = new LiveTransfers();
+  const transfers = opts.transfers ?? new LiveTransfers();
   const hub = registerEvents(app, opts.fleet, auth, transfers);
   registerApi(app, {
     publisher: opts.publisher, auth, throttle: opts.throttle ?? new LoginThrottle(),
