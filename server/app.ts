@@ -92,7 +92,7 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
     try {
       http = await startHttp({
         host: config.httpHost, port: config.httpPort, publisher, users: { users: config.users, anonymous: config.anonymous },
-        adminPassword, hooks: opts.httpHooks ?? fleet.ftpHooks, log: logger,
+        adminPassword, hooks: opts.httpHooks ?? fleet.ftpHooks, fleet: fleet.fleet, log: logger,
       });
     } catch (err) {
       await watcher.close();

@@ -144,8 +144,10 @@ describe('HTTP operator API (/api/)', function () {
     expect(doc.openapi).to.match(/^3\./);
     const listed = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)).sort();
     expect(listed).to.deep.equal([
-      'GET /api/offer', 'GET /api/releases', 'GET /api/session', 'POST /api/login', 'POST /api/logout', 'POST /api/no-file',
-      'POST /api/releases', 'POST /api/select',
+      'DELETE /api/devices/{login}', 'GET /api/audit', 'GET /api/devices', 'GET /api/events',
+      'GET /api/offer', 'GET /api/releases', 'GET /api/rollout', 'GET /api/session', 'POST /api/devices', 'POST /api/login', 'POST /api/logout', 'POST /api/no-file',
+      'POST /api/releases', 'POST /api/rollout/abort', 'POST /api/rollout/complete', 'POST /api/rollout/expand', 'POST /api/rollout/pause',
+      'POST /api/rollout/resume', 'POST /api/rollout/start', 'POST /api/select',
     ]);
     const uploadOp = doc.paths['/api/releases']!.post as { requestBody: { content: Record<string, unknown> } };
     expect(uploadOp.requestBody.content).to.have.property('application/octet-stream');

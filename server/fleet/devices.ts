@@ -2,7 +2,7 @@
  * Device logins: add, import (CSV), remove, list. Each change is one transaction with its audit entry; an import
  * is all or nothing. Passwords are stored as salted scrypt hashes (server/fleet/passwords.ts), never in clear.
  */
-import type { DeviceState, Store } from '../store/store.ts';
+import type { DeviceRow, DeviceState, StatusRow, Store } from '../store/store.ts';
 import { audit, describeOffer } from './audit.ts';
 import { hashPassword } from './passwords.ts';
 import { bucketOf } from './select.ts';
@@ -96,15 +96,17 @@ export interface DeviceReport {
   download: { file: string; version: number | null; outcome: string | null; bytes: number } | null;
 }
 
+/** One device and its status as a DeviceReport (what `firmdrop devices --json` prints for it). */
+export function deviceReport(d: Pick<DeviceRow, 'login' | 'cohort'>, s: StatusRow): DeviceReport {
+  return {
+    login: d.login, cohort: d.cohort, state: s.state, lastSeen: s.lastSeen, address: s.address,
+    offered: s.offeredFile === null ? null : { file: s.offeredFile, version: s.offeredVersion ?? 0 },
+    download: s.dlFile === null ? null : { file: s.dlFile, version: s.dlVersion, outcome: s.dlOutcome, bytes: (s.dlOffset ?? 0) + (s.dlBytes ?? 0) },
+  };
+}
+
 /** Every device with its status, by login. */
 export function deviceReports(store: Store): DeviceReport[] {
   const status = new Map(store.statuses().map((s) => [s.login, s]));
-  return store.devices().map((d) => {
-    const s = status.get(d.login) ?? blankStatus(d.login);
-    return {
-      login: d.login, cohort: d.cohort, state: s.state, lastSeen: s.lastSeen, address: s.address,
-      offered: s.offeredFile === null ? null : { file: s.offeredFile, version: s.offeredVersion ?? 0 },
-      download: s.dlFile === null ? null : { file: s.dlFile, version: s.dlVersion, outcome: s.dlOutcome, bytes: (s.dlOffset ?? 0) + (s.dlBytes ?? 0) },
-    };
-  });
+  return store.devices().map((d) => deviceReport(d, status.get(d.login) ?? blankStatus(d.login)));
 }

@@ -77,6 +77,12 @@ export class AdminAuth {
     return s;
   }
 
+  /** True when the session with this id is still live, without marking it used (for long-lived event streams). */
+  alive(id: string, now = Date.now()): boolean {
+    const s = this.#sessions.get(id);
+    return s !== undefined && now - s.usedAt <= SESSION_IDLE_MS && now - s.createdAt <= SESSION_MAX_MS;
+  }
+
   /** True when `token` is this session's CSRF token (constant time). */
   static csrfMatches(s: AdminSession, token: unknown): boolean {
     if (typeof token !== 'string') return false;

@@ -27,6 +27,12 @@ export const RELEASE_SCHEMA = {
   },
 } as const;
 
+/** A session: its CSRF token, and whether the fleet routes work (false with --no-fleet). */
+const SESSION_RESPONSE = {
+  type: 'object', required: ['csrfToken', 'fleet'],
+  properties: { csrfToken: { type: 'string' }, fleet: { type: 'boolean', description: 'false with --no-fleet: rollouts, devices and audit answer 404/409' } },
+} as const;
+
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ERROR_SCHEMA]));
 
 /** What is offered now: the manifest (null when the root has none yet) and its exact text. */
@@ -41,11 +47,11 @@ export const SCHEMAS = {
   login: {
     summary: 'Log in as the operator; sets the session cookie and returns the CSRF token for changes',
     body: { type: 'object', required: ['password'], additionalProperties: false, properties: { password: { type: 'string', maxLength: 1024 } } },
-    response: { 200: { type: 'object', required: ['csrfToken'], properties: { csrfToken: { type: 'string' } } }, ...errors(400, 401, 503) },
+    response: { 200: SESSION_RESPONSE, ...errors(400, 401, 503) },
   },
   session: {
     summary: 'The current session: its CSRF token (401 when not logged in)',
-    response: { 200: { type: 'object', required: ['csrfToken'], properties: { csrfToken: { type: 'string' } } }, ...errors(401) },
+    response: { 200: SESSION_RESPONSE, ...errors(401) },
   },
   logout: {
     summary: 'End the session (needs the CSRF token)',

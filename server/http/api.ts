@@ -7,12 +7,13 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { MANIFEST_NAME, isProgramName } from '../manifest.ts';
 import type { LoginThrottle } from '../login-throttle.ts';
 import type { Publisher } from '../publisher.ts';
-import { AdminAuth, CSRF_HEADER, SESSION_COOKIE, SESSION_MAX_MS, type AdminSession } from './admin-auth.ts';
+import { AdminAuth, SESSION_COOKIE, SESSION_MAX_MS } from './admin-auth.ts';
+import { type Access, guard } from './guard.ts';
 import { ApiError } from './errors.ts';
 import { SCHEMAS } from './api-schemas.ts';
 import { receiveUpload } from './upload.ts';
@@ -22,29 +23,18 @@ export interface ApiContext {
   publisher: Publisher;
   auth: AdminAuth | undefined;
   throttle: LoginThrottle;
+  /** Whether the fleet routes work (false with --no-fleet); the page hides its fleet sections then. */
+  fleet: boolean;
+  /** Called with the session id at logout (ends its event streams). */
+  onLogout?(sessionId: string): void;
   /** Largest upload accepted, bytes. */
   maxUploadBytes: number;
   log: Logger;
 }
 
-type Access = 'open' | 'read' | 'change';
-
-declare module 'fastify' {
-  interface FastifyRequest { adminSession?: AdminSession }
-}
-
 /** Registers the `/api/…` routes on `app` (the OpenAPI route is registered by server.ts). */
 export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
-  const guard = (access: Access) => async (req: FastifyRequest) => {
-    if (access === 'open') return;
-    const s = ctx.auth?.get(req.cookies[SESSION_COOKIE]);
-    if (!s) throw new ApiError(401, 'not logged in, or the session expired: log in again');
-    if (access === 'change' && !AdminAuth.csrfMatches(s, req.headers[CSRF_HEADER])) {
-      throw new ApiError(403, 'missing or wrong CSRF token (X-CSRF-Token): reload the page and try again');
-    }
-    req.adminSession = s;
-  };
-  const opts = (schema: object, access: Access) => ({ schema: { tags: ['operator'], ...schema }, preHandler: guard(access) });
+  const opts = (schema: object, access: Access) => ({ schema: { tags: ['operator'], ...schema }, preHandler: guard(ctx.auth, access) });
 
   app.post<{ Body: { password: string } }>('/api/login', opts(SCHEMAS.login, 'open'), async (req, reply) => {
     if (!ctx.auth) throw new ApiError(503, 'no admin password is configured: start firmdrop with FIRMDROP_ADMIN_PASSWORD or --admin-password-file');
@@ -60,13 +50,14 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     void reply.setCookie(SESSION_COOKIE, s.id, {
       httpOnly: true, sameSite: 'strict', path: '/', secure: req.protocol === 'https', maxAge: SESSION_MAX_MS / 1000,
     });
-    return { csrfToken: s.csrf };
+    return { csrfToken: s.csrf, fleet: ctx.fleet };
   });
 
-  app.get('/api/session', opts(SCHEMAS.session, 'read'), async (req) => ({ csrfToken: req.adminSession!.csrf }));
+  app.get('/api/session', opts(SCHEMAS.session, 'read'), async (req) => ({ csrfToken: req.adminSession!.csrf, fleet: ctx.fleet }));
 
   app.post('/api/logout', opts(SCHEMAS.logout, 'change'), async (req, reply) => {
     ctx.auth?.close(req.adminSession!.id);
+    ctx.onLogout?.(req.adminSession!.id);
     void reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.code(204).send();
   });

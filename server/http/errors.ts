@@ -2,11 +2,15 @@
  * JSON errors of the operator API: `{ "error": "<one line a person can act on>" }` with the status that says what
  * kind of problem it is (RFC 9110 §15): 400 bad input (name, version, body), 401 not logged in or wrong password,
  * 403 CSRF token missing or wrong, 404 no such binary, 409 VERSION not higher than one already published or a file
- * that changed while it was checked, 413 too large, 503 busy or not configured.
+ * that changed while it was checked, or a rollout action its rules refuse (server/fleet/rollouts.ts: one rollout at a
+ * time, expand never shrinks, pause only when active...), 413 too large, 503 busy or not configured. A refused device
+ * change (server/fleet/devices.ts) is 400, or 404 for a login that does not exist.
  */
 import type { FastifyReply } from 'fastify';
 import { CatalogError } from '../catalog.ts';
 import { PublishError } from '../publisher.ts';
+import { DeviceError } from '../fleet/devices.ts';
+import { RolloutError } from '../fleet/rollouts.ts';
 
 /** An API error to answer with `status` and `message`. */
 export class ApiError extends Error {
@@ -32,12 +36,21 @@ export function statusOf(e: PublishError | CatalogError): number {
 }
 
 /**
- * Answers `e` as a JSON error when it is one the operator can act on (ApiError, PublishError, CatalogError) and
+ * Answers `e` as a JSON error when it is one the operator can act on (ApiError, PublishError, CatalogError,
+ * RolloutError, DeviceError) and
  * returns true; false for anything else (the caller logs it and answers 500).
  */
 export function sendKnownError(reply: FastifyReply, e: unknown): boolean {
   if (e instanceof ApiError) {
     void reply.code(e.status).send({ error: e.message });
+    return true;
+  }
+  if (e instanceof RolloutError) {
+    void reply.code(409).send({ error: e.message });
+    return true;
+  }
+  if (e instanceof DeviceError) {
+    void reply.code(/^no device login /.test(e.message) ? 404 : 400).send({ error: e.message });
     return true;
   }
   if (e instanceof PublishError || e instanceof CatalogError) {

@@ -24,6 +24,7 @@ import type { SnapshotCache } from '../snapshots/reader.ts';
 import type { MirrorHooks, SessionEvent, SessionIdentity } from './hooks.ts';
 import type { OfferResolver, ServedSnapshot } from './offer.ts';
 import { etagOf, ifRangeAllows, noneMatchHits, parseRange } from './range.ts';
+import type { LiveTransfers } from './transfers.ts';
 
 /** Realm of the mirror's `WWW-Authenticate` challenge (RFC 7617 §2). */
 export const MIRROR_REALM = 'firmdrop OTA';
@@ -41,6 +42,8 @@ export interface MirrorContext {
   authenticate: (user: string, pass: string, address: string) => SessionIdentity | null | Promise<SessionIdentity | null>;
   throttle: LoginThrottle;
   cache: SnapshotCache;
+  /** Where running downloads are recorded for live progress (server/http/transfers.ts); optional. */
+  transfers?: LiveTransfers;
   log: Logger;
 }
 
@@ -172,10 +175,12 @@ async function sendBinary(req: FastifyRequest, reply: FastifyReply, ctx: MirrorC
     ctx.log.warn({ name: snap.name, err: err.message }, `mirror: reading ${snap.name} failed`);
     counter.destroy(err);
   });
+  ctx.transfers?.start(req.id, { login: identity.login, name: snap.name, version: snap.version, offset: start, size, sent: () => sent });
   let ended = false;
   const finish = (outcome: 'completed' | 'cut-short' | 'failed') => {
     if (ended) return;
     ended = true;
+    ctx.transfers?.end(req.id);
     emit({ type: 'fetch-end', ...base, bytes: sent, outcome, ms: Date.now() - began, at: Date.now() });
   };
   reply.raw.once('finish', () => finish(failed ? 'failed' : 'completed'));

@@ -1,5 +1,5 @@
 /**
- * The operator page: `/` (HTML), `/app.js` (vanilla JavaScript, no build step) and `/app.css`, read once from
+ * The operator page: `/` (HTML), `/app.js` and `/fleet.js` (vanilla JavaScript, no build step) and `/app.css`, read once from
  * `assets/` next to this module (or, when running the compiled `dist/`, from the sources' `server/http/assets/`).
  * The page talks to the server only through the JSON API (server/http/api.ts). A strict Content-Security-Policy
  * (W3C CSP Level 3) lets it load only its own script and style.
@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 const ASSETS: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/fleet.js': { file: 'fleet.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
 };
 

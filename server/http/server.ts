@@ -16,6 +16,10 @@ import type { Publisher } from '../publisher.ts';
 import type { LoginPolicy } from '../users.ts';
 import { AdminAuth } from './admin-auth.ts';
 import { registerApi } from './api.ts';
+import { registerEvents } from './events.ts';
+import { registerFleetApi } from './fleet-api.ts';
+import { LiveTransfers } from './transfers.ts';
+import type { Fleet } from '../fleet/fleet.ts';
 import { sendKnownError, validationMessage } from './errors.ts';
 import { type MirrorHooks, sharedAccounts } from './hooks.ts';
 import { registerMirror } from './mirror.ts';
@@ -40,6 +44,16 @@ export interface HttpOptions {
   adminPassword?: string;
   /** The fleet's hooks (authenticate, offerFor, onEvent); none: shared accounts and the root's UPGRADE.TXT. */
   hooks?: MirrorHooks;
+  /**
+   * The served fleet (server/fleet/serve.ts `ServedFleet.fleet`): rollouts, device logins, audit and live events on
+   * the API; undefined (--no-fleet) makes those routes answer 404/409.
+   */
+  fleet?: Fleet;
+  /**
+   * Running downloads for the page's live progress (server/http/transfers.ts). The mirror records its own; pass one
+   * shared with the FTP layer so its RETRs show too. Default: a new one (the mirror's only).
+   */
+  transfers?: LiveTransfers;
   /** Largest upload, bytes. Default DEFAULT_MAX_UPLOAD_BYTES. */
   maxUploadBytes?: number;
   /** Failed-login delays (default: LoginThrottle's defaults, as FTP). */
@@ -103,16 +117,21 @@ export async function buildHttpApp(opts: HttpOptions): Promise<FastifyInstance> 
     return reply.code(404).type('text/plain; charset=utf-8').send('Not found\n');
   });
   registerPage(app);
+  const transfers = opts.transfers ?? new LiveTransfers();
+  const hub = registerEvents(app, opts.fleet, auth, transfers);
   registerApi(app, {
     publisher: opts.publisher, auth, throttle: opts.throttle ?? new LoginThrottle(),
     maxUploadBytes: opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES, log: opts.log,
+    fleet: opts.fleet !== undefined, onLogout: (id) => hub?.closeSession(id),
   });
+  registerFleetApi(app, { fleet: opts.fleet, publisher: opts.publisher, auth });
   registerMirror(app, {
     offers: new OfferResolver(opts.publisher.root, hooks),
     hooks,
     authenticate: hooks.authenticate ?? sharedAccounts(opts.users),
     throttle: opts.throttle ?? new LoginThrottle(),
     cache: new SnapshotCache(),
+    transfers,
     log: opts.log,
   });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());

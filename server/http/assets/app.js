@@ -1,9 +1,11 @@
 // The operator page's script: plain JavaScript, no build step. It talks to the server only through the JSON API
 // (/api/..., described at /api/openapi.json); every change sends the session's CSRF token in X-CSRF-Token.
+// The rollout, device and audit sections are in fleet.js (loaded after this file; they share its globals).
 'use strict';
 
 const $ = (id) => document.getElementById(id);
 let csrf = '';
+let fleetOn = false; // false with --no-fleet: the rollout, device and audit sections stay hidden (fleet.js)
 
 function say(text, kind) {
   const s = $('status');
@@ -26,6 +28,7 @@ function showLogin() {
   $('app').hidden = true;
   $('logout').hidden = true;
   $('login-section').hidden = false;
+  fleetPage.hide();
   $('password').focus();
 }
 
@@ -34,6 +37,7 @@ async function showApp() {
   $('app').hidden = false;
   $('logout').hidden = false;
   await refresh();
+  await fleetPage.show(fleetOn);
 }
 
 function renderOffer(offer) {
@@ -85,6 +89,7 @@ function renderReleases(data, offered) {
 async function refresh() {
   const [offer, releases] = await Promise.all([api('GET', '/api/offer'), api('GET', '/api/releases')]);
   renderReleases(releases, renderOffer(offer));
+  fleetPage.releases(releases.releases);
 }
 
 function describe(offer) {
@@ -151,6 +156,7 @@ function wire() {
     submitting(ev.target, async () => {
       const r = await api('POST', '/api/login', { password: $('password').value });
       csrf = r.csrfToken;
+      fleetOn = r.fleet;
       $('password').value = '';
       say('Logged in.', 'ok');
       await showApp();
@@ -213,10 +219,12 @@ async function start() {
   try {
     const s = await api('GET', '/api/session');
     csrf = s.csrfToken;
+    fleetOn = s.fleet;
     await showApp();
   } catch {
     showLogin();
   }
 }
 
-start();
+// After every deferred script (fleet.js defines fleetPage) has run.
+document.addEventListener('DOMContentLoaded', start);
