@@ -148,14 +148,19 @@ export class StatusTracker {
     this.dirty.delete(login);
   }
 
-  /** Writes changed rows and ended sessions in one transaction; returns how many rows and sessions it wrote. */
+  /**
+   * Writes changed rows and ended sessions in one transaction; returns how many rows and sessions it wrote. When the
+   * write throws (the store busy past its timeout), nothing is forgotten: the same rows and sessions are written by
+   * the next flush. (The write is synchronous, so no event is applied between it and the clearing.)
+   * @throws what the store's write throws
+   */
   flush(): { rows: number; sessions: number } {
     const rows = [...this.dirty].map((l) => this.rows.get(l)).filter((r): r is StatusRow => r !== undefined);
     const sessions = this.ended;
+    this.store.writeStatus(rows, sessions);
     this.dirty.clear();
     this.ended = [];
     this.pending = 0;
-    this.store.writeStatus(rows, sessions);
     return { rows: rows.length, sessions: sessions.length };
   }
 
