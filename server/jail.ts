@@ -26,7 +26,12 @@ export const MSG_NOT_DIR = 'Not a directory';
 
 /** A lookup the jail refuses; `message` is MSG_NOT_FOUND or MSG_NOT_DIR. */
 export class JailError extends Error {
-  constructor(message: string = MSG_NOT_FOUND) {
+  /**
+   * @param message the reply text (generic: never a real path)
+   * @param refusal why the path was refused when it is worth a log line: `outside the root` (a symlink out of it),
+   *   `hidden path` (a dot-entry); undefined for a plain missing file
+   */
+  constructor(message: string = MSG_NOT_FOUND, readonly refusal?: 'outside the root' | 'hidden path') {
     super(message);
     this.name = 'JailError';
   }
@@ -84,7 +89,7 @@ export class Jail {
   async locate(virtual: string): Promise<JailEntry> {
     try {
       const segments = virtual.split('/').filter(Boolean);
-      if (segments.some(isHiddenName)) throw new JailError();
+      if (segments.some(isHiddenName)) throw new JailError(MSG_NOT_FOUND, 'hidden path');
       const joined = segments.length ? path.join(this.realRoot, ...segments) : this.realRoot;
       // Fast path (every name directly in the root, as devices ask): the root is real and the entry is not a
       // link, so lstat alone proves the entry is inside. Synchronous on purpose: a local lstat takes microseconds,
@@ -97,12 +102,12 @@ export class Jail {
         }
       }
       const real = await fsp.realpath(joined);
-      if (!this.contains(real)) throw new JailError();
+      if (!this.contains(real)) throw new JailError(MSG_NOT_FOUND, 'outside the root');
       const stat = await fsp.stat(real);
       if (!stat.isFile() && !stat.isDirectory()) throw new JailError();
       return { virtual, real, stat };
-    } catch {
-      throw new JailError();
+    } catch (e) {
+      throw e instanceof JailError ? e : new JailError();
     }
   }
 

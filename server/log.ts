@@ -86,11 +86,15 @@ export interface FetchLog {
  * The log of one device's FTP session (one control connection). Every line carries `session` (an id) and
  * `address` (the client's IP), so one device's lines can be grepped together.
  */
+/** Refused commands logged per session; the rest are counted in the session's end line. */
+export const MAX_REFUSALS_LOGGED = 20;
+
 export class SessionLog {
   readonly log: Logger;
   readonly startedAt = Date.now();
   #user: string | undefined;
   #fetches = 0;
+  #refusals = 0;
   #ended = false;
 
   /** @param logger parent logger; @param session connection id; @param address client IP */
@@ -107,6 +111,21 @@ export class SessionLog {
   /** A login was refused (530). */
   loginRefused(user: string, throttle?: { failures: number; delayMs: number }): void {
     this.log.warn({ event: 'login-refused', user, ...throttle }, `login refused for ${JSON.stringify(user)}`);
+  }
+
+  /**
+   * A command refused with 550: a write command on the read-only server, or a path outside the root or hidden
+   * (`reason`). The client's argument is logged JSON-quoted, at most 200 characters. After
+   * {@link MAX_REFUSALS_LOGGED} refusals in one session the rest are counted, not logged, so a hostile client
+   * cannot flood the log: the session's end line carries the count.
+   */
+  refused(command: string, arg: string, reason: string): void {
+    this.#refusals++;
+    if (this.#refusals > MAX_REFUSALS_LOGGED) return;
+    const shown = arg.length > 200 ? `${arg.slice(0, 200)}…` : arg;
+    this.log.info({ event: 'refused', user: this.#user, command, arg: shown, reason },
+      `refused ${command} ${JSON.stringify(shown)}: ${reason}` +
+      (this.#refusals === MAX_REFUSALS_LOGGED ? ` (further refusals in this session are only counted)` : ''));
   }
 
   /**
@@ -150,7 +169,7 @@ export class SessionLog {
     this.#ended = true;
     const durationMs = Date.now() - this.startedAt;
     this.log.info(
-      { event: 'logout', user: this.#user, reason, fetches: this.#fetches, durationMs },
+      { event: 'logout', user: this.#user, reason, fetches: this.#fetches, ...(this.#refusals ? { refusals: this.#refusals } : {}), durationMs },
       `session ended (${reason}) after ${durationMs} ms`,
     );
   }

@@ -13,25 +13,25 @@ import type { FileInfo } from './files.ts';
 import { MSG_NOT_FOUND } from '../jail.ts';
 
 /** A visible regular file's info, or ReplyError 550 (SIZE and MDTM answer only for files: RFC 3659 §4.2). */
-async function regularFile(s: Session, arg: string): Promise<FileInfo> {
-  const info = await s.files!.stat(arg).catch(() => undefined);
+async function regularFile(s: Session, arg: string, command: string): Promise<FileInfo> {
+  const info = await s.files!.stat(arg).catch((e: unknown) => s.noteRefusal(command, arg, e));
   if (!info?.stat.isFile()) throw new ReplyError(550, MSG_NOT_FOUND);
   return info;
 }
 
 /** SIZE <path> (RFC 3659 §4): `213 <bytes>`, the size RETR sends (the offered snapshot's for an offered name). */
 async function size(s: Session, arg: string): Promise<void> {
-  s.send(replyLine(213, String((await regularFile(s, arg)).stat.size)));
+  s.send(replyLine(213, String((await regularFile(s, arg, 'SIZE')).stat.size)));
 }
 
 /** MDTM <path> (RFC 3659 §3): `213 YYYYMMDDHHMMSS` in UTC. */
 async function mdtm(s: Session, arg: string): Promise<void> {
-  s.send(replyLine(213, timeVal((await regularFile(s, arg)).stat.mtime)));
+  s.send(replyLine(213, timeVal((await regularFile(s, arg, 'MDTM')).stat.mtime)));
 }
 
 /** MLST [<path>] (RFC 3659 §7.2): the facts of one entry on the control connection, between `250-` and `250 End`. */
 async function mlst(s: Session, arg: string): Promise<void> {
-  const info = await s.files!.stat(arg).catch(() => undefined);
+  const info = await s.files!.stat(arg).catch((e: unknown) => s.noteRefusal('MLST', arg, e));
   if (!info) throw new ReplyError(550, MSG_NOT_FOUND);
   const entry = { name: info.virtual, size: info.stat.size, mtime: info.stat.mtime, isDirectory: () => info.stat.isDirectory() };
   s.send(multiLineReply(250, `Listing ${info.virtual}`, [` ${formatFacts(entry)}`], 'End'));

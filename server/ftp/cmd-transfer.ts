@@ -109,7 +109,8 @@ async function retr(s: Session, arg: string): Promise<void> {
   let opened: Opened;
   try {
     opened = await files.open(arg);
-  } catch {
+  } catch (e) {
+    s.noteRefusal('RETR', arg, e);
     endData(s);
     throw new ReplyError(550, 'No such file or directory');
   }

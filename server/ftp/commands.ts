@@ -60,11 +60,17 @@ function cleanArg(c: CommandSpec, arg: string): string {
  */
 export function preDispatch(s: Session, c: CommandSpec, arg: string): void {
   if (c.needsLogin && s.login !== LoginState.LoggedIn) throw new ReplyError(530, 'Please login with USER and PASS');
-  if (c.refused) throw new ReplyError(550, MSG_DENIED);
+  if (c.refused) {
+    s.log.refused(c.name, arg, 'read-only server');
+    throw new ReplyError(550, MSG_DENIED);
+  }
   const has = arg.trim() !== '';
   if (c.argument === 'required' && !has) throw new ReplyError(501, `Syntax error: ${c.name} needs an argument`);
   if (c.argument === 'none' && has) throw new ReplyError(501, `Syntax error: ${c.name} takes no argument`);
-  if (c.path && s.files && Jail.isHiddenPath(s.files.virtualPath(arg))) throw new ReplyError(550, MSG_NOT_FOUND);
+  if (c.path && s.files && Jail.isHiddenPath(s.files.virtualPath(arg))) {
+    s.log.refused(c.name, arg, 'hidden path');
+    throw new ReplyError(550, MSG_NOT_FOUND);
+  }
 }
 
 /** Runs one command line on session `s` (see the module comment). Never rejects. */
@@ -87,7 +93,10 @@ export async function dispatch(s: Session, item: LineItem): Promise<void> {
       endData(s);
     }
     if (err instanceof ReplyError) s.send(replyLine(err.code, err.text));
-    else if (err instanceof JailError) s.send(replyLine(550, err.message));
+    else if (err instanceof JailError) {
+      s.noteRefusal(verb, line.slice(sp + 1), err);
+      s.send(replyLine(550, err.message));
+    }
     else {
       s.log.log.warn({ command: verb, err: (err as Error)?.message }, 'command failed');
       s.send(replyLine(451, 'Requested action aborted: local error in processing'));

@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type net from 'node:net';
+import { JailError } from '../jail.ts';
 import { SessionLog, type FetchLog } from '../log.ts';
 import type { ServerContext } from './context.ts';
 import type { DataChannel } from './data-wait.ts';
@@ -142,6 +143,15 @@ export class Session implements EventSink {
       if (this.link === LinkState.Gone || this.socket.destroyed) resolve();
       else this.socket.write(text, () => resolve());
     });
+  }
+
+  /**
+   * Logs a path the jail refused for a reason worth a line (a symlink out of the root, a hidden entry: JailError's
+   * `refusal`); a plain missing file is not logged. Returns undefined, so a handler can use it in `.catch()`.
+   */
+  noteRefusal(command: string, arg: string, err: unknown): undefined {
+    if (err instanceof JailError && err.refusal) this.log.refused(command, arg, err.refusal);
+    return undefined;
   }
 
   /** Tells the session log and FtpHooks.onEvent (events.ts). */
