@@ -6,43 +6,27 @@
 // device logins), starts again, expands and completes, adds and removes a device login, and fits a phone's width.
 // Screenshots go to test-artifacts/ (git-ignored).
 import { expect } from 'chai';
-import { existsSync, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { ARTIFACTS, launchOrSkip, type TestBrowser } from './support/browser.ts';
 import { addDevices } from '../server/fleet/devices.ts';
 import { ADMIN_PASSWORD, basic, deviceManifest, startHttpRig, type HttpRig } from './support/http-rig.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
-const ARTIFACTS = path.resolve(import.meta.dirname, '..', 'test-artifacts');
 /** Larger than loopback socket buffers, so a device that stops reading stays `downloading`. */
 const BIG = 24 * 1024 * 1024;
 
 describe('operator web page: rollout, devices, audit (chromium)', function () {
   this.timeout(120_000);
   let rig: HttpRig | undefined;
-  let profile: string | undefined;
-  let context: BrowserContext | undefined;
+  let browser: TestBrowser | undefined;
   let page: Page;
   const vias = new Set<string>();
   let req: http.ClientRequest | undefined; // the device's download, ended in after() if a test failed mid-way
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      console.log(`    skipped: no browser at ${CHROMIUM} (install the Debian package chromium)`);
-      this.skip();
-    }
-    profile = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-chromium-'));
-    try {
-      context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1100, height: 900 } });
-    } catch (e) {
-      console.log(`    skipped: chromium did not start (${(e as Error).message.split('\n')[0]})`);
-      this.skip();
-    }
-    await fsp.mkdir(ARTIFACTS, { recursive: true });
+    browser = await launchOrSkip(this);
     rig = await startHttpRig();
     const src = path.join(rig.root, '.src');
     await fsp.writeFile(src, Buffer.alloc(3000, 1));
@@ -56,14 +40,13 @@ describe('operator web page: rollout, devices, audit (chromium)', function () {
       { login: 'field-01', password: 'pw-field-01', cohort: 'field' },
     ], 'spec');
     fleet.refresh(true);
-    page = context!.pages()[0] ?? await context!.newPage();
+    page = browser.context.pages()[0] ?? await browser.context.newPage();
   });
   after(async () => {
     req?.destroy();
     if (vias.size) console.log(`    device offers were read over: ${[...vias].join(', ')}`);
-    await context?.close();
+    await browser?.close();
     await rig?.close();
-    if (profile) await fsp.rm(profile, { recursive: true, force: true });
   });
 
   const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });

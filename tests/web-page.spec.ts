@@ -2,48 +2,31 @@
 // finds the offered program, uploads a binary through the page's file input and checks the FTP manifest names it,
 // selects an older program and NO_FILE, each checked over FTP. Screenshots go to test-artifacts/ (git-ignored).
 import { expect } from 'chai';
-import { existsSync, promises as fsp } from 'node:fs';
-import os from 'node:os';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { ARTIFACTS, launchOrSkip, type TestBrowser } from './support/browser.ts';
 import { ADMIN_PASSWORD, startHttpRig, type HttpRig } from './support/http-rig.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
-const ARTIFACTS = path.resolve(import.meta.dirname, '..', 'test-artifacts');
 
 describe('operator web page (chromium)', function () {
   this.timeout(120_000);
   let rig: HttpRig | undefined;
-  let profile: string | undefined;
-  let context: BrowserContext | undefined;
+  let browser: TestBrowser | undefined;
   let page: Page;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      console.log(`    skipped: no browser at ${CHROMIUM} (install the Debian package chromium)`);
-      this.skip();
-    }
-    profile = await fsp.mkdtemp(path.join(os.tmpdir(), 'firmdrop-chromium-'));
-    try {
-      context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1100, height: 900 } });
-    } catch (e) {
-      console.log(`    skipped: chromium did not start (${(e as Error).message.split('\n')[0]})`);
-      this.skip();
-    }
-    await fsp.mkdir(ARTIFACTS, { recursive: true });
+    browser = await launchOrSkip(this);
     rig = await startHttpRig();
     const src = path.join(rig.root, '.src');
     await fsp.writeFile(src, 'the program devices run today');
     await rig.app.publisher.importBinary(src, { name: 'FIELD01' });
     await fsp.rm(src);
-    page = context!.pages()[0] ?? await context!.newPage();
+    page = browser.context.pages()[0] ?? await browser.context.newPage();
   });
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await rig?.close();
-    if (profile) await fsp.rm(profile, { recursive: true, force: true });
   });
 
   const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });

@@ -8,57 +8,26 @@
  */
 import { type LoginPolicy, checkLogin } from '../users.ts';
 
-/** Who a request is, once its HTTP Basic credentials (RFC 7617) are accepted. */
-export interface SessionIdentity {
-  /** The login as the device sent it (a device login, or a shared account such as `ota`). */
-  login: string;
-  /** `device`: a login that names one device; `shared`: a configured shared account (or anonymous). */
-  kind: 'device' | 'shared';
-}
+import type { FtpHooks, SessionEvent as FtpSessionEvent, SessionIdentity } from '../ftp/hooks.ts';
+
+export type { OfferedManifest, SessionIdentity } from '../ftp/hooks.ts';
 
 /**
- * The UPGRADE.TXT one login reads: `bytes` served as the file, `file`/`version` the release whose published snapshot
- * that login may fetch under the name `file` (`NO_FILE` and version 0 when no update is offered).
+ * What the mirror tells observers: the FTP layer's session events (server/ftp/hooks.ts) less `connect` and
+ * `disconnect`, one HTTP request being one session (`sessionId` = the request id). `at` is `Date.now()` in ms;
+ * `offset`, `bytes` and `size` are bytes; `ms` the transfer's duration.
  */
-export interface OfferedManifest {
-  bytes: Buffer;
-  file: string;
-  version: number;
-}
+export type SessionEvent = Exclude<FtpSessionEvent, { type: 'connect' | 'disconnect' }>;
 
 /** Outcome of one binary transfer: `completed` (every byte of the response), `cut-short` (client gone), `failed` (read error). */
-export type FetchOutcome = 'completed' | 'cut-short' | 'failed';
+export type FetchOutcome = Extract<SessionEvent, { type: 'fetch-end' }>['outcome'];
 
 /**
- * What the mirror tells observers, one HTTP request being one session (`sessionId` = the request id). `at` is
- * `Date.now()` in ms; `offset`, `bytes` and `size` are bytes; `ms` the transfer's duration.
+ * The hooks of the mirror, with the FTP layer's contract (an `FtpHooks` object is a `MirrorHooks`): `authenticate`
+ * decides `Authorization: Basic` credentials (RFC 7617 §2; null → 401), `offerFor` gives a login's UPGRADE.TXT
+ * (undefined: the root's), `onEvent` observes requests (a throw is caught and logged once).
  */
-export type SessionEvent =
-  | { type: 'login'; sessionId: string; address: string; login: string; kind: SessionIdentity['kind']; at: number }
-  | { type: 'login-failed'; sessionId: string; address: string; user: string; at: number }
-  | { type: 'manifest-read'; sessionId: string; address: string; login: string; file: string; version: number; at: number }
-  | {
-      type: 'fetch-start'; sessionId: string; address: string; login: string;
-      name: string; version: number | undefined; offset: number; size: number; at: number;
-    }
-  | {
-      type: 'fetch-end'; sessionId: string; address: string; login: string;
-      name: string; version: number | undefined; offset: number; bytes: number; size: number;
-      outcome: FetchOutcome; ms: number; at: number;
-    };
-
-/** The hooks of the mirror; every one optional, with the same contract as the FTP layer's. */
-export interface MirrorHooks {
-  /**
-   * Decides a login (user and password from `Authorization: Basic`, RFC 7617 §2). Return the identity, or null to
-   * refuse (401). When set it replaces the check of the shared accounts; it falls back to them itself.
-   */
-  authenticate?(user: string, pass: string, address: string): SessionIdentity | null | Promise<SessionIdentity | null>;
-  /** The UPGRADE.TXT this identity reads, or undefined for the root's. Must be fast and name only existing snapshots. */
-  offerFor?(identity: SessionIdentity): OfferedManifest | undefined;
-  /** Observer of session events. A throw is caught and logged once; it never reaches the client. */
-  onEvent?(event: SessionEvent): void;
-}
+export type MirrorHooks = Pick<FtpHooks, 'authenticate' | 'offerFor'> & { onEvent?(event: SessionEvent): void };
 
 /**
  * The default `authenticate`: the configured shared accounts (server/users.ts checkLogin), identity kind `shared`.
