@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { Catalog, CatalogError, resolveVersion, CATALOG_DIR, CATALOG_FILE, type Release } from '../server/catalog.ts';
 import { writeFileAtomic } from '../server/atomic-file.ts';
+import { Store } from '../server/store/store.ts';
 
 const rel = (name: string, version: number): Release => ({
   name, version, size: 10, crc32: '0a1b2c3d', md5: 'd41d8cd98f00b204e9800998ecf8427e', publishedAt: new Date().toISOString(),
@@ -119,6 +120,21 @@ describe('catalog: persistence', () => {
     expect(again.releases.map((r) => r.name)).to.deep.equal(['ABCDEFG', 'ABCDEFG']);
     expect(await fsp.readdir(path.join(root, CATALOG_DIR))).to.not.include(CATALOG_FILE);
     again.close();
+  });
+
+  it('a store that imported the releases alone, while releases.json was still written, imports the file whole', async () => {
+    await fsp.mkdir(path.join(root, CATALOG_DIR));
+    const store = new Store(root);
+    store.addRelease(rel('ABCDEFG', 1));
+    store.setSetting('releases-imported', new Date().toISOString());
+    store.close();
+    const legacy = { format: 1, current: { kind: 'release', name: 'ABCDEFG', version: 2 }, releases: [rel('ABCDEFG', 1), rel('ABCDEFG', 2)] };
+    await fsp.writeFile(path.join(root, CATALOG_DIR, CATALOG_FILE), JSON.stringify(legacy));
+    const c = await Catalog.open(root);
+    expect(c.releases.map((r) => r.version)).to.deep.equal([1, 2]);
+    expect(c.current).to.deep.equal(legacy.current);
+    expect(c.exists).to.equal(true);
+    c.close();
   });
 
   it('a corrupt store file is moved aside (not overwritten), logged in one line, and the catalogue starts empty', async () => {

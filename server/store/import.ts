@@ -13,8 +13,12 @@ import type { Logger } from 'pino';
 import { MAX_VERSION, isProgramName } from '../manifest.ts';
 import type { ReleaseRow, Store } from './store.ts';
 
-/** Setting marking the import done (value: the ISO time it ran). */
-export const IMPORTED_KEY = 'releases-imported';
+/**
+ * Setting marking the import done (value: the ISO time it ran). Not the `releases-imported` of stores that imported
+ * the releases alone while releases.json was still written: such a store imports the file again, whole (a release
+ * already recorded is not recorded twice).
+ */
+export const IMPORTED_KEY = 'catalog-imported';
 /** Setting holding the catalogue's selection (JSON: `{kind:'release',name,version}`, `{kind:'no-file'}` or null). */
 export const CURRENT_KEY = 'catalog-current';
 /** Setting holding the baseline of an adopted root (JSON list of `{name, size, mtimeMs}`). */
