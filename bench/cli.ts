@@ -58,6 +58,8 @@ async function main(): Promise<void> {
     .option('cpu-prof', { type: 'string', describe: 'with --server firmdrop|ftp-srv: profile the server (node --cpu-prof) into this folder and summarise' })
     .option('warmup', { type: 'number', default: 0, describe: 'sessions run first and not counted (warm server)' })
     .option('server-arg', { type: 'string', array: true, describe: 'extra argument for firmdrop serve, repeatable: --server-arg=--max-connections --server-arg=5000' })
+    .option('logins', { type: 'number', describe: 'firmdrop: seed device logins dev1..devN and log each session in as one (own offer, status tracking)' })
+    .option('login-scrypt-n', { type: 'number', describe: 'with --logins: scrypt cost N of the seeded logins (default firmdrop\'s 16384)' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of text' })
     .command('$0', 'run N sessions at concurrency C', () => {}, async (argv) => {
       if (!argv.server && !argv.url) throw new Error('give --server <kind> or --url ftp://user:pass@127.0.0.1:PORT');
@@ -148,7 +150,8 @@ async function main(): Promise<void> {
 
 /** Options shared by both commands, from parsed arguments. */
 function common(argv: { n: number; c: number; size: string; profile?: string; epsv: boolean; link: string;
-                        'duration-limit': number; 'session-timeout': number; warmup: number; 'server-arg'?: string[] }): MeasureOptions {
+                        'duration-limit': number; 'session-timeout': number; warmup: number; 'server-arg'?: string[];
+                        logins?: number; 'login-scrypt-n'?: number }): MeasureOptions {
   return {
     n: Math.floor(argv.n), c: Math.floor(argv.c), size: parseSize(argv.size),
     profile: argv.profile ? parseLinkProfile(argv.profile) : undefined,
@@ -156,6 +159,8 @@ function common(argv: { n: number; c: number; size: string; profile?: string; ep
     link: argv.link === 'proxy' ? 'proxy' : 'client',
     warmup: Math.max(0, Math.floor(argv.warmup)),
     serverArgs: argv['server-arg']?.map(String),
+    logins: argv.logins === undefined ? undefined : Math.floor(argv.logins),
+    loginScryptN: argv['login-scrypt-n'],
     durationLimitMs: argv['duration-limit'] * 1000,
     sessionTimeoutMs: argv['session-timeout'] * 1000,
   };

@@ -39,3 +39,11 @@ export async function writeBenchRoot(root: string, size: number, opts: { manifes
   if (opts.manifest !== false) await writeFile(path.join(root, 'UPGRADE.TXT'), benchManifest(size), { mode: 0o644 });
   await chmod(root, 0o755);
 }
+
+/** The password of every bench device login (bench/logins.ts). */
+export const BENCH_DEVICE_PASSWORD = 'bench-device';
+
+/** FTP credentials of session `i` (0-based) with `logins` device logins dev1..devN (bench/logins.ts). */
+export function benchIdentity(i: number, logins: number): { user: string; password: string } {
+  return { user: `dev${(i % logins) + 1}`, password: BENCH_DEVICE_PASSWORD };
+}

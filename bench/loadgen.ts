@@ -22,6 +22,8 @@ export interface LoadOptions {
   profile?: LinkProfile;
   /** Called after each session ends (for progress display). */
   onSession?: (r: SessionResult, done: number) => void;
+  /** Credentials of session i (0-based) instead of the target's (device logins: bench/logins.ts). */
+  identity?: (i: number) => { user: string; password: string };
 }
 
 /** Figures of one load run. Times in ms, sizes in bytes, rates per second of wall time. */
@@ -71,8 +73,9 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   let next = 0;
   const worker = async () => {
     while (next < opts.n && !limit.signal.aborted) {
-      next++;
-      const r = await runOtaSession(opts.target, {
+      const i = next++;
+      const target = opts.identity ? { ...opts.target, ...opts.identity(i) } : opts.target;
+      const r = await runOtaSession(target, {
         timeoutMs: opts.sessionTimeoutMs, profile: opts.profile, signal: limit.signal,
       });
       results.push(r);

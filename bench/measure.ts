@@ -5,6 +5,7 @@
 import { runLoad, parseFtpUrl, type LoadOptions, type LoadResult } from './loadgen.ts';
 import { MemorySampler, readCpuMs } from './proc-stats.ts';
 import { startBenchServer, type ServerKind } from './servers.ts';
+import { benchIdentity } from './fixture.ts';
 import { median } from './stats.ts';
 import type { LinkProfile } from './link.ts';
 import { startFaultProxy, type FaultProxy } from '../client-sim/net/fault-proxy.ts';
@@ -34,6 +35,10 @@ export interface MeasureOptions {
    * server (JIT-compiled code, pools filled), as in production. Default 0.
    */
   warmup?: number;
+  /** With `server` firmdrop: seed this many device logins and log each session in as one (bench/logins.ts). */
+  logins?: number;
+  /** scrypt cost N of the seeded device logins (default firmdrop's, 2^14). */
+  loginScryptN?: number;
   onSession?: LoadOptions['onSession'];
 }
 
@@ -53,6 +58,8 @@ export async function measureOnce(opts: MeasureOptions): Promise<RunFigures> {
     const pid = started?.pid ?? opts.pid;
     let target = { ...parseFtpUrl(url), epsv: opts.epsv };
     let profile = opts.profile;
+    const logins = opts.logins;
+    const identity = logins ? (i: number) => benchIdentity(i, logins) : undefined;
     if (profile && opts.link === 'proxy') {
       proxy = await startFaultProxy({ target: { host: target.host, port: target.port }, profile });
       target = { ...target, host: proxy.host, port: proxy.port };
@@ -60,14 +67,14 @@ export async function measureOnce(opts: MeasureOptions): Promise<RunFigures> {
     }
     if (opts.warmup && opts.warmup > 0) {
       const w = await runLoad({ target, n: opts.warmup, c: Math.min(10, opts.warmup), durationLimitMs: opts.durationLimitMs,
-        sessionTimeoutMs: opts.sessionTimeoutMs, profile });
+        sessionTimeoutMs: opts.sessionTimeoutMs, profile, identity });
       if (w.failed > 0) console.error(`warning: ${w.failed} of ${w.n} warm-up sessions failed: ${Object.keys(w.failures).join('; ')}`);
     }
     const sampler = pid ? new MemorySampler(pid) : undefined;
     const cpu0 = pid ? readCpuMs(pid) : 0;
     sampler?.start();
     const load = await runLoad({ target, n: opts.n, c: opts.c, durationLimitMs: opts.durationLimitMs,
-      sessionTimeoutMs: opts.sessionTimeoutMs, profile, onSession: opts.onSession });
+      sessionTimeoutMs: opts.sessionTimeoutMs, profile, onSession: opts.onSession, identity });
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     sampler?.stop();
     const figures: RunFigures = { ...load, server: opts.server ?? url.replace(/\/\/[^@]*@/, '//') };

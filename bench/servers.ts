@@ -35,6 +35,10 @@ export interface StartOptions {
   size: number; pasvMin?: number; pasvMax?: number; readyTimeoutMs?: number; cpuProfDir?: string;
   /** Extra arguments for `firmdrop serve` (e.g. ['--max-connections', '5000']); refused for other servers. */
   serverArgs?: string[];
+  /** firmdrop only: device logins dev1..devN seeded in the store before it starts (bench/logins.ts). */
+  logins?: number;
+  /** scrypt cost N of those logins (default firmdrop's). */
+  loginScryptN?: number;
 }
 
 /** Thrown when an anchor server is not installed; the message says how to install it. */
@@ -144,6 +148,7 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
   const missing = missingAnchor(kind);
   if (missing) throw new AnchorMissingError(missing);
   if (opts.serverArgs?.length && !isFirmdrop(kind)) throw new Error(`--server-arg applies to firmdrop only, not ${kind}`);
+  if (opts.logins && !isFirmdrop(kind)) throw new Error(`--logins applies to firmdrop only, not ${kind}`);
   const pasvMin = opts.pasvMin ?? 20000, pasvMax = opts.pasvMax ?? 29999;
   const readyMs = opts.readyTimeoutMs ?? 20_000;
   const root = await mkdtemp(path.join(os.tmpdir(), `firmdrop-bench-${kind}-`));
@@ -245,7 +250,10 @@ async function launchFirmdrop(root: string, opts: StartOptions, pasv: [number, n
   try {
     await writeBenchRoot(src, opts.size, { manifest: false });
     const { Publisher } = await import('../server/publisher.ts');
-    await new Publisher({ root }).importBinary(path.join(src, BENCH_PROGRAM), { name: BENCH_PROGRAM, version: BENCH_VERSION });
+    const publisher = new Publisher({ root });
+    await publisher.importBinary(path.join(src, BENCH_PROGRAM), { name: BENCH_PROGRAM, version: BENCH_VERSION });
+    await publisher.close();
+    if (opts.logins) (await import('./logins.ts')).seedBenchLogins(root, opts.logins, opts.loginScryptN);
   } finally {
     await rm(src, { recursive: true, force: true });
   }

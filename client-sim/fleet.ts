@@ -22,10 +22,15 @@ export interface FleetOptions {
   make: (i: number) => RunOtaOptions;
   /** Called when a device finishes. */
   onResult?: (i: number, r: OtaResult) => void;
+  /** The FTP login of device i (0-based), when each device has its own (client-sim/identities.ts). */
+  logins?: readonly string[];
 }
 
 /** One row of the summary: a code and how many devices reported it. */
 export interface FleetRow { code: number | null; name: string; count: number }
+
+/** One device's outcome under its own login: the code (null when it did not finish), its name, bytes written. */
+export interface DeviceOutcome { login: string; code: number | null; name: string; bytes: number }
 
 /** Fleet outcome. */
 export interface FleetSummary {
@@ -38,6 +43,8 @@ export interface FleetSummary {
   /** Bytes all devices wrote to their SD cards. */
   bytes: number;
   results: (OtaResult | undefined)[];
+  /** Per login, in device order (only when FleetOptions.logins is given). */
+  perLogin?: DeviceOutcome[];
 }
 
 /** Runs the fleet. Throws RangeError for a device count out of bounds. */
@@ -85,6 +92,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetSummary> {
     durationMs: Date.now() - t0,
     bytes: results.reduce((s, r) => s + (r?.bytes ?? 0), 0),
     results,
+    ...(opts.logins ? { perLogin: results.map((r, i) => ({ login: opts.logins![i] ?? `#${i + 1}`, code: r ? r.code : null, name: r ? r.name : 'TIMEOUT', bytes: r?.bytes ?? 0 })) } : {}),
   };
 }
 
@@ -97,5 +105,10 @@ function failed(module: RunOtaOptions['module']): OtaResult {
 export function formatFleet(s: FleetSummary): string {
   const lines = [`${s.devices} devices, ${s.finished} finished, ${s.timedOut} timed out, ${s.bytes} bytes, ${s.durationMs} ms`, 'count  code  name'];
   for (const r of s.rows) lines.push(`${String(r.count).padStart(5)}  ${String(r.code ?? '-').padStart(4)}  ${r.name}`);
+  if (s.perLogin) {
+    const width = Math.max(5, ...s.perLogin.map((d) => d.login.length));
+    lines.push('', `${'login'.padEnd(width)}  code  name${' '.repeat(12)}bytes`);
+    for (const d of s.perLogin) lines.push(`${d.login.padEnd(width)}  ${String(d.code ?? '-').padStart(4)}  ${d.name.padEnd(16)}${d.bytes}`);
+  }
   return lines.join('\n');
 }

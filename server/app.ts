@@ -119,6 +119,7 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
       } finally {
         await ftp.close(config.drainTimeoutMs);
         await fleet.close();
+        await publisher.close();
         logger.info('stopped');
       }
     })();

@@ -1,20 +1,23 @@
 /**
  * The release catalogue: what was published (program name, VERSION, size, CRC32, MD5, time) and what is selected
- * now, kept in `<root>/.firmdrop/releases.json` (a folder the device file system hides), and the VERSION rules.
- * Written atomically (temp file + fsync + rename + directory fsync). A file that cannot be read is moved aside,
- * never silently overwritten.
+ * now, kept in the root's store `<root>/.firmdrop/firmdrop.db` (server/store: the `releases` table and settings;
+ * a folder the device file system hides), and the VERSION rules. The CLI and a running server share it. Each change
+ * is one SQLite transaction (synchronous=FULL), so a SIGKILL leaves the old or the new catalogue; a database file
+ * SQLite cannot read is moved aside (server/store/open.ts), never overwritten. A `releases.json` from before the
+ * store is imported once (server/store/import.ts).
  */
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { MAX_VERSION, isProgramName } from './manifest.ts';
-import { writeFileAtomic } from './atomic-file.ts';
 import { CodedError } from './errors.ts';
+import type { Store } from './store/store.ts';
+import { openStore } from './store/open.ts';
+import { BASELINE_KEY, CURRENT_KEY, LEGACY_FILE, SAVED_KEY, importCatalogOnce } from './store/import.ts';
 
 /** Folder inside the root holding firmdrop's state; hidden from devices by server/jail.ts. */
 export const CATALOG_DIR = '.firmdrop';
-/** Catalogue file name inside CATALOG_DIR. */
-export const CATALOG_FILE = 'releases.json';
+/** The catalogue file name of before the store, inside CATALOG_DIR: imported once, then renamed `.imported`. */
+export const CATALOG_FILE = LEGACY_FILE;
 /** Folder inside CATALOG_DIR for temp files (same file system as the root, so rename is atomic). */
 export const TMP_DIR = 'tmp';
 
@@ -69,29 +72,35 @@ export function resolveVersion(name: string, published: readonly number[], opts:
  */
 export interface BaselineFile { name: string; size: number; mtimeMs: number }
 
-interface CatalogFile { format: 1; current: Selection; releases: Release[]; baseline?: BaselineFile[] }
+interface CatalogState { current: Selection; releases: Release[]; baseline: BaselineFile[]; saved: boolean }
 
-/** The release catalogue of one root. Not safe for concurrent writers: the Publisher serializes all calls. */
+const empty = (): CatalogState => ({ current: null, releases: [], baseline: [], saved: false });
+
+/**
+ * The release catalogue of one root. Not safe for concurrent writers: the Publisher serializes all calls (and the
+ * root lock, server/root-lock.ts, serializes processes). Holds one store connection, opened by the first load();
+ * close() releases it.
+ */
 export class Catalog {
   /** Absolute root folder (the FTP root). */
   readonly root: string;
   /** `<root>/.firmdrop` */
   readonly dir: string;
-  /** `<root>/.firmdrop/releases.json` */
+  /** `<root>/.firmdrop/firmdrop.db`: the store holding the catalogue. */
   readonly file: string;
   /** `<root>/.firmdrop/tmp` */
   readonly tmpDir: string;
   private readonly log: Logger;
-  private state: CatalogFile = { format: 1, current: null, releases: [] };
-  private onDisk = false;
-  /** inode:size:mtime of the releases.json the state was read from or last written as (skip re-reading it). */
+  private state: CatalogState = empty();
+  private store?: Store;
+  /** The store's change counter when the state was read or last written (skip re-reading it). */
   private loadedKey?: string;
 
   /** @param root the FTP root; @param logger pino logger (silent by default). Call load() before use. */
   constructor(root: string, logger?: Logger) {
     this.root = path.resolve(root);
     this.dir = path.join(this.root, CATALOG_DIR);
-    this.file = path.join(this.dir, CATALOG_FILE);
+    this.file = path.join(this.dir, 'firmdrop.db');
     this.tmpDir = path.join(this.dir, TMP_DIR);
     this.log = logger ?? pino({ level: 'silent' });
   }
@@ -104,44 +113,42 @@ export class Catalog {
   }
 
   /**
-   * (Re)reads releases.json. Missing → empty catalogue. Unreadable JSON or a wrong shape → the file is moved aside
-   * as `releases.json.corrupt-<time>` (logged as an error) and the catalogue starts empty; nothing is lost.
-   * @throws file-system errors other than ENOENT
+   * (Re)reads the catalogue from the store; skipped when the store has not changed since (one PRAGMA). The first call
+   * opens the store (a corrupt database file is moved aside: server/store/open.ts) and imports a `releases.json`
+   * once (server/store/import.ts: an unreadable one is moved aside as `releases.json.corrupt-<time>`).
+   * @throws StoreError for a store written by a newer firmdrop; file-system and SQLite errors
    */
   async load(): Promise<void> {
-    let text: string;
-    let key: string;
-    try {
-      key = statKey(await fsp.stat(this.file));
-      if (this.onDisk && key === this.loadedKey) return; // unchanged since read or written (a rename changes the inode)
-      text = await fsp.readFile(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-        this.state = { format: 1, current: null, releases: [] };
-        this.onDisk = false;
-        this.loadedKey = undefined;
-        return;
-      }
-      throw e;
-    }
-    const parsed = parseCatalog(text);
-    if (typeof parsed === 'string') {
-      const aside = `${this.file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      await fsp.rename(this.file, aside);
-      this.log.error({ file: this.file, movedTo: aside, reason: parsed }, `release catalogue unreadable (${parsed}): moved aside to ${path.basename(aside)}, starting empty`);
-      this.state = { format: 1, current: null, releases: [] };
-      this.onDisk = false;
-      this.loadedKey = undefined;
-      return;
-    }
-    this.state = parsed;
-    this.onDisk = true;
+    const store = this.open();
+    const key = store.changeCounter();
+    if (key === this.loadedKey) return;
+    this.state = store.tx(() => ({
+      releases: store.releases(),
+      current: parseSetting<Selection>(store.getSetting(CURRENT_KEY), null),
+      baseline: parseSetting<BaselineFile[]>(store.getSetting(BASELINE_KEY), []),
+      saved: store.getSetting(SAVED_KEY) !== undefined,
+    }), true);
     this.loadedKey = key;
   }
 
-  /** False when the last load() found no releases.json (none yet, or a corrupt one moved aside), until saved. */
+  /** Closes the store connection (idempotent); a later load() opens it again. */
+  close(): void {
+    this.store?.close();
+    this.store = undefined;
+    this.loadedKey = undefined;
+  }
+
+  private open(): Store {
+    if (this.store) return this.store;
+    const store = openStore(this.root, this.log);
+    importCatalogOnce(store, this.root, this.log);
+    this.store = store;
+    return store;
+  }
+
+  /** False while the root has no catalogue (none yet, or a corrupt one moved aside), until one is saved. */
   get exists(): boolean {
-    return this.onDisk;
+    return this.state.saved;
   }
 
   /** All releases, oldest first (as published). */
@@ -151,13 +158,14 @@ export class Catalog {
 
   /** Binaries found in an adopted root when the catalogue was created (see BaselineFile); empty otherwise. */
   get baseline(): readonly BaselineFile[] {
-    return this.state.baseline ?? [];
+    return this.state.baseline;
   }
 
   /** Records the baseline of an adopted root and saves. */
   async setBaseline(files: BaselineFile[]): Promise<void> {
-    this.state.baseline = files.map((f) => ({ name: f.name, size: f.size, mtimeMs: f.mtimeMs }));
-    await this.save();
+    const baseline = files.map((f) => ({ name: f.name, size: f.size, mtimeMs: f.mtimeMs }));
+    this.save(() => this.open().setSetting(BASELINE_KEY, JSON.stringify(baseline)));
+    this.state.baseline = baseline;
   }
 
   /** What UPGRADE.TXT offers, as last recorded (null before anything was recorded). */
@@ -188,81 +196,44 @@ export class Catalog {
   }
 
   /**
-   * Records a release (and, unless `makeCurrent === false`, makes it the current selection) and saves.
-   * @throws CatalogError 'bad-name' for a name that is not a program name; file-system errors
+   * Records a release (and, unless `makeCurrent === false`, makes it the current selection) in one transaction.
+   * A release with the same name, VERSION and bytes as a recorded one is not recorded twice.
+   * @throws CatalogError 'bad-name' for a name that is not a program name; SQLite errors
    */
   async add(release: Release, makeCurrent = true): Promise<void> {
     if (!isProgramName(release.name)) throw new CatalogError('bad-name', `'${release.name}' is not a program name (7 letters, digits or _)`);
-    this.state.releases.push({ ...release });
-    if (makeCurrent) this.state.current = { kind: 'release', name: release.name, version: release.version };
-    await this.save();
+    const r = { ...release };
+    const current: Selection = makeCurrent ? { kind: 'release', name: r.name, version: r.version } : this.state.current;
+    this.save(() => {
+      this.open().addRelease(r);
+      if (makeCurrent) this.open().setSetting(CURRENT_KEY, JSON.stringify(current));
+    });
+    const same = (x: Release) => x.name === r.name && x.version === r.version && x.size === r.size && x.crc32 === r.crc32 && x.md5 === r.md5;
+    if (!this.state.releases.some(same)) this.state.releases.push(r);
+    this.state.current = current;
   }
 
-  /** Records what UPGRADE.TXT offers now and saves (no write when unchanged). */
+  /** Records what UPGRADE.TXT offers now (no write when unchanged). */
   async setCurrent(selection: Selection): Promise<void> {
     if (JSON.stringify(selection) === JSON.stringify(this.state.current)) return;
+    this.save(() => this.open().setSetting(CURRENT_KEY, JSON.stringify(selection)));
     this.state.current = selection;
-    await this.save();
   }
 
-  private async save(): Promise<void> {
-    await writeFileAtomic(this.tmpDir, this.file, JSON.stringify(this.state, null, 2) + '\n');
-    this.onDisk = true;
-    this.loadedKey = statKey(await fsp.stat(this.file));
+  /** Runs `write` and marks the catalogue saved, in one transaction, after reading any change made elsewhere. */
+  private save(write: () => void): void {
+    const store = this.open();
+    const seen = store.changeCounter() === this.loadedKey;
+    store.tx(() => {
+      write();
+      store.setSetting(SAVED_KEY, '1');
+    });
+    this.state.saved = true;
+    if (seen) this.loadedKey = store.changeCounter();
   }
 }
 
-/** Identity of one version of a file: inode, size and mtime. */
-function statKey(st: { ino: number; size: number; mtimeMs: number }): string {
-  return `${st.ino}:${st.size}:${st.mtimeMs}`;
-}
-
-/** The catalogue in `text`, or a one-line reason it is not one. */
-function parseCatalog(text: string): CatalogFile | string {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (e) {
-    return `not JSON: ${(e as Error).message}`;
-  }
-  if (typeof data !== 'object' || data === null) return 'not an object';
-  const d = data as Record<string, unknown>;
-  if (d.format !== 1) return `unknown format ${JSON.stringify(d.format)}`;
-  if (!Array.isArray(d.releases)) return 'releases is not a list';
-  for (const [i, r] of d.releases.entries()) {
-    const bad = releaseProblem(r);
-    if (bad) return `release ${i}: ${bad}`;
-  }
-  const c = d.current as Record<string, unknown> | null | undefined;
-  let current: Selection = null;
-  if (c !== null && c !== undefined) {
-    if (c.kind === 'no-file') current = { kind: 'no-file' };
-    else if (c.kind === 'release' && typeof c.name === 'string' && Number.isInteger(c.version)) {
-      current = { kind: 'release', name: c.name, version: c.version as number };
-    } else return 'current is not a selection';
-  }
-  const out: CatalogFile = { format: 1, current, releases: d.releases as Release[] };
-  if (d.baseline !== undefined) {
-    if (!Array.isArray(d.baseline)) return 'baseline is not a list';
-    for (const b of d.baseline as Record<string, unknown>[]) {
-      if (typeof b !== 'object' || b === null || typeof b.name !== 'string' || !Number.isInteger(b.size) || typeof b.mtimeMs !== 'number') {
-        return 'baseline entry is not {name, size, mtimeMs}';
-      }
-    }
-    out.baseline = d.baseline as BaselineFile[];
-  }
-  return out;
-}
-
-/** Why `r` is not a Release, or undefined. */
-function releaseProblem(r: unknown): string | undefined {
-  if (typeof r !== 'object' || r === null) return 'not an object';
-  const x = r as Record<string, unknown>;
-  if (typeof x.name !== 'string' || !isProgramName(x.name)) return 'bad name';
-  if (!Number.isInteger(x.version) || (x.version as number) < 1 || (x.version as number) > MAX_VERSION) return 'bad version';
-  if (!Number.isInteger(x.size) || (x.size as number) < 1) return 'bad size';
-  if (typeof x.crc32 !== 'string' || !/^[0-9a-f]{8}$/.test(x.crc32)) return 'bad crc32';
-  if (typeof x.md5 !== 'string' || !/^[0-9a-f]{32}$/.test(x.md5)) return 'bad md5';
-  if (typeof x.publishedAt !== 'string' || Number.isNaN(Date.parse(x.publishedAt))) return 'bad publishedAt';
-  return undefined;
+/** A JSON setting's value, or `fallback` when it is missing. */
+function parseSetting<T>(value: string | undefined, fallback: T): T {
+  return value === undefined ? fallback : JSON.parse(value) as T;
 }

@@ -65,7 +65,11 @@ export interface RootReport {
  */
 export async function inspectRoot(root: string, opts: { releases: boolean }): Promise<RootReport> {
   const report: RootReport = { root, text: null, manifest: null, binary: null, issues: [], ok: false };
-  if (opts.releases) report.releases = [...(await Catalog.open(root)).releases];
+  if (opts.releases) {
+    const catalog = await Catalog.open(root);
+    report.releases = [...catalog.releases];
+    catalog.close();
+  }
   try {
     report.text = await readFile(path.join(root, MANIFEST_NAME), 'utf8');
   } catch (err) {

@@ -173,7 +173,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     describe: 'file whose first line is the operator page password' },
   // fleet (server/fleet, docs/fleet.md)
   { key: 'fleet', flag: 'fleet', env: 'FIRMDROP_FLEET', kind: 'boolean', defaultText: 'true',
-    describe: 'device logins, per-device UPGRADE.TXT, rollouts and status (--no-fleet: shared accounts only, no store)' },
+    describe: 'device logins, per-device UPGRADE.TXT, rollouts and status (--no-fleet: shared accounts only; the store still holds the release catalogue)' },
   { key: 'metricsPort', flag: 'metrics-port', env: 'FIRMDROP_METRICS_PORT', kind: 'string', defaultText: 'off',
     describe: 'serve Prometheus metrics at http://HOST:PORT/metrics; 0 = pick a free port and log it' },
   { key: 'metricsHost', flag: 'metrics-host', env: 'FIRMDROP_METRICS_HOST', kind: 'string', defaultText: '127.0.0.1',

@@ -71,6 +71,12 @@ export class PublisherCore {
     this.tmpDir = path.join(this.stateDir, TMP_DIR);
   }
 
+  /** Waits for the queued operations, then closes the catalogue's store connection (a later operation reopens it). */
+  async close(): Promise<void> {
+    await this.queue;
+    this.catalog.close();
+  }
+
   /** Runs `fn` after every operation queued before it, holding the root's lock (server/root-lock.ts). */
   protected enqueue<T>(fn: () => Promise<T>): Promise<T> {
     const locked = () => withRootLock(this.stateDir, this.tmpDir, this.log, fn);

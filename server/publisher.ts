@@ -15,7 +15,7 @@
  *      SNAPSHOT_GRACE_MS for devices still fetching it) and old snapshots are pruned. An UPGRADE.TXT firmdrop could
  *      not rewrite byte for byte from its catalogue (hand-edited, CRLF, Meshlium's) is first copied to
  *      `.firmdrop/kept/`;
- *   5. record the release in releases.json.
+ *   5. record the release in the catalogue (one store transaction: server/catalog.ts).
  * What a crash leaves, and how reconcile() repairs it:
  *   - during 1–4: a stale temp file in .firmdrop/tmp (removed by reconcile: its name carries a dead pid) and the old
  *     manifest, still consistent with its binary; after 3, also a snapshot no manifest names (pruned later);

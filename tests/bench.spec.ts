@@ -12,6 +12,13 @@ import { percentile, median } from '../bench/stats.ts';
 import { holdsListeningPort } from '../bench/proc-stats.ts';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { seedBenchLogins } from '../bench/logins.ts';
+import { BENCH_DEVICE_PASSWORD, benchIdentity } from '../bench/fixture.ts';
+import { Store } from '../server/store/store.ts';
+import { verifyPassword } from '../server/fleet/passwords.ts';
 
 const SIZE = 20 * 1024;
 const SESSION_BYTES = SIZE + Buffer.byteLength(benchManifest(SIZE));
@@ -116,6 +123,38 @@ describe('bench', function () {
     const folded = foldRuns([r, r, r]);
     expect(folded.median.ok).to.equal(10);
     expect(folded.runs).to.equal(3);
+  });
+
+  describe('device logins (--logins)', () => {
+    it('seeds dev1..devN with the bench password, one hash, and maps session i to dev((i mod N) + 1)', async () => {
+      const root = await mkdtemp(path.join(os.tmpdir(), 'firmdrop-bench-logins-'));
+      try {
+        seedBenchLogins(root, 3, 2);
+        const store = new Store(root);
+        const devices = store.devices();
+        store.close();
+        expect(devices.map((d) => d.login)).to.deep.equal(['dev1', 'dev2', 'dev3']);
+        expect(await verifyPassword(BENCH_DEVICE_PASSWORD, devices[2]!)).to.equal(true);
+        expect(await verifyPassword('wrong', devices[2]!)).to.equal(false);
+        expect([0, 1, 2, 3, 4].map((i) => benchIdentity(i, 3).user)).to.deep.equal(['dev1', 'dev2', 'dev3', 'dev1', 'dev2']);
+        expect(() => seedBenchLogins(root, 2, 1000)).to.throw(RangeError, /power of two/);
+      } finally {
+        await rm(root, { recursive: true, force: true });
+      }
+    });
+    it('is refused for servers other than firmdrop', async () => {
+      try {
+        await startBenchServer('ftp-srv', { size: SIZE, logins: 2 });
+        expect.fail('started');
+      } catch (e) {
+        expect((e as Error).message).to.match(/--logins applies to firmdrop only/);
+      }
+    });
+    it('firmdrop with device logins: every session logs in as its own device', async () => {
+      const r = await measureOnce({ server: 'firmdrop-tsx', n: 8, c: 4, size: SIZE, durationLimitMs: 30_000, logins: 4, loginScryptN: 2 });
+      expect(r.failures).to.deep.equal({});
+      expect(r).to.include({ ok: 8 });
+    });
   });
 
   for (const anchor of ['firmdrop', 'pyftpdlib', 'vsftpd'] as const) {

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { Catalog, CatalogError, resolveVersion, CATALOG_DIR, CATALOG_FILE, type Release } from '../server/catalog.ts';
 import { writeFileAtomic } from '../server/atomic-file.ts';
+import { Store } from '../server/store/store.ts';
 
 const rel = (name: string, version: number): Release => ({
   name, version, size: 10, crc32: '0a1b2c3d', md5: 'd41d8cd98f00b204e9800998ecf8427e', publishedAt: new Date().toISOString(),
@@ -72,8 +73,89 @@ describe('catalog: persistence', () => {
     await again.setCurrent({ kind: 'no-file' });
     expect((await Catalog.open(root)).current).to.deep.equal({ kind: 'no-file' });
     expect(again.exists).to.equal(true);
-    // atomic writes leave no temp files behind
-    expect(await fsp.readdir(path.join(root, CATALOG_DIR, 'tmp'))).to.deep.equal([]);
+    // kept in the store, not in a catalogue file
+    expect(await fsp.readdir(path.join(root, CATALOG_DIR))).to.not.include(CATALOG_FILE);
+    c.close();
+    again.close();
+  });
+
+  it('two catalogues of one root (the CLI and a server) see each other\'s changes', async () => {
+    const a = await Catalog.open(root);
+    const b = await Catalog.open(root);
+    await a.add(rel('ABCDEFG', 1));
+    await b.load();
+    expect(b.releases.map((r) => r.version)).to.deep.equal([1]);
+    await b.setCurrent({ kind: 'no-file' });
+    await a.load();
+    expect(a.current).to.deep.equal({ kind: 'no-file' });
+    a.close();
+    b.close();
+  });
+
+  it('imports a releases.json once (releases, selection, baseline), then keeps it renamed, never overwriting', async () => {
+    await fsp.mkdir(path.join(root, CATALOG_DIR));
+    const file = path.join(root, CATALOG_DIR, CATALOG_FILE);
+    const legacy = { format: 1, current: { kind: 'release', name: 'ABCDEFG', version: 2 }, releases: [rel('ABCDEFG', 1), rel('ABCDEFG', 2)],
+      baseline: [{ name: 'MESHPRG', size: 3, mtimeMs: 1000 }] };
+    await fsp.writeFile(file, JSON.stringify(legacy));
+    await fsp.writeFile(`${file}.imported`, 'an older import the operator kept');
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+    const c = await Catalog.open(root, pino({ level: 'info' }, sink));
+    expect(c.releases.map((r) => r.version)).to.deep.equal([1, 2]);
+    expect(c.current).to.deep.equal(legacy.current);
+    expect(c.baseline).to.deep.equal(legacy.baseline);
+    expect(c.exists).to.equal(true);
+    expect(lines.join('')).to.match(/imported 2 releases from releases\.json/);
+    const names = await fsp.readdir(path.join(root, CATALOG_DIR));
+    expect(names).to.not.include(CATALOG_FILE);
+    expect(await fsp.readFile(`${file}.imported`, 'utf8')).to.equal('an older import the operator kept');
+    const kept = names.filter((n) => n.startsWith('releases.json.imported-'));
+    expect(kept).to.have.length(1);
+    expect(JSON.parse(await fsp.readFile(path.join(root, CATALOG_DIR, kept[0]), 'utf8'))).to.deep.equal(legacy);
+    c.close();
+    // a releases.json that appears again (an older firmdrop ran) is not imported a second time
+    await fsp.writeFile(file, JSON.stringify({ ...legacy, releases: [rel('OTHERPG', 1)] }));
+    const again = await Catalog.open(root);
+    expect(again.releases.map((r) => r.name)).to.deep.equal(['ABCDEFG', 'ABCDEFG']);
+    expect(await fsp.readdir(path.join(root, CATALOG_DIR))).to.not.include(CATALOG_FILE);
+    again.close();
+  });
+
+  it('a store that imported the releases alone, while releases.json was still written, imports the file whole', async () => {
+    await fsp.mkdir(path.join(root, CATALOG_DIR));
+    const store = new Store(root);
+    store.addRelease(rel('ABCDEFG', 1));
+    store.setSetting('releases-imported', new Date().toISOString());
+    store.close();
+    const legacy = { format: 1, current: { kind: 'release', name: 'ABCDEFG', version: 2 }, releases: [rel('ABCDEFG', 1), rel('ABCDEFG', 2)] };
+    await fsp.writeFile(path.join(root, CATALOG_DIR, CATALOG_FILE), JSON.stringify(legacy));
+    const c = await Catalog.open(root);
+    expect(c.releases.map((r) => r.version)).to.deep.equal([1, 2]);
+    expect(c.current).to.deep.equal(legacy.current);
+    expect(c.exists).to.equal(true);
+    c.close();
+  });
+
+  it('a corrupt store file is moved aside (not overwritten), logged in one line, and the catalogue starts empty', async () => {
+    await fsp.mkdir(path.join(root, CATALOG_DIR));
+    const db = path.join(root, CATALOG_DIR, 'firmdrop.db');
+    const garbage = Buffer.alloc(8192, 0x5a);
+    await fsp.writeFile(db, garbage);
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+    const c = await Catalog.open(root, pino({ level: 'info' }, sink));
+    expect(c.releases).to.deep.equal([]);
+    expect(c.exists).to.equal(false);
+    const aside = (await fsp.readdir(path.join(root, CATALOG_DIR))).filter((n) => /^firmdrop\.db\.corrupt-[^-]+.*[^lm]$/.test(n) && !n.endsWith('-wal') && !n.endsWith('-shm'));
+    expect(aside).to.have.length(1);
+    expect(await fsp.readFile(path.join(root, CATALOG_DIR, aside[0]))).to.deep.equal(garbage);
+    expect(lines.filter((l) => /store unreadable.*moved aside to firmdrop\.db\.corrupt-/.test(l))).to.have.length(1);
+    await c.add(rel('ABCDEFG', 1));
+    c.close();
+    const again = await Catalog.open(root);
+    expect(again.releases).to.have.length(1);
+    again.close();
   });
 
   it('a corrupt releases.json is moved aside (not overwritten), logged, and the catalogue starts empty', async () => {

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import CRC32 from 'crc-32';
+import Database from 'libsql';
 import { captureLogger } from './support/publisher-log.ts';
 import { Publisher, PublishError, hashBinary, LOCK_FILE } from '../server/publisher.ts';
 import { Catalog, CatalogError, CATALOG_DIR } from '../server/catalog.ts';
@@ -333,10 +334,14 @@ describe('publisher', () => {
       const p = new Publisher({ root });
       await put('ABCDEFG', Buffer.from('v1'));
       await p.publish('ABCDEFG');
-      const catalogV1 = await fsp.readFile(path.join(root, CATALOG_DIR, 'releases.json'));
       await put('ABCDEFG', Buffer.from('v2 bytes'));
       await p.publish('ABCDEFG');
-      await fsp.writeFile(path.join(root, CATALOG_DIR, 'releases.json'), catalogV1);
+      await p.close();
+      // v1's catalogue back: the transaction recording v2 never committed
+      const db = new Database(path.join(root, CATALOG_DIR, 'firmdrop.db'));
+      db.prepare(`DELETE FROM releases WHERE name = 'ABCDEFG' AND version = 2`).run();
+      db.prepare(`UPDATE settings SET value = ? WHERE key = 'catalog-current'`).run(JSON.stringify({ kind: 'release', name: 'ABCDEFG', version: 1 }));
+      db.close();
       return read();
     }
 

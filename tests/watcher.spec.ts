@@ -298,7 +298,10 @@ describe('watcher', function () {
   it('on start, publishes a drop a killed server had seen but not published (mtime before its last catalogue write)', async () => {
     const first = await publishFirstThenStop();
     // dropped just after FIRSTPG, while the server was still publishing FIRSTPG: older than the catalogue write
-    const written = (await fsp.stat(path.join(root, '.firmdrop', 'releases.json'))).mtimeMs / 1000;
+    // the catalogue's last write: the store's write-ahead log (or its database file, after a checkpoint)
+    const db = path.join(root, '.firmdrop', 'firmdrop.db');
+    const mtimes = await Promise.all([db, `${db}-wal`].map((f) => fsp.stat(f).then((st) => st.mtimeMs, () => 0)));
+    const written = Math.max(...mtimes) / 1000;
     await fsp.writeFile(path.join(root, 'SEENPRG'), 'seen, never published');
     await fsp.utimes(path.join(root, 'SEENPRG'), first + 0.05, first + 0.05);
     expect(first + 0.05).to.be.below(written);

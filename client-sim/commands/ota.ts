@@ -7,6 +7,10 @@
  * Exit status: 0 when the module's success code came back (and checkNewProgram() was 1), 1 for any device error
  * code, 2 when the procedure hung, hit undefined behaviour (the library would overrun memory: `code` is null,
  * `undefinedBehaviour: { source, why }` in `--json`) or the arguments were wrong.
+ *
+ * Fleet identities (client-sim/identities.ts): `--login-pattern 'dev{n}'` (`{n:3}` zero-pads) with `--password P`
+ * or `--password-pattern`, or `--credentials FILE.csv`, give each simulated device its own login; the summary then
+ * adds one line per login (code, outcome, bytes), and `--json` a `perLogin` list.
  */
 import type { Argv, CommandModule } from 'yargs';
 import cliProgress from 'cli-progress';
@@ -14,6 +18,7 @@ import { runOta, MODEM_FAMILY, type OtaResult, type RunOtaOptions } from '../was
 import { WASP_MODULES, type WaspModule } from '../waspmote/upgrade-txt.ts';
 import { parseFaults } from '../scenarios/fault-spec.ts';
 import { runFleet, formatFleet, MAX_FLEET_DEVICES } from '../fleet.ts';
+import { expandPattern, fleetIdentities, readCredentialsFile } from '../identities.ts';
 import { LIBRARY_VERSIONS, type LibraryVersion } from '../waspmote/ota-env.ts';
 import { GPRS_PATH_MAPPINGS, type GprsPathMapping } from '../modem/simcom900.ts';
 
@@ -23,6 +28,7 @@ export interface OtaArgs {
   program: string; version: number; sd: boolean; fault: string[]; profile?: string;
   trace: boolean; json: boolean; timing: 'fast' | 'realistic'; 'time-scale': number; devices: number; deadline: number;
   library: LibraryVersion; 'gprs-path-mapping': GprsPathMapping; 'gprs-prefix': boolean;
+  'login-pattern'?: string; 'password-pattern'?: string; credentials?: string;
 }
 
 /** Text report of one result, one `key  value` per line. */
@@ -70,7 +76,10 @@ export function otaBuilder(y: Argv): Argv<OtaArgs> {
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'FTP server address' })
     .option('port', { type: 'number', default: 21, describe: 'FTP control port' })
     .option('user', { type: 'string', default: 'ota', describe: 'FTP user' })
-    .option('pass', { type: 'string', default: 'libelium', describe: 'FTP password' })
+    .option('pass', { alias: 'password', type: 'string', default: 'libelium', describe: 'FTP password (of every device, unless --password-pattern or --credentials)' })
+    .option('login-pattern', { type: 'string', requiresArg: true, describe: "fleet mode: each device's own login, {n} = 1..N, {n:3} zero-padded (dev{n:3} → dev001)" })
+    .option('password-pattern', { type: 'string', requiresArg: true, describe: "fleet mode: each device's own password, same placeholders as --login-pattern" })
+    .option('credentials', { type: 'string', requiresArg: true, describe: 'fleet mode: CSV file of login,password lines, one per device (in order)' })
     .option('program', { type: 'string', default: 'OTA_APP', describe: 'program ID the device runs (EEPROM PID)' })
     .option('version', { type: 'number', default: 1, describe: 'program version the device runs (0..255)' })
     .option('sd', { type: 'boolean', default: true, describe: 'SD card present (--no-sd: missing)' })
@@ -90,6 +99,9 @@ export function otaBuilder(y: Argv): Argv<OtaArgs> {
       if (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535) throw new Error('--port must be 1..65535');
       if (!(a['time-scale'] > 0)) throw new Error('--time-scale must be > 0');
       parseFaults(a.fault as string[]);
+      if (a['login-pattern'] !== undefined && a.credentials !== undefined) throw new Error('give --login-pattern or --credentials, not both');
+      if (a['login-pattern'] !== undefined) expandPattern(a['login-pattern'] as string, 1);
+      if (a['password-pattern'] !== undefined) expandPattern(a['password-pattern'] as string, 1);
       return true;
     }) as unknown as Argv<OtaArgs>;
 }
@@ -118,8 +130,16 @@ export const otaCommand: CommandModule<object, OtaArgs> = {
   builder: (y) => otaBuilder(y),
   handler: async (a) => {
     const trace = a.trace ? (l: string) => process.stderr.write(`${l}\n`) : undefined;
-    if (a.devices > 1) {
-      const s = await runFleet({ devices: a.devices, deadlineMs: a.deadline, make: () => otaOptionsFromArgs(a) });
+    const ids = fleetIdentities({
+      devices: a.devices, loginPattern: a['login-pattern'], password: a.pass, passwordPattern: a['password-pattern'],
+      csv: a.credentials === undefined ? undefined : readCredentialsFile(a.credentials),
+    });
+    if (a.devices > 1 || ids) {
+      const make = (i: number): RunOtaOptions => {
+        const o = otaOptionsFromArgs(a);
+        return ids ? { ...o, server: { ...o.server, user: ids[i]!.login, pass: ids[i]!.password } } : o;
+      };
+      const s = await runFleet({ devices: a.devices, deadlineMs: a.deadline, make, logins: ids?.map((d) => d.login) });
       process.stdout.write(a.json ? `${JSON.stringify({ ...s, results: undefined })}\n` : `${formatFleet(s)}\n`);
       process.exitCode = s.timedOut > 0 ? 2 : s.rows.every((r) => r.name === 'OK') ? 0 : 1;
       return;

@@ -14,7 +14,8 @@ import type { FtpHooks, OfferedManifest, SessionEvent, SessionIdentity } from '.
 import { formatManifest } from '../manifest.ts';
 import { snapshotPath } from '../snapshots/reader.ts';
 import { retireSnapshot } from '../snapshots/writer.ts';
-import { type DeviceRow, type RolloutRow, Store } from '../store/store.ts';
+import type { DeviceRow, RolloutRow, Store } from '../store/store.ts';
+import { openStore } from '../store/open.ts';
 import { importCatalogOnce } from '../store/import.ts';
 import { type LoginPolicy, checkLogin } from '../users.ts';
 import { SERVER_ACTOR } from './audit.ts';
@@ -73,16 +74,15 @@ export class Fleet {
   private warnedEvent = false;
   private snapshotCheckedAt = 0;
 
-  /** Opens the store of `opts.root` (imports releases.json once) and loads devices, rollout and status. */
+  /** Opens the store of `opts.root` (a corrupt one moved aside; imports releases.json once) and loads devices, rollout and status. */
   constructor(opts: FleetOptions) {
     this.root = opts.root;
     this.log = opts.logger ?? pino({ level: 'silent' });
     this.policy = opts.policy;
     this.checksums = opts.checksums !== false;
     this.now = opts.now ?? Date.now;
-    this.store = new Store(opts.root);
-    const imported = importCatalogOnce(this.store, opts.root);
-    if (typeof imported === 'number') this.log.info({ releases: imported }, `imported ${imported} releases from releases.json into the store`);
+    this.store = openStore(opts.root, this.log);
+    importCatalogOnce(this.store, opts.root, this.log);
     this.status = new StatusTracker(this.store);
     this.refresh();
     if (opts.timer !== false) {

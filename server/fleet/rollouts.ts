@@ -8,7 +8,6 @@
  * (inside the rollout by its per-device offer, outside it by the root's), and running `complete` again finishes it.
  */
 import * as path from 'node:path';
-import { Catalog } from '../catalog.ts';
 import { createSnapshot } from '../snapshots/writer.ts';
 import type { Publisher } from '../publisher.ts';
 import type { RolloutRow, Store } from '../store/store.ts';
@@ -42,8 +41,7 @@ export async function startRollout(store: Store, root: string, o: StartOptions, 
   if (!cohorts.length && o.percent === undefined && !o.waves) throw new RolloutError('rollout start needs --cohort, --percent or --waves (who gets it)');
   if (o.window) parseWindow(o.window);
   if (o.advanceAt !== undefined && !o.waves) throw new RolloutError('--advance-at needs --waves');
-  const catalog = await Catalog.open(root);
-  const releases = catalog.releasesOf(o.name).filter((r) => o.version === undefined || r.version === o.version);
+  const releases = store.releases().filter((r) => r.name === o.name && (o.version === undefined || r.version === o.version));
   const release = releases[releases.length - 1];
   if (!release) {
     throw new RolloutError(`${o.name}${o.version === undefined ? '' : ` v${o.version}`}: not published; publish it first (firmdrop publish FILE --no-select)`);

@@ -106,10 +106,15 @@ export class Store {
     this.file = storePath(root);
     mkdirSync(path.dirname(this.file), { recursive: true });
     this.db = new Database(this.file);
-    this.db.exec('PRAGMA journal_mode = WAL');
-    this.db.exec('PRAGMA busy_timeout = 5000');
-    this.db.exec('PRAGMA synchronous = FULL');
-    this.migrate();
+    try {
+      this.db.exec('PRAGMA journal_mode = WAL');
+      this.db.exec('PRAGMA busy_timeout = 5000');
+      this.db.exec('PRAGMA synchronous = FULL');
+      this.migrate();
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
   }
 
   /** Closes the database (idempotent). */
