@@ -47,16 +47,19 @@ function renderOffer(offer) {
   const rows = m ? [['FILE', m.file], ['PATH', m.path], ['SIZE', `${m.size} bytes`], ['VERSION', String(m.version)]] : [['FILE', '(no UPGRADE.TXT yet)']];
   if (m && m.crc32) rows.push(['CRC32', m.crc32]);
   if (m && m.md5) rows.push(['MD5', m.md5]);
-  for (const [k, v] of rows) {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.textContent = v;
-    dd.dataset.field = k;
-    dl.append(dt, dd);
-  }
+  for (const [k, v] of rows) field(dl, k, v);
   $('offer-text').textContent = offer.text;
   return m;
+}
+
+/** Appends one `<dt>name</dt><dd data-field=name>value</dd>` pair to `dl` (also used by fleet.js). */
+function field(dl, name, value) {
+  const dt = document.createElement('dt');
+  dt.textContent = name;
+  const dd = document.createElement('dd');
+  dd.textContent = value;
+  dd.dataset.field = name;
+  dl.append(dt, dd);
 }
 
 function renderReleases(data, offered) {

@@ -1,6 +1,6 @@
 // The operator page's fleet sections: the rollout (start form, state, waves, expand/pause/resume/abort/complete),
 // the device table updated live from server-sent events (/api/events), and the audit log. Loaded after app.js and
-// uses its globals ($, api, say, refresh); everything goes through the JSON API with the CSRF token.
+// uses its globals ($, api, say, refresh, field); everything goes through the JSON API with the CSRF token.
 'use strict';
 
 const AUDIT_SHOWN = 100;
@@ -11,15 +11,6 @@ function cell(tr, text, cls) {
   if (cls) td.className = cls;
   tr.append(td);
   return td;
-}
-
-function field(dl, name, value) {
-  const dt = document.createElement('dt');
-  dt.textContent = name;
-  const dd = document.createElement('dd');
-  dd.textContent = value;
-  dd.dataset.field = name;
-  dl.append(dt, dd);
 }
 
 function when(iso) {
