@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -112,6 +112,15 @@ function tail(child: ChildProcess): () => string {
   return () => buf.trim();
 }
 
+/** The last 4 KiB of a log file, for error messages ('' when it cannot be read). */
+function fileTail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').slice(-4096).trim();
+  } catch {
+    return '';
+  }
+}
+
 /** Resolves with the first "listening <port>" line a child prints (or rejects when it exits first). */
 function listeningPort(child: ChildProcess, output: () => string, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -159,9 +168,21 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
     let url: (port: number) => string;
     let readTail: () => string = () => '';
     const output = () => readTail();
-    const launch = (cmd: string, args: string[]) => {
-      child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-      readTail = tail(child);
+    const launch = (cmd: string, args: string[], logFile?: string) => {
+      if (logFile) {
+        // The server's log goes to a file, as a deployment's does: draining it through a pipe would charge the
+        // load generator (on the same cores) for every session line.
+        const fd = openSync(logFile, 'a');
+        try {
+          child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', fd, fd] });
+        } finally {
+          closeSync(fd);
+        }
+        readTail = () => fileTail(logFile);
+      } else {
+        child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+        readTail = tail(child);
+      }
       return child;
     };
     switch (kind) {
@@ -218,13 +239,19 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
     const pid = c.pid;
     return {
       kind, url: url(port), pid, root,
-      stop: async () => { await stopChild(c); await cleanup(); await rm(root, { recursive: true, force: true }); },
+      stop: async () => {
+        await stopChild(c);
+        await cleanup();
+        await rm(root, { recursive: true, force: true });
+        await rm(`${root}.log`, { force: true });
+      },
     };
   } catch (err) {
     const c = child as ChildProcess | undefined;
     if (c) await stopChild(c);
     await cleanup();
     await rm(root, { recursive: true, force: true });
+    await rm(`${root}.log`, { force: true });
     throw err;
   }
 }
@@ -239,12 +266,13 @@ export function isFirmdrop(kind: ServerKind): boolean {
  * Publisher (in this process: it writes UPGRADE.TXT and the catalogue), the server is built (`node
  * bin/build-dist.js`, a no-op when dist/ is up to date), then
  * `node bin/firmdrop.js serve --root ROOT --host 127.0.0.1 --port PORT --pasv-range MIN-MAX --user bench:bench`
- * runs with its default log level (info, JSON lines to a pipe the bench drains) and default limits, as deployed,
+ * runs with its default log level (info, JSON lines appended to `ROOT.log`, outside the served root) and default
+ * limits, as deployed,
  * plus `opts.serverArgs`. With `fromSources`, `node --import tsx server/cli.ts serve ...` instead (no build).
  * Throws when the build fails.
  */
 async function launchFirmdrop(root: string, opts: StartOptions, pasv: [number, number],
-                              launch: (cmd: string, args: string[]) => ChildProcess, fromSources: boolean):
+                              launch: (cmd: string, args: string[], logFile?: string) => ChildProcess, fromSources: boolean):
     Promise<{ port: number; url: (p: number) => string }> {
   const src = await mkdtemp(path.join(os.tmpdir(), 'firmdrop-bench-src-'));
   try {
@@ -266,6 +294,6 @@ async function launchFirmdrop(root: string, opts: StartOptions, pasv: [number, n
   const entry = fromSources ? ['--import', 'tsx', path.join(repo, 'server', 'cli.ts')] : [path.join(repo, 'bin', 'firmdrop.js')];
   launch(process.execPath, [...nodeFlags(opts), ...entry, 'serve', '--root', root,
     '--host', '127.0.0.1', '--port', String(port), '--pasv-range', `${pasv[0]}-${pasv[1]}`,
-    '--user', 'bench:bench', '--log-format', 'json', ...(opts.serverArgs ?? [])]);
+    '--user', 'bench:bench', '--log-format', 'json', ...(opts.serverArgs ?? [])], `${root}.log`);
   return { port, url: (p) => `ftp://bench:bench@127.0.0.1:${p}` };
 }

@@ -20,17 +20,18 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
-/** JSON lines to stdout are buffered up to this many bytes before a write (one syscall for many session lines). */
-const STDOUT_BUFFER_BYTES = 4096;
-/** Buffered stdout lines are written at least this often, ms. */
+/** JSON lines to stdout are gathered up to this many characters before one write (one syscall for many lines). */
+const STDOUT_BATCH_CHARS = 4096;
+/** Gathered stdout lines are written at most this long after the first of them, ms. */
 const STDOUT_FLUSH_MS = 100;
 
 /**
  * Creates the application logger: JSON lines (one object per line, `time` in ms since the epoch), or
  * pino-pretty's human-readable form on a TTY or with `pretty: true`. No worker thread. JSON lines to stdout (the
- * default destination: a server's session log) are buffered, up to STDOUT_BUFFER_BYTES or STDOUT_FLUSH_MS, and
- * flushed synchronously when the process exits: at several lines per device session, one write per line was ~8 % of
- * the server's CPU in the bench profile (BENCHMARKS.md). A given `destination` or pretty output is written synchronously.
+ * default destination: a server's session log) are gathered, up to STDOUT_BATCH_CHARS or STDOUT_FLUSH_MS, and
+ * written in one synchronous write, also when the process exits: at several lines per device session, one write per
+ * line (or one thread-pool round trip per batch) was a visible share of the server's CPU in the bench profile
+ * (BENCHMARKS.md). A given `destination` or pretty output is written synchronously, line by line.
  */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
@@ -50,22 +51,54 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   return pino({ level }, level === 'silent' ? undefined : bufferedStdout());
 }
 
-let stdoutStream: ReturnType<typeof pino.destination> | undefined;
+let stdoutBatch: LineBatch | undefined;
 
-/** The one buffered stdout destination of this process (one buffer, so lines from several loggers never interleave). */
-function bufferedStdout(): ReturnType<typeof pino.destination> {
-  if (stdoutStream) return stdoutStream;
-  // pino flushes this stream synchronously on exit (its own exit hook for sync: false destinations).
-  const out = pino.destination({ dest: 1, sync: false, minLength: STDOUT_BUFFER_BYTES });
-  setInterval(() => {
-    try {
-      out.flush();
-    } catch {
-      // not ready yet or closed: the next tick or the exit hook writes it
+/** The one batched stdout destination of this process (one batch, so lines from several loggers never interleave). */
+function bufferedStdout(): LineBatch {
+  if (stdoutBatch) return stdoutBatch;
+  const batch = new LineBatch(pino.destination({ dest: 1, sync: true }));
+  process.on('exit', () => batch.flush());
+  stdoutBatch = batch;
+  return batch;
+}
+
+/**
+ * Lines gathered for one write: written when they reach STDOUT_BATCH_CHARS, STDOUT_FLUSH_MS after the first of
+ * them, or on `flush()`. A timer runs only while lines wait, so an idle server makes no write at all.
+ */
+class LineBatch {
+  #parts: string[] = [];
+  #chars = 0;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #flushSoon = () => this.flush();
+
+  constructor(private readonly out: { write(text: string): unknown }) {}
+
+  /** Called by pino with one serialised line (its newline included). */
+  write(line: string): void {
+    this.#parts.push(line);
+    this.#chars += line.length;
+    if (this.#chars >= STDOUT_BATCH_CHARS) this.flush();
+    else if (!this.#timer) {
+      this.#timer = setTimeout(this.#flushSoon, STDOUT_FLUSH_MS);
+      this.#timer.unref();
     }
-  }, STDOUT_FLUSH_MS).unref();
-  stdoutStream = out;
-  return out;
+  }
+
+  /** Writes what is gathered now, in one write. */
+  flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#chars === 0) return;
+    const text = this.#parts.length === 1 ? this.#parts[0]! : this.#parts.join('');
+    this.#parts = [];
+    this.#chars = 0;
+    try {
+      this.out.write(text);
+    } catch {
+      // stdout closed (EPIPE): the log has nowhere to go; serving goes on
+    }
+  }
 }
 
 /** How a fetch ended: every byte handed to the data connection and RETR acknowledged, or not. */

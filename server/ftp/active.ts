@@ -6,7 +6,6 @@ import net from 'node:net';
 import type { Logger } from '../log.ts';
 import type { ActiveTarget } from './active-target.ts';
 import { DataWait, DataWaitError, endDataSocket, type DataChannel } from './data-wait.ts';
-import { KEEPALIVE_MS } from './net-util.ts';
 
 /** What an ActiveChannel needs from its session. */
 export interface ActiveOptions {
@@ -32,7 +31,7 @@ export class ActiveChannel implements DataChannel {
   /** Starts connecting to the target; gives up after `waitMs`. */
   connect(): void {
     const { host, port, family } = this.o.target;
-    const socket = net.connect({ host, port, family, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
+    const socket = net.connect({ host, port, family, noDelay: true });
     socket.on('error', (err) => this.o.log.debug({ err: err.message }, 'active data connection error'));
     this.#socket = socket;
     this.o.onDataSocket(socket);

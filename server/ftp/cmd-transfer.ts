@@ -44,6 +44,7 @@ async function dataConnection(s: Session): Promise<net.Socket | undefined> {
 async function sendOnData(s: Session, data: net.Socket, src: TransferSource, okText: string,
                           onEnd?: (bytes: number, failure?: TransferError) => void): Promise<void> {
   s.trackDataSocket(data);
+  s.send(REPLY_150); // before the first byte (RFC 959 §5.4: the preliminary reply precedes the transfer)
   let bytes = 0;
   const transfer = sendBytes(data, src, (n) => {
     bytes += n;
@@ -51,7 +52,6 @@ async function sendOnData(s: Session, data: net.Socket, src: TransferSource, okT
   });
   s.transfer = transfer;
   s.ctx.counters.transfers++;
-  s.send(REPLY_150);
   let failure: TransferError | undefined;
   try {
     await transfer.done;

@@ -18,7 +18,7 @@ import { notify, type EventSink, type LogDetail } from './events.ts';
 import type { SessionFiles } from './files.ts';
 import type { SessionEvent, SessionIdentity } from './hooks.ts';
 import { LineReader, type LineItem } from './line-reader.ts';
-import { endSocket, plainIp, tuneSocket } from './net-util.ts';
+import { endSocket, plainIp } from './net-util.ts';
 import type { Transfer } from './transfer.ts';
 
 /** Login state (RFC 959 §4.1.1, §5.4 sequencing of USER/PASS). */
@@ -294,11 +294,16 @@ export class Session implements EventSink {
     socket.end(finalReply, () => socket.destroy());
   }
 
-  /** Tracks a data socket of this session (closed with it); tunes it (TCP_NODELAY, keep-alive). */
+  /**
+   * Tracks a data socket of this session (closed with it) and sets TCP_NODELAY on it (the last short segment of a
+   * file leaves at once). No keep-alive on data connections: probes are only sent on a connection with nothing
+   * unacknowledged (RFC 1122 §4.2.3.6), which a stalled transfer never is; the control connection's idle timer
+   * bounds a transfer that stops moving.
+   */
   trackDataSocket(d: net.Socket): void {
     const set = (this.#dataSockets ??= new Set());
     if (set.has(d)) return;
-    tuneSocket(d);
+    if (!d.destroyed) d.setNoDelay(true);
     d.on('error', onSocketError);
     set.add(d);
     d.once('close', () => set.delete(d));

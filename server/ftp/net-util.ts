@@ -1,7 +1,10 @@
 /** Small socket helpers shared by the FTP layer's modules. */
 import type net from 'node:net';
 
-/** TCP keep-alive delay, ms: a device that vanished (coverage lost) is found within minutes, not hours. */
+/**
+ * TCP keep-alive delay of control connections, ms: a device that vanished (coverage lost) is found within minutes,
+ * not hours (RFC 1122 §4.2.3.6). The listener sets it with TCP_NODELAY on every accepted control connection.
+ */
 export const KEEPALIVE_MS = 60_000;
 /** How long a socket we closed may take to finish its FIN handshake before it is destroyed, ms. */
 export const CLOSE_GRACE_MS = 2_000;
@@ -15,19 +18,6 @@ export function plainIp(address: string | undefined): string {
 /** True for a loopback client (127.0.0.0/8, ::1). */
 export function isLoopback(ip: string): boolean {
   return ip === '::1' || ip.startsWith('127.');
-}
-
-/**
- * Sets TCP_NODELAY (a reply leaves at once instead of waiting for the previous segment's ACK: Nagle's algorithm
- * with delayed ACKs added ~40 ms per command, RFC 896 / RFC 1122 §4.2.3.2) and keep-alive on a socket.
- */
-export function tuneSocket(socket: net.Socket): void {
-  try {
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, KEEPALIVE_MS);
-  } catch {
-    // a socket already destroyed: nothing to tune
-  }
 }
 
 /** Ends a socket politely (with a last line, if any), then destroys it if the peer does not close within CLOSE_GRACE_MS. */

@@ -8,7 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../log.ts';
 import { DataWait, DataWaitError, endDataSocket, type DataChannel } from './data-wait.ts';
-import { plainIp, KEEPALIVE_MS } from './net-util.ts';
+import { plainIp } from './net-util.ts';
 
 /**
  * Passive ports when none are configured: the OS's ephemeral range (Linux ip_local_port_range, default
@@ -156,7 +156,7 @@ export class PassiveChannel implements DataChannel {
 
   /** Opens the listener; resolves with its port. Rejects when no port is free or the channel ended meanwhile. */
   async listen(): Promise<number> {
-    const server = net.createServer({ pauseOnConnect: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
+    const server = net.createServer({ pauseOnConnect: true, noDelay: true });
     server.on('error', (err) => this.o.log.debug({ err: err.message }, 'passive listener error'));
     server.on('connection', (socket) => this.#accept(socket));
     this.#server = server;
