@@ -61,9 +61,10 @@ async function pass(s: Session, arg: string): Promise<void> {
     const offerFor = ctx.hooks.offerFor;
     const files = new SessionFiles(ctx.files, s.address, offerFor ? () => offerFor(identity) : undefined);
     s.loggedIn(identity, files);
+    s.send(replyLine(230, 'User logged in, proceed')); // first: the log line and the hooks' bookkeeping follow it
     s.emit({ type: 'login', sessionId: s.id, address: s.address, login: identity.login, kind: identity.kind, at: Date.now() },
       { anonymous: who.anonymous });
-    return s.send(replyLine(230, 'User logged in, proceed'));
+    return;
   }
   s.failedLogins++; // USER stays: the client may send PASS again (as vsftpd allows)
   const delayMs = ctx.throttle.failed(s.address);

@@ -37,9 +37,11 @@ async function dataConnection(s: Session): Promise<net.Socket | undefined> {
 }
 
 /**
- * Sends `src` on `data` (150 … 226 `okText`); `onEnd(bytes, failure)` runs when the bytes are done, before the
- * final reply (so the outcome is logged before the client can see it). The idle timer is refreshed as bytes move:
- * a slow device is never idle while its transfer progresses.
+ * Sends `src` on `data` (150 … 226 `okText`). On success the data connection is closed first (FIN handed to the
+ * kernel) and 226 follows, as vsftpd and pyftpdlib order it (RFC 959 §4.2: 226 "Closing data connection"); on a
+ * failure 426 or 451 follows the data connection's destruction. `onEnd(bytes, failure)` runs right after that final
+ * reply (the session log and the hooks' bookkeeping do not delay it). The idle timer is refreshed as bytes move: a
+ * slow device is never idle while its transfer progresses.
  */
 async function sendOnData(s: Session, data: net.Socket, src: TransferSource, okText: string,
                           onEnd?: (bytes: number, failure?: TransferError) => void): Promise<void> {
@@ -61,16 +63,34 @@ async function sendOnData(s: Session, data: net.Socket, src: TransferSource, okT
     if (s.transfer === transfer) s.transfer = undefined;
     s.ctx.counters.transfers--;
   }
-  onEnd?.(bytes, failure);
   if (failure) {
     transfer.destroy();
     data.destroy();
     endData(s);
     s.send(failure.local ? REPLY_451 : REPLY_426);
+    onEnd?.(bytes, failure);
     return;
   }
+  const closed = dataClosed(data);
   endData(s); // data.end(): FIN once every byte is flushed
+  if (!data.writableEnded && !data.destroyed) data.end(() => data.destroy()); // a channel already let go of it
+  await closed;
   s.send(replyLine(226, okText));
+  onEnd?.(bytes);
+}
+
+/** Resolves once `data` has sent its FIN ('finish') or is gone ('close'). */
+function dataClosed(data: net.Socket): Promise<void> {
+  if (data.writableFinished || data.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      data.off('finish', done);
+      data.off('close', done);
+      resolve();
+    };
+    data.once('finish', done);
+    data.once('close', done);
+  });
 }
 
 /** Emits fetch-start now and returns the once-only fetch-end (also used by Session.detach() to cut it short). */
