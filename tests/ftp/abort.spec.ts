@@ -37,11 +37,8 @@ function readAtLeast(sock: net.Socket, n: number): Promise<number> {
 
 describe('abort: ABOR and clients vanishing mid-transfer', function () {
   this.timeout(60_000);
-  const fx = useServer({ layout: 'hostile', bigBytes: BIG, extra: { passiveWaitMs: LONG_PASSIVE_WAIT_MS } });
-  let tree: TestRoot;
-  let ftpd: TestServer;
-  before(() => { ({ t: tree, srv: ftpd } = fx); });
-  const { track } = fx;
+  let tree: TestRoot, ftpd: TestServer;
+  const { track } = useServer({ layout: 'hostile', bigBytes: BIG, extra: { passiveWaitMs: LONG_PASSIVE_WAIT_MS } }, (f) => ({ t: tree, srv: ftpd } = f));
 
   for (const [label, abor] of [['ABOR', 'ABOR\r\n'], ['ABOR after Telnet IP/DM (as Python ftplib sends it)', '\xff\xf4\xff\xf2ABOR\r\n']] as const) {
     it(`${label} during a RETR stops the transfer, replies, and the session carries on`, async () => {
@@ -151,10 +148,8 @@ describe('abort: ABOR and clients vanishing mid-transfer', function () {
 });
 
 describe('abort: close(deadline) and a client vanishing', function () {
-  const fx = useServer({ each: true, server: false });
   let t: TestRoot;
-  beforeEach(() => { ({ t } = fx); });
-  const { server, raw, track } = fx;
+  const { server, raw, track } = useServer({ each: true, server: false }, (f) => ({ t } = f));
 
   it('keeps serving when a client vanishes mid-transfer, and logs the fetch as cut short', async () => {
     const big = Buffer.alloc(16 * 1024 * 1024, 1);

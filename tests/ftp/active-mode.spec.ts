@@ -2,7 +2,7 @@
  * The active data channel (RFC 959 §4.1.2 PORT, RFC 2428 §2 EPRT): downloads byte-exact over PORT and EPRT (the
  * IPv4-mapped form of the client's own address too), 425 when the connection cannot be made (RFC 959 §5.4),
  * PORT/EPRT to a foreign address refused before connecting (FTP bounce, RFC 2577 §3), and an EPRT crafted for
- * ftp-srv's `ip` regex answered 501 at once (docs/ftp-servers.md, fault 12). Unit tests of the PORT/EPRT grammar
+ * ftp-srv's `ip` regex (catastrophic backtracking) answered 501 at once. Unit tests of the PORT/EPRT grammar
  * are in tests/active-target.spec.ts.
  *
  * No timing assertions: every wait has a generous bound and the assertion is on what happened.
@@ -28,11 +28,8 @@ function noPathIn(r: FtpReply): void {
 
 describe('active mode: PORT and EPRT', function () {
   this.timeout(60_000);
-  const fx = useServer({ layout: 'hostile' });
-  let tree: TestRoot;
-  let ftpd: TestServer;
-  before(() => { ({ t: tree, srv: ftpd } = fx); });
-  const { track } = fx;
+  let tree: TestRoot, ftpd: TestServer;
+  const { track } = useServer({ layout: 'hostile' }, (f) => ({ t: tree, srv: ftpd } = f));
 
   it('answers an EPRT crafted for ftp-srv\'s `ip` regex (catastrophic backtracking) with 501 at once; other sessions go on', async () => {
     const ftp = track(await RawFtp.login(ftpd.port));

@@ -7,7 +7,6 @@
 import { expect } from 'chai';
 import { execFile, spawnSync } from 'node:child_process';
 import { MANIFEST, PASS, USER, useServer, type TestRoot, type TestServer } from '../support/ftp-fixtures.ts';
-import { RawFtp } from '../support/raw-ftp.ts';
 
 function has(cmd: string): boolean {
   return spawnSync(cmd, ['-v'], { stdio: 'ignore' }).error === undefined;
@@ -22,11 +21,8 @@ function run(cmd: string, args: string[]): Promise<{ code: number; out: string }
 }
 
 describe('compat: GPRS .gprs folder, ncftp', function () {
-  const fx = useServer();
-  let t: TestRoot;
-  let srv: TestServer;
-  before(() => { ({ t, srv } = fx); });
-  const raw = (): Promise<RawFtp> => fx.raw(srv.port);
+  let t: TestRoot, srv: TestServer;
+  const { raw } = useServer({}, (f) => ({ t, srv } = f));
 
   it('serves /.gprs as the root: CWD .gprs then RETR UPGRADE.TXT, SIZE /.gprs/UPGRADE.TXT, RETR .gprs/NAME', async () => {
     const r = await raw();

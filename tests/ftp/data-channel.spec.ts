@@ -31,10 +31,8 @@ async function expectProgram(ftp: RawFtp, data: net.Socket, program: Buffer): Pr
 }
 
 describe('data channel: the passive port pool and pasvUrl', function () {
-  const fx = useServer({ each: true, server: false });
   let t: TestRoot;
-  beforeEach(() => { ({ t } = fx); });
-  const { server, raw, track } = fx;
+  const { server, raw, track } = useServer({ each: true, server: false }, (f) => ({ t } = f));
 
   it('releases a passive port at accept: a 2-port range serves many transfers and many waiting PASVs fail cleanly (docs/ftp-servers.md, fault 2)', async () => {
     const base = await freeRangeOutsideEphemeral(2);
@@ -93,11 +91,8 @@ describe('data channel: the passive port pool and pasvUrl', function () {
 
 describe('data channel: PASV against hostile clients', function () {
   this.timeout(60_000);
-  const fx = useServer({ layout: 'hostile' });
-  let tree: TestRoot;
-  let ftpd: TestServer;
-  before(() => { ({ t: tree, srv: ftpd } = fx); });
-  const { track } = fx;
+  let tree: TestRoot, ftpd: TestServer;
+  const { track } = useServer({ layout: 'hostile' }, (f) => ({ t: tree, srv: ftpd } = f));
 
   const sockets: net.Socket[] = [];
   afterEach(() => { for (const s of sockets.splice(0)) s.destroy(); });
@@ -189,11 +184,8 @@ describe('data channel: PASV against hostile clients', function () {
 
 describe('data channel: passive faults and arguments', function () {
   this.timeout(60_000);
-  const fx = useServer({ layout: 'hostile', extra: { passiveWaitMs: LONG_PASSIVE_WAIT_MS } });
-  let tree: TestRoot;
-  let ftpd: TestServer;
-  before(() => { ({ t: tree, srv: ftpd } = fx); });
-  const { track } = fx;
+  let tree: TestRoot, ftpd: TestServer;
+  const { track } = useServer({ layout: 'hostile', extra: { passiveWaitMs: LONG_PASSIVE_WAIT_MS } }, (f) => ({ t: tree, srv: ftpd } = f));
 
   it('answers every malformed PORT/EPRT/OPTS/REST/EPSV argument with one proper reply, and the session carries on', async () => {
     const ftp = track(await RawFtp.login(ftpd.port));
@@ -251,7 +243,7 @@ describe('data channel: passive faults and arguments', function () {
       for (let i = 0; i < 20; i++) ports.push(parsePasv(await ftp.send('PASV')).port);
       for (const p of ports) expect(p).to.be.within(40000, 40999);
       const steps = ports.slice(1).map((p, i) => p - ports[i]!);
-      // Sequential ports (the old rotation) step by 1 every time; 19 random steps of 1 have odds 1e-57.
+      // Sequential ports (a rotation through the range) step by 1 every time; 19 random steps of 1 have odds 1e-57.
       expect(steps.filter((d) => d === 1).length, `ports ${ports.join(',')}`).to.be.below(10);
       expect(new Set(ports).size, 'distinct ports').to.be.above(10);
     } finally {
@@ -262,8 +254,8 @@ describe('data channel: passive faults and arguments', function () {
   it('takes back ports from PASV listeners nobody connects to when the range runs out, so devices still get one', async function () {
     this.timeout(90_000);
     const PORTS = 6;
-    // A range outside the kernel's ephemeral ports: a fixed range inside it (41500–41505) failed 1 run in 3 when a
-    // port of it was held by some outgoing connection on the machine (EADDRINUSE on every try → 425 for a hog).
+    // A range outside the kernel's ephemeral ports: inside it, a port held by some outgoing connection on the machine
+    // gives EADDRINUSE on every try, and 425 for a hog for no fault of the server.
     const base = await freeRangeOutsideEphemeral(PORTS);
     const small = await startServer(tree.root, { pasvMin: base, pasvMax: base + PORTS - 1, passiveWaitMs: LONG_PASSIVE_WAIT_MS });
     try {

@@ -19,10 +19,8 @@ import { collect, type FtpReply, HOST, RawFtp } from '../support/raw-ftp.ts';
 import { sleep, within } from '../support/wait.ts';
 
 describe('hostile input: split, oversized, garbage and pipelined command lines', function () {
-  const fx = useServer({ each: true, server: false });
   let t: TestRoot;
-  beforeEach(() => { ({ t } = fx); });
-  const { server, raw, track } = fx;
+  const { server, raw, track } = useServer({ each: true, server: false }, (f) => ({ t } = f));
 
   it('reassembles a command sent one byte per TCP segment (docs/ftp-servers.md, fault 1)', async () => {
     const s = await server();
@@ -92,11 +90,8 @@ describe('hostile input: split, oversized, garbage and pipelined command lines',
 
 describe('hostile input: whole sessions of hostile bytes', function () {
   this.timeout(60_000);
-  const fx = useServer({ layout: 'hostile' });
-  let tree: TestRoot;
-  let ftpd: TestServer;
-  before(() => { ({ t: tree, srv: ftpd } = fx); });
-  const { track } = fx;
+  let tree: TestRoot, ftpd: TestServer;
+  const { track } = useServer({ layout: 'hostile' }, (f) => ({ t: tree, srv: ftpd } = f));
 
   it('serves a whole session sent one byte per TCP segment (USER, PASS, TYPE, SIZE, PASV, RETR) byte-exact', async () => {
     const { ftp } = await RawFtp.connect(HOST, ftpd.port);

@@ -11,11 +11,8 @@ import { SECRET, TMP_PREFIX, useServer, type TestRoot, type TestServer } from '.
 import { type FtpReply, RawFtp } from '../support/raw-ftp.ts';
 
 describe('hostile paths: traversal, escaping symlinks, the hidden catalogue', function () {
-  const fx = useServer({ each: true });
   let t: TestRoot;
-  let srv: TestServer;
-  beforeEach(() => { ({ t, srv } = fx); });
-  const raw = (login = true): Promise<RawFtp> => fx.raw(srv.port, login);
+  const { raw } = useServer({ each: true }, (f) => ({ t } = f));
 
   it('refuses ../ traversal and symlinks leading out of the root', async () => {
     const r = await raw();
@@ -67,11 +64,8 @@ describe('hostile paths: traversal, escaping symlinks, the hidden catalogue', fu
 
 describe('hostile paths: the traversal and symlink corpus', function () {
   this.timeout(60_000);
-  const fx = useServer({ layout: 'hostile' });
-  let tree: TestRoot;
-  let ftpd: TestServer;
-  before(() => { ({ t: tree, srv: ftpd } = fx); });
-  const { track } = fx;
+  let tree: TestRoot, ftpd: TestServer;
+  const { track } = useServer({ layout: 'hostile' }, (f) => ({ t: tree, srv: ftpd } = f));
 
   // Paths aimed at files outside the root or hidden in it: SIZE, MDTM, RETR must all fail.
   const FILE_ESCAPES = (outside: string): string[] => [

@@ -17,11 +17,8 @@ import {
 import { HOST, RawFtp } from '../support/raw-ftp.ts';
 
 describe('login: USER/PASS, failed logins, anonymous', function () {
-  const fx = useServer({ each: true });
-  let t: TestRoot;
-  let srv: TestServer;
-  beforeEach(() => { ({ t, srv } = fx); });
-  const raw = (login = true): Promise<RawFtp> => fx.raw(srv.port, login);
+  let t: TestRoot, srv: TestServer;
+  const { raw } = useServer({ each: true }, (f) => ({ t, srv } = f));
 
   it('answers a bad login with 530 and accepts a correct one on the same connection', async () => {
     expect(await ftpErrorCode(connectClient(srv.port, USER, 'wrong'))).to.equal(530);
@@ -68,10 +65,8 @@ describe('login: USER/PASS, failed logins, anonymous', function () {
 
 describe('login: password guessing on one connection', function () {
   this.timeout(60_000);
-  const fx = useServer({ layout: 'hostile' });
   let ftpd: TestServer;
-  before(() => { ({ srv: ftpd } = fx); });
-  const { track } = fx;
+  const { track } = useServer({ layout: 'hostile' }, (f) => ({ srv: ftpd } = f));
 
   it('slows down password guessing: the connection is closed (or 421) after at most 10 bad passwords', async function () {
     this.timeout(180_000); // a server may delay each failure: bounded by the attempt count, not by time

@@ -11,12 +11,8 @@ import { ftpErrorCode, snapshot, useServer, type TestRoot, type TestServer } fro
 import { type FtpReply, RawFtp } from '../support/raw-ftp.ts';
 
 describe('refusals: write commands on the read-only server', function () {
-  const fx = useServer({ each: true });
   let t: TestRoot;
-  let srv: TestServer;
-  beforeEach(() => { ({ t, srv } = fx); });
-  const { client } = fx;
-  const raw = (login = true): Promise<RawFtp> => fx.raw(srv.port, login);
+  const { client, raw } = useServer({ each: true }, (f) => ({ t } = f));
 
   it('refuses every write command with 550 and leaves the root unchanged', async () => {
     const before = await snapshot(t.root);
@@ -39,10 +35,8 @@ describe('refusals: write commands on the read-only server', function () {
 });
 
 describe('refusals: HELP and PBSZ/PROT without TLS', function () {
-  const fx = useServer({ layout: 'hostile' });
   let ftpd: TestServer;
-  before(() => { ({ srv: ftpd } = fx); });
-  const { track } = fx;
+  const { track } = useServer({ layout: 'hostile' }, (f) => ({ srv: ftpd } = f));
 
   it('answers PBSZ/PROT without TLS with an error, not 202; HELP lists no refused write command', async () => {
     const ftp = track(await RawFtp.login(ftpd.port));
@@ -60,9 +54,8 @@ describe('refusals: HELP and PBSZ/PROT without TLS', function () {
 
 describe('refusals: refused commands are logged', function () {
   this.timeout(20_000);
-  const fx = useServer({ each: true });
   let srv: TestServer;
-  beforeEach(() => { ({ srv } = fx); });
+  useServer({ each: true }, (f) => ({ srv } = f));
 
   const refusals = () => srv.logs.filter((l) => l.event === 'refused');
 

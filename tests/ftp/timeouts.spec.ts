@@ -14,10 +14,8 @@ import { HOST, RawFtp } from '../support/raw-ftp.ts';
 import { sleep, within } from '../support/wait.ts';
 
 describe('timeouts: idle connections and moving transfers', function () {
-  const fx = useServer({ each: true, server: false });
   let t: TestRoot;
-  beforeEach(() => { ({ t } = fx); });
-  const { server, raw } = fx;
+  const { server, raw } = useServer({ each: true, server: false }, (f) => ({ t } = f));
 
   it('closes a connection idle between commands, with 421 (docs/ftp-servers.md, fault 3)', async () => {
     const s = await server({ idleTimeoutMs: 300 });
@@ -68,10 +66,8 @@ describe('timeouts: idle connections and moving transfers', function () {
 
 describe('timeouts: slowloris and the login timeout', function () {
   this.timeout(60_000);
-  const fx = useServer({ layout: 'hostile' });
   let tree: TestRoot;
-  before(() => { ({ t: tree } = fx); });
-  const { track } = fx;
+  const { track } = useServer({ layout: 'hostile' }, (f) => ({ t: tree } = f));
 
   it('closes a connection that trickles bytes but never completes a command (slowloris), once idle', async () => {
     // Own server with a short idle timeout: idleness is time without a complete command, not without a byte.

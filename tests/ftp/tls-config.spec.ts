@@ -21,10 +21,8 @@ import { has, makeCert, secureAccess } from '../support/tls-cert.ts';
 const HAS_OPENSSL = has('openssl', 'version');
 
 describe('tls: no certificate configured', function () {
-  const fx = useServer();
-  let t: TestRoot;
-  let srv: TestServer;
-  before(() => { ({ t, srv } = fx); });
+  let t: TestRoot, srv: TestServer;
+  useServer({}, (f) => ({ t, srv } = f));
 
   it('refuses AUTH TLS (502), leaves it out of FEAT, and the same connection carries on in plain FTP', async () => {
     const raw = await RawFtp.connect(srv.port);

@@ -18,12 +18,8 @@ import { RawFtp } from '../support/raw-ftp.ts';
 import { sleep } from '../support/wait.ts';
 
 describe('transfer: RETR, REST, SIZE, MDTM, FEAT, LIST, NLST, MLST, MLSD', function () {
-  const fx = useServer({ each: true });
-  let t: TestRoot;
-  let srv: TestServer;
-  beforeEach(() => { ({ t, srv } = fx); });
-  const { client } = fx;
-  const raw = (login = true): Promise<RawFtp> => fx.raw(srv.port, login);
+  let t: TestRoot, srv: TestServer;
+  const { client, raw } = useServer({ each: true }, (f) => ({ t, srv } = f));
 
   it('logs in, answers SIZE and serves RETR byte-exact over PASV', async () => {
     const c = await client();
@@ -137,11 +133,8 @@ describe('transfer: RETR, REST, SIZE, MDTM, FEAT, LIST, NLST, MLST, MLSD', funct
 });
 
 describe('transfer: REST past the end', function () {
-  const fx = useServer({ layout: 'hostile' });
-  let tree: TestRoot;
-  let ftpd: TestServer;
-  before(() => { ({ t: tree, srv: ftpd } = fx); });
-  const { track } = fx;
+  let tree: TestRoot, ftpd: TestServer;
+  const { track } = useServer({ layout: 'hostile' }, (f) => ({ t: tree, srv: ftpd } = f));
 
   it('REST past the end (or past 2^53) then RETR gives an error or an empty transfer, never bytes from elsewhere', async () => {
     const ftp = track(await RawFtp.login(ftpd.port));

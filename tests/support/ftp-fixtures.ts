@@ -259,8 +259,11 @@ export interface ServerFixture {
   track<T extends Closable>(c: T): T;
   /** A logged-in basic-ftp client of `srv`, tracked. */
   client(user?: string, pass?: string): Promise<Client>;
-  /** A raw connection to `port` (default `srv`), logged in unless `login` is false (the greeting read), tracked. */
-  raw(port?: number, login?: boolean): Promise<RawFtp>;
+  /**
+   * A raw connection, tracked: to `srv` when the first argument is omitted or a boolean (`raw()`, `raw(false)`), else
+   * to that port (`raw(port)`, `raw(port, false)`); logged in unless `login` is false (then only the greeting is read).
+   */
+  raw(port?: number | boolean, login?: boolean): Promise<RawFtp>;
   /** Another server on `t.root` with `extra` options, closed after the current test. */
   server(extra?: Partial<FtpOptions>): Promise<TestServer>;
 }
@@ -268,12 +271,13 @@ export interface ServerFixture {
 /**
  * Registers mocha hooks in the calling `describe`: a temp root ({@link makeRoot} with `layout`, `bigBytes`) and a server
  * on it ({@link startServer} with `extra`, unless `server` is false), fresh for each test with `each`, else one for the
- * describe. After each test every tracked client, connection and extra server is closed; after the root's life the
- * server is closed (deadline 1000 ms) and the root removed.
+ * describe; `bind` is called with the fixture once they are up (to copy `t` and `srv` into the describe's variables).
+ * After each test every tracked client, connection and extra server is closed; after the root's life the server is
+ * closed (deadline 1000 ms) and the root removed.
  */
 export function useServer(opts: {
   each?: boolean; layout?: 'ota' | 'hostile'; bigBytes?: number; extra?: Partial<FtpOptions>; server?: boolean;
-} = {}): ServerFixture {
+} = {}, bind?: (fx: ServerFixture) => void): ServerFixture {
   const opened: Closable[] = [];
   const servers: TestServer[] = [];
   const fx: ServerFixture = {
@@ -287,6 +291,7 @@ export function useServer(opts: {
       return fx.track(await connectClient(fx.srv.port, user, pass));
     },
     async raw(port = fx.srv.port, login = true) {
+      if (typeof port === 'boolean') return fx.raw(fx.srv.port, port);
       return fx.track(login ? await RawFtp.login(port) : await RawFtp.connect(port));
     },
     async server(extra = {}) {
@@ -298,6 +303,7 @@ export function useServer(opts: {
   const setUp = async (): Promise<void> => {
     fx.t = await makeRoot({ layout: opts.layout, bigBytes: opts.bigBytes });
     if (opts.server !== false) fx.srv = await startServer(fx.t.root, opts.extra);
+    bind?.(fx);
   };
   const tearDown = async (): Promise<void> => {
     await fx.srv?.close(1000);
