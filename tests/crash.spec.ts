@@ -34,7 +34,8 @@ import { MANIFEST_NAME, NO_FILE, isProgramName, parseManifest, type Manifest } f
 import { Publisher } from '../server/publisher.ts';
 import { crc32hex, md5hex } from './support/checksums.ts';
 import { NAMES } from './support/crash-publisher.ts';
-import { PASS, USER, fetchBuffer, silentLogger, sleep, within } from './support/hostile-server.ts';
+import { PASS, USER, fetchBuffer, silentLogger } from './support/ftp-fixtures.ts';
+import { sleep, within } from './support/wait.ts';
 import { RawFtp, connectData, parsePasv } from './support/raw-ftp.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeRoot, MANIFEST, PASS, startServer, USER, type TestRoot, type TestServer } from './support/ftp-fixtures.ts';
 import { startPlainFtp, type PlainFtp } from './support/plain-ftp-server.ts';
-import { sleep } from './support/hostile-server.ts';
+import { sleep } from './support/wait.ts';
 
 /** A raw control connection that records each chunk the server sends (one chunk ≈ one TCP segment on loopback). */
 class Wire {

@@ -7,7 +7,8 @@ import { LineReader, TOO_LONG, stripTelnet, type LineItem } from '../server/ftp/
 import { formatFacts, formatListLine, timeVal } from '../server/ftp/list-format.ts';
 import { PassivePortPool } from '../server/ftp/passive.ts';
 import { multiLineReply, quotePath, replyLine } from '../server/ftp/reply.ts';
-import { makeRoot, RawFtp, startServer, type TestRoot, type TestServer } from './support/ftp-fixtures.ts';
+import { makeRoot, startServer, type TestRoot, type TestServer } from './support/ftp-fixtures.ts';
+import { RawFtp } from './support/raw-ftp.ts';
 
 function feed(reader: LineReader, ...chunks: (string | Buffer)[]): LineItem[] {
   const out: LineItem[] = [];

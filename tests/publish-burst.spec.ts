@@ -18,7 +18,8 @@ import { startFirmdrop, type Firmdrop } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import { readManifest } from '../server/manifest.ts';
 import { crc32hex, md5hex } from './support/checksums.ts';
-import { PASS, USER, fetchBuffer, sleep } from './support/hostile-server.ts';
+import { PASS, USER, fetchBuffer } from './support/ftp-fixtures.ts';
+import { sleep } from './support/wait.ts';
 
 /** Binaries in the burst. */
 const N_DROPS = 60;

@@ -12,8 +12,7 @@ import { CATALOG_DIR } from '../server/catalog.ts';
 import { parseManifest, type Manifest } from '../server/manifest.ts';
 import { OFFERED_DIR, SNAPSHOT_GRACE_MS, parseSnapshotName, snapshotPath } from '../server/snapshots/reader.ts';
 import { SNAPSHOTS_PER_NAME, createSnapshot, pruneSnapshots, retireSnapshot } from '../server/snapshots/writer.ts';
-import { connectClient, startServer, type TestServer } from './support/ftp-fixtures.ts';
-import { fetchBuffer } from './support/hostile-server.ts';
+import { connectClient, fetchBuffer, startServer, type TestServer } from './support/ftp-fixtures.ts';
 import { crc32hex, md5hex } from './support/checksums.ts';
 
 const NAME = 'SENSOR1';

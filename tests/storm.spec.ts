@@ -32,7 +32,8 @@ import { NO_FILE, parseManifest, type Manifest } from '../server/manifest.ts';
 import type { Release } from '../server/publisher.ts';
 import { pino } from 'pino';
 import { crc32hex, md5hex } from './support/checksums.ts';
-import { PASS, USER, fetchBuffer, sleep } from './support/hostile-server.ts';
+import { PASS, USER, fetchBuffer } from './support/ftp-fixtures.ts';
+import { sleep } from './support/wait.ts';
 
 /** Binaries dropped. */
 const N_BINARIES = 1000;

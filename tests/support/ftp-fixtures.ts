@@ -1,65 +1,117 @@
 /**
- * Shared helpers for the FTP specs: a temp OTA root with a catalogue folder and hostile symlinks, a server on an
- * ephemeral loopback port with its log captured, basic-ftp clients, and a raw control-connection client that
- * records every byte the server sends.
+ * The one server fixture of the FTP specs: a temp OTA root (two layouts, below), firmdrop's FTP server on it on
+ * 127.0.0.1 with an ephemeral port and its JSON log captured, basic-ftp clients, and free port ranges for a passive
+ * range. The raw control-connection client is tests/support/raw-ftp.ts; bounded waits are tests/support/wait.ts.
  */
-import { Client } from 'basic-ftp';
-import { randomBytes } from 'node:crypto';
+import { Client, FTPError } from 'basic-ftp';
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
 import { startFtp, type FtpHandle, type FtpOptions } from '../../server/ftp/server.ts';
 import { createLogger } from '../../server/log.ts';
+import { PASS, USER } from './ftp-account.ts';
+import { RawFtp } from './raw-ftp.ts';
 
-export const USER = 'ota';
-export const PASS = 'libelium';
+export { PASS, USER } from './ftp-account.ts';
+/** UPGRADE.TXT of the `ota` layout (the Waspmote manifest format: FILE, PATH, SIZE, VERSION). */
 export const MANIFEST = 'FILE:ABCDEFG\nPATH:/\nSIZE:204800\nVERSION:3\n';
 
-/** A temp root and an outside folder; `cleanup()` removes both. */
+/** Marker text in the secret files outside the root (and in the hidden catalogue): must never reach a client. */
+export const SECRET = 'TOP SECRET outside the OTA root';
+
+/** Prefix of every temp folder these fixtures make: no reply may contain it (it is part of absolute paths). */
+export const TMP_PREFIX = 'firmdrop-ftp-';
+
+/** A temp tree: `root` (served) and `outside` (a sibling the server must never reveal), both under `base`. */
 export interface TestRoot {
+  base: string;
   root: string;
   outside: string;
+  /** Contents of the regular files in the root, by path relative to it. */
+  files: Record<string, Buffer>;
+  /** The program binary UPGRADE.TXT names (ABCDEFG in the `ota` layout, PROGRAM in the `hostile` one). */
   binary: Buffer;
+  /** The contents of outside/secret.txt. */
   secret: Buffer;
+  /** Removes `base` and everything in it. */
   cleanup(): Promise<void>;
 }
 
 /**
- * Builds: UPGRADE.TXT, ABCDEFG (200 KiB random), ota/NESTED1, .firmdrop/releases.json, .UPGRADE.TXT.tmp,
- * LINKIN → ABCDEFG (inside), LINKOUT → outside/secret.txt, DIROUT → outside/, LINKHID → .firmdrop/releases.json.
+ * Builds a temp OTA root. Both layouts: `base/root` (served), `base/outside` with `secret.txt` (holds SECRET),
+ * `root/.firmdrop/releases.json` (the hidden catalogue).
+ *
+ * `ota` (the default), an ordinary OTA folder with a few escapes:
+ * ```
+ * UPGRADE.TXT (MANIFEST), ABCDEFG (200 KiB random), ota/NESTED1, .UPGRADE.TXT.tmp (a publisher's temp file)
+ * LINKIN -> ABCDEFG (inside)   LINKOUT -> outside/secret.txt   DIROUT -> outside/   LINKHID -> .firmdrop/releases.json
+ * ```
+ * `hostile`, laid out for attacks:
+ * ```
+ * UPGRADE.TXT (names PROGRAM), PROGRAM (256 KiB random), sub/INNER01
+ * LINKFIL -> outside/secret.txt   LINKDIR -> outside/dir (holds secret.txt)
+ * LOOPAAA -> LOOPBBB -> LOOPAAA   LOOPSLF -> LOOPSLF
+ * FIFOPIP (a named pipe)   LINKFIF -> FIFOPIP   LINKZER -> /dev/zero   LINKPRC -> /proc/self/environ
+ * ```
+ * `bigBytes` (either layout) adds BIGFILE of that many random bytes: for stalls, ABOR, vanishing clients.
  */
-export async function makeRoot(): Promise<TestRoot> {
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-root-'));
-  const outside = await fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-outside-'));
-  const binary = randomBytes(200 * 1024);
-  const secret = Buffer.from('TOP SECRET outside the root\n');
-  await fs.writeFile(path.join(root, 'UPGRADE.TXT'), MANIFEST);
-  await fs.writeFile(path.join(root, 'ABCDEFG'), binary);
+export async function makeRoot(opts: { layout?: 'ota' | 'hostile'; bigBytes?: number } = {}): Promise<TestRoot> {
+  const base = await fs.mkdtemp(path.join(os.tmpdir(), TMP_PREFIX));
+  const root = path.join(base, 'root');
+  const outside = path.join(base, 'outside');
+  await fs.mkdir(path.join(root, '.firmdrop'), { recursive: true });
+  await fs.mkdir(outside);
+  const secret = Buffer.from(`${SECRET}\n`);
+  await fs.writeFile(path.join(outside, 'secret.txt'), secret);
+  const files = opts.layout === 'hostile' ? await hostileLayout(root, outside) : await otaLayout(root, outside);
+  if (opts.bigBytes) files.BIGFILE = crypto.randomBytes(opts.bigBytes);
+  for (const [name, data] of Object.entries(files)) await fs.writeFile(path.join(root, name), data);
+  const binary = files[opts.layout === 'hostile' ? 'PROGRAM' : 'ABCDEFG']!;
+  return { base, root, outside, files, binary, secret, cleanup: () => fs.rm(base, { recursive: true, force: true }) };
+}
+
+/** The `ota` layout's folders and links; returns its files (written by makeRoot). */
+async function otaLayout(root: string, outside: string): Promise<Record<string, Buffer>> {
   await fs.mkdir(path.join(root, 'ota'));
-  await fs.writeFile(path.join(root, 'ota', 'NESTED1'), 'nested');
-  await fs.mkdir(path.join(root, '.firmdrop'));
   await fs.writeFile(path.join(root, '.firmdrop', 'releases.json'), '{"releases":[]}');
   await fs.writeFile(path.join(root, '.UPGRADE.TXT.tmp'), 'partial');
-  await fs.writeFile(path.join(outside, 'secret.txt'), secret);
   await fs.symlink(path.join(root, 'ABCDEFG'), path.join(root, 'LINKIN'));
   await fs.symlink(path.join(outside, 'secret.txt'), path.join(root, 'LINKOUT'));
   await fs.symlink(outside, path.join(root, 'DIROUT'));
   await fs.symlink(path.join(root, '.firmdrop', 'releases.json'), path.join(root, 'LINKHID'));
+  return { 'UPGRADE.TXT': Buffer.from(MANIFEST), ABCDEFG: crypto.randomBytes(200 * 1024), 'ota/NESTED1': Buffer.from('nested') };
+}
+
+/** The `hostile` layout's folders, links and FIFO; returns its files (written by makeRoot). */
+async function hostileLayout(root: string, outside: string): Promise<Record<string, Buffer>> {
+  await fs.mkdir(path.join(root, 'sub'));
+  await fs.mkdir(path.join(outside, 'dir'));
+  await fs.writeFile(path.join(root, '.firmdrop', 'releases.json'), `{"secret":"${SECRET}"}\n`);
+  await fs.writeFile(path.join(outside, 'dir', 'secret.txt'), `${SECRET}\n`);
+  await fs.symlink(path.join(outside, 'secret.txt'), path.join(root, 'LINKFIL'));
+  await fs.symlink(path.join(outside, 'dir'), path.join(root, 'LINKDIR'));
+  await fs.symlink('LOOPBBB', path.join(root, 'LOOPAAA'));
+  await fs.symlink('LOOPAAA', path.join(root, 'LOOPBBB'));
+  await fs.symlink('LOOPSLF', path.join(root, 'LOOPSLF'));
+  execFileSync('mkfifo', [path.join(root, 'FIFOPIP')]);
+  await fs.symlink('FIFOPIP', path.join(root, 'LINKFIF'));
+  await fs.symlink('/dev/zero', path.join(root, 'LINKZER'));
+  await fs.symlink('/proc/self/environ', path.join(root, 'LINKPRC'));
+  const program = crypto.randomBytes(256 * 1024);
   return {
-    root,
-    outside,
-    binary,
-    secret,
-    async cleanup() {
-      await fs.rm(root, { recursive: true, force: true });
-      await fs.rm(outside, { recursive: true, force: true });
-    },
+    PROGRAM: program,
+    'UPGRADE.TXT': Buffer.from(`FILE:PROGRAM\nPATH:/\nSIZE:${program.length}\nVERSION:1\n`),
+    'sub/INNER01': Buffer.from('inner file\n'),
   };
 }
 
-/** A listing of every entry under `dir` (lstat type, size, content hash-free) to prove nothing changed. */
+/** A listing of every entry under `dir` (lstat type, size, the start of the content) to prove nothing changed. */
 export async function snapshot(dir: string): Promise<string[]> {
   const out: string[] = [];
   async function walk(d: string, rel: string) {
@@ -83,10 +135,15 @@ export interface TestServer {
   ftp: FtpHandle;
   port: number;
   logs: Record<string, unknown>[];
+  /** FtpHandle.close with a deadline in ms (default 2000). */
   close(deadlineMs?: number): Promise<void>;
 }
 
-/** Starts startFtp() on 127.0.0.1:0 with `ota`/`libelium`; log lines are parsed into `logs`. */
+/**
+ * Starts firmdrop's FTP server (startFtp) on `root`, 127.0.0.1, port 0, user ota/libelium; `extra` overrides any
+ * option (users, hooks, tls, limits, timeouts …). Log lines (level debug) are parsed into `logs`.
+ * @throws what startFtp throws (a bad option, a root that is not a folder)
+ */
 export async function startServer(root: string, extra: Partial<FtpOptions> = {}): Promise<TestServer> {
   const logs: Record<string, unknown>[] = [];
   let pending = '';
@@ -107,11 +164,27 @@ export async function startServer(root: string, extra: Partial<FtpOptions> = {})
   return { ftp, port: ftp.port, logs, close: (d?: number) => ftp.close(d ?? 2000) };
 }
 
+/** A logger that writes nothing (for code under test whose log lines a spec does not read). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
+
 /** A logged-in basic-ftp client. */
 export async function connectClient(port: number, user = USER, password = PASS): Promise<Client> {
   const client = new Client(10_000);
   await client.access({ host: '127.0.0.1', port, user, password });
   return client;
+}
+
+/** The reply code of the FTPError `p` rejects with. @throws if `p` resolves or rejects with another error */
+export async function ftpErrorCode(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof FTPError) return err.code;
+    throw err;
+  }
+  throw new Error('expected an FTP error');
 }
 
 /** A Writable that collects everything written to it. */
@@ -127,172 +200,22 @@ export function collector(): Writable & { data(): Buffer } {
   return w;
 }
 
-/** One FTP reply: code and full text (all lines of a multi-line reply). */
-export interface Reply {
-  code: number;
-  text: string;
+/** RETR `file` into memory with a logged-in basic-ftp client. */
+export async function fetchBuffer(client: Client, file: string): Promise<Buffer> {
+  const out = collector();
+  await client.downloadTo(out, file);
+  return out.data();
 }
 
-/**
- * A raw control connection: write any bytes, read replies one at a time (multi-line aware), and keep a
- * transcript of everything the server sent.
- */
-export class RawFtp {
-  readonly socket: net.Socket;
-  transcript = '';
-  closed = false;
-  #buffer = '';
-  #replies: Reply[] = [];
-  #waiters: Array<(r: Reply | undefined) => void> = [];
-
-  private constructor(socket: net.Socket) {
-    this.socket = socket;
-    socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => {
-      const s = d.toString('latin1');
-      this.transcript += s;
-      this.#buffer += s;
-      this.#parse();
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      this.closed = true;
-      for (const w of this.#waiters.splice(0)) w(undefined);
-    });
+/** The kernel's ephemeral port range (Linux ip_local_port_range; 32768–60999 elsewhere). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo!, hi!];
+  } catch {
+    // not Linux
   }
-
-  /** Connects and (unless `greeting` is false) reads the 220 greeting. */
-  static async connect(port: number, opts: { greeting?: boolean } = {}): Promise<RawFtp> {
-    const socket = net.connect(port, '127.0.0.1');
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    const raw = new RawFtp(socket);
-    if (opts.greeting !== false) await raw.reply();
-    return raw;
-  }
-
-  /** Connects and logs in with USER/PASS. */
-  static async login(port: number, user = USER, pass = PASS): Promise<RawFtp> {
-    const raw = await RawFtp.connect(port);
-    await raw.cmd(`USER ${user}`);
-    const r = await raw.cmd(`PASS ${pass}`);
-    if (r.code !== 230) throw new Error(`login failed: ${r.code} ${r.text}`);
-    return raw;
-  }
-
-  #parse(): void {
-    for (;;) {
-      const m = /^(\d{3}) [^\r\n]*\r?\n/m.exec(this.#buffer);
-      if (!m) return;
-      // a reply ends at the first "ddd " line; everything before it belongs to the same reply
-      const end = m.index + m[0].length;
-      const text = this.#buffer.slice(0, end);
-      this.#buffer = this.#buffer.slice(end);
-      const reply = { code: Number(m[1]), text };
-      const w = this.#waiters.shift();
-      if (w) w(reply);
-      else this.#replies.push(reply);
-    }
-  }
-
-  /** The next reply; rejects when the connection closes first or after `timeoutMs`. */
-  reply(timeoutMs = 10_000): Promise<Reply> {
-    const queued = this.#replies.shift();
-    if (queued) return Promise.resolve(queued);
-    if (this.closed) return Promise.reject(new Error('connection closed'));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(new Error(`no reply within ${timeoutMs} ms; transcript: ${this.transcript}`));
-      }, timeoutMs);
-      const waiter = (r: Reply | undefined) => {
-        clearTimeout(timer);
-        if (r) resolve(r);
-        else reject(new Error('connection closed'));
-      };
-      this.#waiters.push(waiter);
-    });
-  }
-
-  /** Writes raw bytes. */
-  write(data: string | Buffer): void {
-    this.socket.write(data);
-  }
-
-  /** Sends one command line (CRLF added) and returns its reply. */
-  async cmd(line: string): Promise<Reply> {
-    this.write(`${line}\r\n`);
-    return this.reply();
-  }
-
-  /** Resolves when the server has closed the connection. */
-  waitClosed(timeoutMs = 10_000): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('still open')), timeoutMs);
-      this.socket.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  /**
-   * PASV, connect the data socket, send `command`, collect the data until the server closes it, read the final
-   * reply. Returns the data and both replies (preliminary and final).
-   */
-  async pasvTransfer(command: string): Promise<{ data: Buffer; first: Reply; last?: Reply }> {
-    let data: net.Socket;
-    try {
-      data = await this.pasvData();
-    } catch (err) {
-      return { data: Buffer.alloc(0), first: (err as Error & { reply: Reply }).reply };
-    }
-    const chunks: Buffer[] = [];
-    data.on('data', (d: Buffer) => chunks.push(d));
-    const dataDone = new Promise<void>((resolve) => data.once('close', () => resolve()));
-    const first = await this.cmd(command);
-    if (first.code >= 300) {
-      data.destroy();
-      return { data: Buffer.alloc(0), first };
-    }
-    await dataDone;
-    const last = await this.reply();
-    return { data: Buffer.concat(chunks), first, last };
-  }
-
-  /**
-   * Sends PASV and returns the connected data socket (errors ignored). Rejects with an Error carrying `reply`
-   * when the server does not answer 227.
-   */
-  async pasvData(): Promise<net.Socket> {
-    const pasv = await this.cmd('PASV');
-    const m = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(pasv.text);
-    if (pasv.code !== 227 || !m) throw Object.assign(new Error(`PASV: ${pasv.text}`), { reply: pasv });
-    const data = net.connect(Number(m[5]) * 256 + Number(m[6]), `${m[1]}.${m[2]}.${m[3]}.${m[4]}`);
-    data.on('error', () => undefined);
-    await new Promise<void>((resolve, reject) => {
-      data.once('connect', () => resolve());
-      data.once('error', reject);
-    });
-    return data;
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
-/** Two consecutive free TCP ports on 127.0.0.1 (for a passive range). */
-export async function freePortPair(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const ok = await Promise.all([base, base + 1].map((p) => canListen(p)));
-    if (ok.every(Boolean)) return base;
-  }
-  throw new Error('no free port pair found');
+  return [32768, 60999];
 }
 
 function canListen(port: number): Promise<boolean> {
@@ -301,4 +224,96 @@ function canListen(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
     s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * `count` consecutive ports for a small passive range that are free now and lie OUTSIDE the kernel's ephemeral
+ * range. Inside it any outgoing connection on the machine, or its TIME_WAIT, can hold one of them, and a test that
+ * needs every port of the range then gets `425` for no fault of the server. A random base (10000 up to the
+ * ephemeral range) keeps concurrent runs apart.
+ * @throws after 50 tries without such a range
+ */
+export async function freeRangeOutsideEphemeral(count: number): Promise<number> {
+  const [lo, hi] = ephemeralRange();
+  const top = lo > 10_000 + count ? lo - count : 65_535 - count;
+  const bottom = lo > 10_000 + count ? 10_000 : hi + 1;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = bottom + crypto.randomInt(top - bottom);
+    let ok = true;
+    for (let p = base; p < base + count && ok; p++) ok = await canListen(p);
+    if (ok) return base;
+  }
+  throw new Error(`no ${count} free consecutive ports outside the ephemeral range`);
+}
+
+/** What a spec closes after each test: basic-ftp clients and raw connections (close) or sockets (destroy). */
+export type Closable = { close(): void } | { destroy(): void };
+
+/** A temp root and firmdrop's FTP server on it for one mocha `describe`, with what its tests open closed after each. */
+export interface ServerFixture {
+  /** The root of the current test (or of the whole describe); set by the fixture's before hook. */
+  t: TestRoot;
+  /** The server on `t.root` (unset with `server: false`). */
+  srv: TestServer;
+  /** Registers `c` to be closed after the current test; returns it. */
+  track<T extends Closable>(c: T): T;
+  /** A logged-in basic-ftp client of `srv`, tracked. */
+  client(user?: string, pass?: string): Promise<Client>;
+  /**
+   * A raw connection, tracked: to `srv` when the first argument is omitted or a boolean (`raw()`, `raw(false)`), else
+   * to that port (`raw(port)`, `raw(port, false)`); logged in unless `login` is false (then only the greeting is read).
+   */
+  raw(port?: number | boolean, login?: boolean): Promise<RawFtp>;
+  /** Another server on `t.root` with `extra` options, closed after the current test. */
+  server(extra?: Partial<FtpOptions>): Promise<TestServer>;
+}
+
+/**
+ * Registers mocha hooks in the calling `describe`: a temp root ({@link makeRoot} with `layout`, `bigBytes`) and a server
+ * on it ({@link startServer} with `extra`, unless `server` is false), fresh for each test with `each`, else one for the
+ * describe; `bind` is called with the fixture once they are up (to copy `t` and `srv` into the describe's variables).
+ * After each test every tracked client, connection and extra server is closed; after the root's life the server is
+ * closed (deadline 1000 ms) and the root removed.
+ */
+export function useServer(opts: {
+  each?: boolean; layout?: 'ota' | 'hostile'; bigBytes?: number; extra?: Partial<FtpOptions>; server?: boolean;
+} = {}, bind?: (fx: ServerFixture) => void): ServerFixture {
+  const opened: Closable[] = [];
+  const servers: TestServer[] = [];
+  const fx: ServerFixture = {
+    t: undefined as unknown as TestRoot,
+    srv: undefined as unknown as TestServer,
+    track(c) {
+      opened.push(c);
+      return c;
+    },
+    async client(user = USER, pass = PASS) {
+      return fx.track(await connectClient(fx.srv.port, user, pass));
+    },
+    async raw(port = fx.srv.port, login = true) {
+      if (typeof port === 'boolean') return fx.raw(fx.srv.port, port);
+      return fx.track(login ? await RawFtp.login(port) : await RawFtp.connect(port));
+    },
+    async server(extra = {}) {
+      const s = await startServer(fx.t.root, extra);
+      servers.push(s);
+      return s;
+    },
+  };
+  const setUp = async (): Promise<void> => {
+    fx.t = await makeRoot({ layout: opts.layout, bigBytes: opts.bigBytes });
+    if (opts.server !== false) fx.srv = await startServer(fx.t.root, opts.extra);
+    bind?.(fx);
+  };
+  const tearDown = async (): Promise<void> => {
+    await fx.srv?.close(1000);
+    await fx.t?.cleanup();
+  };
+  (opts.each ? beforeEach : before)(setUp);
+  afterEach(async () => {
+    for (const c of opened.splice(0)) 'close' in c ? c.close() : c.destroy();
+    for (const s of servers.splice(0)) await s.close(500);
+  });
+  (opts.each ? afterEach : after)(tearDown);
+  return fx;
 }

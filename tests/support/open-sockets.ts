@@ -66,3 +66,8 @@ export async function waitForSockets(count: () => number, target: number, waitMs
   }
   return n;
 }
+
+/** Sockets on the server's side of `port` (its control connections); with every client closed this must be 0. */
+export function controlSockets(port: number): number {
+  return countHeld((s) => s.localPort === port && s.state !== 'LISTEN');
+}

@@ -1,13 +1,31 @@
 /**
- * A small raw FTP control-connection client over `net.Socket`, for byte-level tests (hostile input, fuzzing):
- * it sends exactly the bytes it is given (split anywhere, garbage included) and parses the server's replies,
- * multi-line replies included (RFC 959 §4.2: `ddd-text` … `ddd text`). Not a general FTP client: use basic-ftp
- * for ordinary sessions.
+ * The one raw FTP control-connection client of the specs, over `net.Socket`, for byte-level tests: it sends exactly
+ * the bytes it is given (split anywhere, garbage included), parses the server's replies, multi-line replies included
+ * (RFC 959 §4.2: `ddd-text` … `ddd text`), and keeps a transcript of every byte the server sent.
+ *
+ * Two ways to read a reply, on one queue: {@link RawFtp.send} / {@link RawFtp.read} give an {@link FtpReply}
+ * (code, last line's text, every line); {@link RawFtp.cmd} / {@link RawFtp.reply} give a {@link Reply} whose `text` is
+ * the whole reply as sent, CRLFs included (for assertions on the exact bytes). Not a general FTP client: use
+ * basic-ftp for ordinary sessions.
  */
 import net from 'node:net';
+import { PASS, USER } from './ftp-account.ts';
+import { within } from './wait.ts';
 
-/** One FTP reply: the 3-digit code, the text of the last line, and every raw line (CR/LF stripped). */
-export interface FtpReply { code: number; text: string; lines: string[] }
+/**
+ * One FTP reply: the 3-digit code, the text of the last line, every line (CR/LF stripped), and `raw`, the reply
+ * exactly as received (every line, line ends included).
+ */
+export interface FtpReply { code: number; text: string; lines: string[]; raw: string }
+
+/** The outcome of a command with a data connection: preliminary reply, final one (if it started) and the bytes. */
+export interface DataResult { first: FtpReply; final?: FtpReply; data: Buffer }
+
+/** One FTP reply as {@link RawFtp.cmd} and {@link RawFtp.reply} give it: the code and the whole reply as received. */
+export interface Reply { code: number; text: string }
+
+/** The address every spec server listens on (loopback IPv4): no test traffic leaves the machine. */
+export const HOST = '127.0.0.1';
 
 /** Error thrown by {@link RawFtp.read} when the server closed the connection before (another) full reply came. */
 export class FtpClosedError extends Error {
@@ -36,8 +54,8 @@ export function parseReplies(buf: string): { replies: FtpReply[]; rest: string }
     if (nl < 0) break;
     const first = stripCr(buf.slice(pos, nl));
     const m = /^(\d{3})([ -])([\s\S]*)$/.exec(first);
-    if (!m) { replies.push({ code: 0, text: first, lines: [first] }); pos = nl + 1; continue; }
-    if (m[2] === ' ') { replies.push({ code: Number(m[1]), text: m[3], lines: [first] }); pos = nl + 1; continue; }
+    if (!m) { replies.push({ code: 0, text: first, lines: [first], raw: buf.slice(pos, nl + 1) }); pos = nl + 1; continue; }
+    if (m[2] === ' ') { replies.push({ code: Number(m[1]), text: m[3], lines: [first], raw: buf.slice(pos, nl + 1) }); pos = nl + 1; continue; }
     // multi-line: look for the closing `ddd ` line
     const lines = [first];
     let p = nl + 1;
@@ -48,7 +66,7 @@ export function parseReplies(buf: string): { replies: FtpReply[]; rest: string }
       const line = stripCr(buf.slice(p, n2));
       lines.push(line);
       p = n2 + 1;
-      if (line.startsWith(`${m[1]} `)) { done = { code: Number(m[1]), text: line.slice(4), lines }; break; }
+      if (line.startsWith(`${m[1]} `)) { done = { code: Number(m[1]), text: line.slice(4), lines, raw: buf.slice(pos, p) }; break; }
     }
     if (!done) break;
     replies.push(done);
@@ -59,11 +77,15 @@ export function parseReplies(buf: string): { replies: FtpReply[]; rest: string }
 
 function stripCr(line: string): string { return line.endsWith('\r') ? line.slice(0, -1) : line; }
 
+function whole(r: FtpReply): Reply { return { code: r.code, text: r.raw }; }
+
 /** A raw FTP control connection. Replies are queued as they arrive; {@link read} takes them in order. */
 export class RawFtp {
   readonly socket: net.Socket;
   /** Every reply received so far, in order (also those already taken by {@link read}). */
   readonly history: FtpReply[] = [];
+  /** Every byte the server sent on this connection so far (latin1). */
+  transcript = '';
   private queue: FtpReply[] = [];
   private pending = '';
   private waiters: { resolve: (r: FtpReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
@@ -81,19 +103,46 @@ export class RawFtp {
   }
 
   /**
-   * Connect, and wait for the 220 greeting (returned as `greeting`; a 421 greeting is returned too, not thrown).
+   * Connect to `host:port` and wait for the greeting (returned as `greeting`; a 421 greeting is returned too, not
+   * thrown). With a port alone: connect to 127.0.0.1 and return the client itself, having read the greeting unless
+   * `opts.greeting` is false (then the first {@link reply} is the greeting).
    * @param opts.localAddress source address of the control connection (e.g. 127.0.0.2)
    * @throws if the connection fails or no greeting comes within `waitMs` (default 10 000 ms)
    */
-  static async connect(host: string, port: number, opts: { localAddress?: string; waitMs?: number } = {}): Promise<{ ftp: RawFtp; greeting: FtpReply }> {
-    const socket = net.connect({ host, port, localAddress: opts.localAddress });
+  static connect(port: number, opts?: { greeting?: boolean }): Promise<RawFtp>;
+  static connect(host: string, port: number, opts?: { localAddress?: string; waitMs?: number }): Promise<{ ftp: RawFtp; greeting: FtpReply }>;
+  static async connect(
+    a: string | number, b?: number | { greeting?: boolean }, c: { localAddress?: string; waitMs?: number } = {},
+  ): Promise<RawFtp | { ftp: RawFtp; greeting: FtpReply }> {
+    if (typeof a === 'number') {
+      const ftp = await RawFtp.open(HOST, a);
+      if ((b as { greeting?: boolean } | undefined)?.greeting !== false) await ftp.read();
+      return ftp;
+    }
+    const ftp = await RawFtp.open(a, b as number, c.localAddress);
+    const greeting = await ftp.read(c.waitMs);
+    return { ftp, greeting };
+  }
+
+  private static async open(host: string, port: number, localAddress?: string): Promise<RawFtp> {
+    const socket = net.connect({ host, port, localAddress });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => { socket.off('error', reject); resolve(); });
       socket.once('error', reject);
     });
-    const ftp = new RawFtp(socket);
-    const greeting = await ftp.read(opts.waitMs);
-    return { ftp, greeting };
+    return new RawFtp(socket);
+  }
+
+  /**
+   * Connect to 127.0.0.1:`port` and log in (USER, PASS).
+   * @throws unless the greeting is 220 and the login 230
+   */
+  static async login(port: number, user = USER, pass = PASS, opts: { localAddress?: string } = {}): Promise<RawFtp> {
+    const { ftp, greeting } = await RawFtp.connect(HOST, port, opts);
+    if (greeting.code !== 220) throw new Error(`greeting ${greeting.code} ${greeting.text}`);
+    const r = await ftp.login(user, pass);
+    if (r.code !== 230) throw new Error(`login failed: ${r.code} ${r.text}`);
+    return ftp;
   }
 
   /** True once the socket has closed. */
@@ -123,6 +172,16 @@ export class RawFtp {
       await new Promise((r) => setImmediate(r));
     }
     return this.read(waitMs);
+  }
+
+  /** Send one command line (CRLF added) and return its reply, whole ({@link Reply}). */
+  async cmd(line: string, waitMs?: number): Promise<Reply> {
+    return whole(await this.send(line, waitMs));
+  }
+
+  /** The next reply, whole ({@link Reply}); rejects as {@link read} does. */
+  async reply(waitMs?: number): Promise<Reply> {
+    return whole(await this.read(waitMs));
   }
 
   /**
@@ -174,12 +233,58 @@ export class RawFtp {
 
   /**
    * Send PASV and open the data connection it names (host from the 227 reply), optionally from `localAddress`.
-   * @throws if the reply is not 227
+   * @throws (from {@link parsePasv}, the reply attached) if the reply is not 227
    */
   async pasv(opts: { localAddress?: string; byteAtATime?: boolean } = {}): Promise<net.Socket> {
     const r = opts.byteAtATime ? await this.sendByteAtATime('PASV') : await this.send('PASV');
     const { host, port } = parsePasv(r);
     return connectData(host, port, opts.localAddress);
+  }
+
+  /**
+   * Send `command` (RETR, LIST, NLST, MLSD …) for the connected data socket `sock` and collect `sock` to its end.
+   * A command refused outright (not 125/150) gives its reply as `first`, no `final`, and whatever bytes came.
+   */
+  async transferOn(sock: net.Socket, command: string): Promise<DataResult> {
+    const got = collect(sock);
+    const first = await this.send(command);
+    if (first.code !== 150 && first.code !== 125) {
+      sock.destroy();
+      return { first, data: await got };
+    }
+    const [final, data] = await Promise.all([this.read(), got]);
+    return { first, final, data };
+  }
+
+  /**
+   * PASV, then {@link transferOn} over the data connection it names.
+   * @throws if PASV is not answered 227
+   */
+  async pasvTransfer(command: string): Promise<DataResult> {
+    return this.transferOn(await this.pasv(), command);
+  }
+
+  /**
+   * A whole session on a fresh connection to 127.0.0.1:`port`: login, TYPE I, PASV, RETR `name`, QUIT.
+   * @returns the bytes received, for a byte-exact comparison
+   * @throws unless the login is 230, TYPE 200, RETR 150 then 226
+   */
+  static async download(port: number, name: string): Promise<Buffer> {
+    const ftp = await RawFtp.login(port);
+    try {
+      const type = await ftp.send('TYPE I');
+      if (type.code !== 200) throw new Error(`TYPE I: ${type.code} ${type.text}`);
+      const { first, final, data } = await ftp.pasvTransfer(`RETR ${name}`);
+      if (first.code !== 150 || final?.code !== 226) throw new Error(`RETR ${name}: ${first.code} ${first.text}; final ${final?.code} ${final?.text}`);
+      return data;
+    } finally {
+      await ftp.quit();
+    }
+  }
+
+  /** Resolves when the connection has closed; rejects after `timeoutMs`. */
+  waitClosed(timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
+    return within(timeoutMs, 'control connection still open', this.closed);
   }
 
   /** Send QUIT (best effort) and destroy the socket. Safe to call twice. */
@@ -194,7 +299,11 @@ export class RawFtp {
   /** Destroy the socket at once (a client vanishing). */
   destroy(): void { this.socket.destroy(); }
 
+  /** The same as {@link destroy}, under the name basic-ftp's Client uses (one cleanup list holds both). */
+  close(): void { this.destroy(); }
+
   private onData(chunk: string): void {
+    this.transcript += chunk;
     this.pending += chunk;
     const { replies, rest } = parseReplies(this.pending);
     this.pending = rest;
@@ -217,8 +326,13 @@ export class RawFtp {
  */
 export function parsePasv(r: FtpReply): { host: string; port: number } {
   const m = /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(r.text);
-  if (r.code !== 227 || !m) throw new Error(`expected 227 with an address, got ${r.code} ${r.text}`);
+  if (r.code !== 227 || !m) throw Object.assign(new Error(`expected 227 with an address, got ${r.code} ${r.text}`), { reply: r });
   return { host: `${m[1]}.${m[2]}.${m[3]}.${m[4]}`, port: Number(m[5]) * 256 + Number(m[6]) };
+}
+
+/** The PORT argument `h1,h2,h3,h4,p1,p2` for `host:port` (RFC 959 §4.1.2: port = p1 × 256 + p2). */
+export function portArg(port: number, host = HOST): string {
+  return `${host.replace(/\./g, ',')},${port >> 8},${port & 255}`;
 }
 
 /** Open a data connection to `host:port` (from `localAddress` if given); the socket is returned connected. */

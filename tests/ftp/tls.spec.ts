@@ -1,60 +1,29 @@
 /**
- * FTPS (explicit AUTH TLS, RFC 4217) with real clients: basic-ftp (`secure: true`, PBSZ 0 / PROT P), curl
- * (`--ssl-reqd`), Python ftplib FTP_TLS, and a raw TLS control connection for commands split across TLS records
- * and ABOR during a RETR (the line buffer of server/ftp.ts must follow ftp-srv's swap of the control socket).
- * Active mode over TLS is refused at once; garbage instead of a handshake closes only that connection.
- * Plain FTP keeps working next to FTPS; without a
- * certificate AUTH TLS is refused and plain FTP works. Configuration: both files or neither, one-line errors for a
- * missing, wrong or mismatched file (server/tls.ts).
- * The self-signed certificate is made with openssl in a temp folder; the spec is skipped only when openssl is absent
- * (the curl and Python cases also when curl or python3 is).
+ * FTPS, explicit AUTH TLS (RFC 4217 §4; PBSZ 0 / PROT P, §8, §9) with a certificate configured, against real
+ * clients: basic-ftp (`secure: true`), curl (`--ssl-reqd`), Python ftplib FTP_TLS, and a raw TLS control connection
+ * for commands split across TLS records (RFC 959 §4.1: a command ends at its CRLF) and ABOR during a RETR (RFC 959
+ * §4.1.3). Active mode over TLS is refused at once; cleartext or garbage instead of a handshake closes only that
+ * connection; a TLS session frees its connection slot; plain FTP keeps working next to FTPS. The self-signed
+ * certificate is made with openssl in a temp folder; the spec is skipped only when openssl is absent (the curl and
+ * Python cases also when curl or python3 is). Configuration and no certificate: tests/ftp/tls-config.spec.ts.
  */
 import { expect } from 'chai';
-import { Client, enterPassiveModeIPv4, FTPError } from 'basic-ftp';
-import { execFile, spawnSync } from 'node:child_process';
+import { Client, enterPassiveModeIPv4 } from 'basic-ftp';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import tls from 'node:tls';
-import { startFirmdrop } from '../server/app.ts';
-import { ConfigError, loadConfig } from '../server/config.ts';
-import { createLogger } from '../server/log.ts';
-import { loadTls, type LoadedTls } from '../server/tls.ts';
+import { loadTls, type LoadedTls } from '../../server/tls.ts';
 import {
-  collector, connectClient, makeRoot, MANIFEST, PASS, RawFtp, startServer, USER, type TestRoot, type TestServer,
-} from './support/ftp-fixtures.ts';
+  collector, connectClient, MANIFEST, PASS, startServer, USER, useServer, type TestRoot, type TestServer,
+} from '../support/ftp-fixtures.ts';
+import { RawFtp } from '../support/raw-ftp.ts';
+import { has, makeCert, run, secureAccess } from '../support/tls-cert.ts';
+import { sleep } from '../support/wait.ts';
 
-const has = (cmd: string, arg: string) => spawnSync(cmd, [arg], { stdio: 'ignore' }).status === 0;
 const HAS_OPENSSL = has('openssl', 'version');
 const HAS_CURL = has('curl', '--version');
-
-/** Runs a command; resolves with exit code, stdout and stderr (never rejects on a non-zero exit). */
-function run(cmd: string, args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { encoding: 'buffer', timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr: stderr.toString('utf8') });
-    });
-  });
-}
-
-/** A self-signed certificate for 127.0.0.1 (`c`) and its key (`k`) in `dir`, made by openssl. */
-async function makeCert(dir: string, name = ''): Promise<{ cert: string; key: string }> {
-  const cert = path.join(dir, `c${name}`);
-  const key = path.join(dir, `k${name}`);
-  const r = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', cert]);
-  if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`);
-  return { cert, key };
-}
-
-function secureAccess(client: Client, port: number): Promise<unknown> {
-  return client.access({ host: '127.0.0.1', port, user: USER, password: PASS, secure: true, secureOptions: { rejectUnauthorized: false } });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /**
  * A control connection upgraded with AUTH TLS by hand: writes go out as separate TLS records (one `write()` each),
@@ -112,27 +81,24 @@ class TlsControl {
   }
 }
 
-describe('ftps: explicit AUTH TLS with a certificate configured', function () {
+describe('tls: explicit AUTH TLS with a certificate configured', function () {
+  const fx = useServer({ server: false });
+  const { track } = fx;
   let dir: string;
   let t: TestRoot;
   let srv: TestServer;
   let loaded: LoadedTls;
-  const opened: { close(): void }[] = [];
 
   before(async function () {
     if (!HAS_OPENSSL) this.skip();
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-ftps-'));
     const { cert, key } = await makeCert(dir);
     loaded = await loadTls({ certFile: cert, keyFile: key });
-    t = await makeRoot();
+    t = fx.t;
     srv = await startServer(t.root, { tls: loaded.options });
-  });
-  afterEach(() => {
-    for (const c of opened.splice(0)) c.close();
   });
   after(async () => {
     await srv?.close(500);
-    await t?.cleanup();
     if (dir) await fs.rm(dir, { recursive: true, force: true });
   });
 
@@ -143,7 +109,7 @@ describe('ftps: explicit AUTH TLS with a certificate configured', function () {
 
   it('FEAT lists AUTH TLS, PBSZ and PROT next to the usual features', async () => {
     const raw = await RawFtp.connect(srv.port);
-    opened.push({ close: () => raw.socket.destroy() });
+    track({ close: () => raw.socket.destroy() });
     const feat = await raw.cmd('FEAT');
     expect(feat.code).to.equal(211);
     for (const f of ['AUTH TLS', 'PBSZ', 'PROT', 'EPSV', 'SIZE', 'REST STREAM']) expect(feat.text).to.include(`\r\n ${f}\r\n`);
@@ -152,7 +118,7 @@ describe('ftps: explicit AUTH TLS with a certificate configured', function () {
   it('basic-ftp (secure, PROT P) downloads UPGRADE.TXT and the binary byte-exact over TLS control and data, EPSV and PASV', async () => {
     for (const pasv of [false, true]) {
       const client = new Client(10_000);
-      opened.push(client);
+      track(client);
       await secureAccess(client, srv.port);
       if (pasv) client.prepareTransfer = enterPassiveModeIPv4;
       expect(client.ftp.socket).to.be.instanceOf(tls.TLSSocket);
@@ -226,7 +192,7 @@ describe('ftps: explicit AUTH TLS with a certificate configured', function () {
 
   it('reads commands split across TLS records (the line buffer follows the control socket to TLS)', async () => {
     const c = await TlsControl.open(srv.port);
-    opened.push(c);
+    track(c);
     expect((await c.sendSplit(['US', 'ER ', `${USER}\r`, '\n'])).code).to.equal(331);
     expect((await c.sendSplit(`PASS ${PASS}\r\n`.split(''))).code).to.equal(230); // one byte per record
     const size = await c.sendSplit(['SI', 'ZE ABC', 'DEFG\r\n']);
@@ -244,14 +210,14 @@ describe('ftps: explicit AUTH TLS with a certificate configured', function () {
     const big = 16 * 1024 * 1024;
     await fs.writeFile(path.join(t.root, 'BIGFILE'), Buffer.alloc(big, 0x5a));
     const c = await TlsControl.open(srv.port);
-    opened.push(c);
+    track(c);
     for (const [cmd, code] of [[`USER ${USER}`, 331], [`PASS ${PASS}`, 230], ['PBSZ 0', 200], ['PROT P', 200], ['TYPE I', 200]] as const) {
       expect((await c.sendSplit([`${cmd}\r\n`])).code, cmd).to.equal(code);
     }
     const epsv = await c.sendSplit(['EPSV\r\n']);
     const port = Number(/\|\|\|(\d+)\|/.exec(epsv.text)?.[1]);
     const data = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
-    opened.push({ close: () => data.destroy() });
+    track({ close: () => data.destroy() });
     data.on('error', () => undefined);
     let received = 0;
     const first = new Promise<void>((resolve) => data.on('data', (d: Buffer) => {
@@ -278,13 +244,13 @@ describe('ftps: explicit AUTH TLS with a certificate configured', function () {
   it('a client that sends cleartext or garbage instead of a TLS handshake after 234 is closed; others are served', async () => {
     for (const junk of ['USER ota\r\n', Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0xff, 0, 0, 0, 0])]) {
       const raw = await RawFtp.connect(srv.port);
-      opened.push({ close: () => raw.socket.destroy() });
+      track({ close: () => raw.socket.destroy() });
       expect((await raw.cmd('AUTH TLS')).code).to.equal(234);
       raw.write(junk);
       await raw.waitClosed(5000);
     }
     const client = new Client(10_000);
-    opened.push(client);
+    track(client);
     await secureAccess(client, srv.port);
     expect(await client.size('UPGRADE.TXT')).to.equal(MANIFEST.length);
   });
@@ -306,7 +272,7 @@ describe('ftps: explicit AUTH TLS with a certificate configured', function () {
 
   it('still serves plain FTP to devices that do not send AUTH TLS', async () => {
     const client = await connectClient(srv.port);
-    opened.push(client);
+    track(client);
     expect(client.ftp.socket).not.to.be.instanceOf(tls.TLSSocket);
     const w = collector();
     await client.downloadTo(w, 'ABCDEFG');
@@ -347,137 +313,3 @@ describe('ftps: explicit AUTH TLS with a certificate configured', function () {
     }
   });
 });
-
-describe('ftps: no certificate configured', function () {
-  let t: TestRoot;
-  let srv: TestServer;
-
-  before(async () => {
-    t = await makeRoot();
-    srv = await startServer(t.root);
-  });
-  after(async () => {
-    await srv.close(500);
-    await t.cleanup();
-  });
-
-  it('refuses AUTH TLS (502), leaves it out of FEAT, and the same connection carries on in plain FTP', async () => {
-    const raw = await RawFtp.connect(srv.port);
-    try {
-      const auth = await raw.cmd('AUTH TLS');
-      expect([502, 504]).to.include(auth.code);
-      const feat = await raw.cmd('FEAT');
-      expect(feat.text).not.to.include('AUTH TLS');
-      expect((await raw.cmd(`USER ${USER}`)).code).to.equal(331);
-      expect((await raw.cmd(`PASS ${PASS}`)).code).to.equal(230);
-      expect((await raw.cmd('SIZE ABCDEFG')).text).to.equal(`213 ${t.binary.length}\r\n`);
-    } finally {
-      raw.socket.destroy();
-    }
-  });
-
-  it('basic-ftp with secure: true fails with the refusal; without it downloads', async () => {
-    const c = new Client(10_000);
-    try {
-      const err = await secureAccess(c, srv.port).then(() => undefined, (e: unknown) => e);
-      expect(err).to.be.instanceOf(FTPError);
-      expect([502, 504]).to.include((err as FTPError).code);
-    } finally {
-      c.close();
-    }
-    const plain = await connectClient(srv.port);
-    try {
-      const w = collector();
-      await plain.downloadTo(w, 'UPGRADE.TXT');
-      expect(w.data().toString('latin1')).to.equal(MANIFEST);
-    } finally {
-      plain.close();
-    }
-  });
-});
-
-describe('ftps: configuration', function () {
-  let dir: string;
-  let good: { cert: string; key: string };
-  let other: { cert: string; key: string };
-
-  before(async function () {
-    if (!HAS_OPENSSL) this.skip();
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-ftps-cfg-'));
-    good = await makeCert(dir);
-    other = await makeCert(dir, '2');
-  });
-  after(async () => {
-    if (dir) await fs.rm(dir, { recursive: true, force: true });
-  });
-
-  function oneLineConfigError(err: unknown, re: RegExp): void {
-    expect(err).to.be.instanceOf(ConfigError);
-    const message = (err as Error).message;
-    expect(message).to.match(re);
-    expect(message).not.to.include('\n');
-  }
-
-  it('takes both files from flags or variables, resolved against the working directory; neither = plain only', () => {
-    expect(loadConfig({}, {}, dir)).to.include({ tlsCert: undefined, tlsKey: undefined });
-    expect(loadConfig({ 'tls-cert': 'c', 'tls-key': 'k' }, {}, dir)).to.include({ tlsCert: path.join(dir, 'c'), tlsKey: path.join(dir, 'k') });
-    expect(loadConfig({}, { FIRMDROP_TLS_CERT: '/x/c.pem', FIRMDROP_TLS_KEY: '/x/k.pem' }, dir)).to.include({ tlsCert: '/x/c.pem', tlsKey: '/x/k.pem' });
-  });
-
-  it('refuses a certificate without a key (and a key without a certificate) with one line', () => {
-    oneLineConfigError(catchSync(() => loadConfig({ 'tls-cert': 'c' }, {}, dir)), /^--tls-cert \(FIRMDROP_TLS_CERT\) needs --tls-key/);
-    oneLineConfigError(catchSync(() => loadConfig({}, { FIRMDROP_TLS_KEY: 'k' }, dir)), /^--tls-key \(FIRMDROP_TLS_KEY\) needs --tls-cert/);
-  });
-
-  it('refuses a missing, non-PEM or mismatched file with one line naming it', async () => {
-    const missing = path.join(dir, 'nope.pem');
-    const cases: [{ certFile: string; keyFile: string }, RegExp][] = [
-      [{ certFile: missing, keyFile: good.key }, new RegExp(`^TLS certificate ${missing}: no such file$`)],
-      [{ certFile: good.cert, keyFile: missing }, new RegExp(`^TLS key ${missing}: no such file$`)],
-      [{ certFile: good.key, keyFile: good.key }, new RegExp(`^TLS certificate ${good.key}: not a PEM certificate`)],
-      [{ certFile: good.cert, keyFile: good.cert }, new RegExp(`^TLS key ${good.cert}: not an unencrypted PEM private key`)],
-      [{ certFile: good.cert, keyFile: other.key }, new RegExp(`^TLS certificate ${good.cert} and key ${other.key} do not match`)],
-      [{ certFile: dir, keyFile: good.key }, new RegExp(`^TLS certificate ${dir}: is a folder$`)],
-    ];
-    for (const [files, re] of cases) oneLineConfigError(await loadTls(files).then(() => undefined, (e: unknown) => e), re);
-  });
-
-  it('startFirmdrop stops at a bad certificate path with one line, before serving anything', async () => {
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-ftps-root-'));
-    try {
-      const config = loadConfig({ root, host: '127.0.0.1', port: '0', 'tls-cert': 'missing.pem', 'tls-key': good.key }, {}, dir);
-      const logger = createLogger({ level: 'silent', pretty: false });
-      const err = await startFirmdrop(config, logger).then((app) => app.close(), (e: unknown) => e);
-      oneLineConfigError(err, new RegExp(`^TLS certificate ${path.join(dir, 'missing.pem')}: no such file$`));
-      expect(await fs.readdir(root)).to.deep.equal([]); // nothing reconciled or written
-    } finally {
-      await fs.rm(root, { recursive: true, force: true });
-    }
-  });
-
-  it('startFirmdrop with good files serves FTPS', async () => {
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'firmdrop-ftps-root-'));
-    const config = loadConfig({ root, host: '127.0.0.1', port: '0', 'tls-cert': good.cert, 'tls-key': good.key }, {}, dir);
-    const app = await startFirmdrop(config, createLogger({ level: 'silent', pretty: false }));
-    const c = new Client(10_000);
-    try {
-      await secureAccess(c, app.ftp.port);
-      const w = collector();
-      await c.downloadTo(w, 'UPGRADE.TXT');
-      expect(w.data().toString('latin1')).to.match(/^FILE:NO_FILE\r?\n/);
-    } finally {
-      c.close();
-      await app.close();
-      await fs.rm(root, { recursive: true, force: true });
-    }
-  });
-});
-
-function catchSync(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected an error');
-}

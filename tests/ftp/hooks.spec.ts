@@ -1,14 +1,18 @@
-// The FTP layer's extension points (server/ftp/hooks.ts) through real clients on loopback: a login decided by
-// `authenticate`, a per-login UPGRADE.TXT from `offerFor` (and the binary it pins), the order of session events
-// for a full, a REST-resumed and a cut-short RETR, and stats().
+/**
+ * The FTP layer's extension points (server/ftp/hooks.ts) through real clients on loopback: a login decided by
+ * `authenticate` (RFC 959 §4.1.1 USER/PASS), a per-login UPGRADE.TXT from `offerFor` (and the binary it pins) seen
+ * through SIZE, RETR, LIST, MDTM and MLST (RFC 959 §4.1.3, RFC 3659), the order of session events for a full, a
+ * REST-resumed and a cut-short RETR (RFC 3659 §5), stats(), and a server that keeps serving when onEvent throws.
+ */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { snapshotPath } from '../server/snapshots/reader.ts';
-import type { FtpHooks, OfferedManifest, SessionEvent, SessionIdentity } from '../server/ftp/hooks.ts';
-import { connectClient, collector, makeRoot, MANIFEST, RawFtp, startServer, type TestRoot, type TestServer } from './support/ftp-fixtures.ts';
-import { sleep } from './support/hostile-server.ts';
+import type { FtpHooks, OfferedManifest, SessionEvent, SessionIdentity } from '../../server/ftp/hooks.ts';
+import { snapshotPath } from '../../server/snapshots/reader.ts';
+import { collector, connectClient, makeRoot, MANIFEST, startServer, type TestRoot, type TestServer } from '../support/ftp-fixtures.ts';
+import { RawFtp } from '../support/raw-ftp.ts';
+import { sleep } from '../support/wait.ts';
 
 const PROGRAM = 'PROG001';
 
@@ -121,7 +125,7 @@ describe('ftp hooks: session events and stats', function () {
 
   it('orders connect, login, manifest-read, disconnect for a full RETR of UPGRADE.TXT (fetch events are for binaries only)', async () => {
     const r = await RawFtp.login(srv.port);
-    const { data, last } = await r.pasvTransfer('RETR UPGRADE.TXT');
+    const { data, final: last } = await r.pasvTransfer('RETR UPGRADE.TXT');
     expect(data.toString()).to.equal(MANIFEST);
     expect(last?.code).to.equal(226);
     await r.cmd('QUIT');
@@ -145,7 +149,7 @@ describe('ftp hooks: session events and stats', function () {
 
   it('ends a RETR cut short by the client leaving (fetch-end before disconnect); stats() counts it while it runs', async () => {
     const r = await RawFtp.login(srv.port);
-    const data = await r.pasvData();
+    const data = await r.pasv();
     data.pause(); // never read: the transfer stalls once the socket buffers are full
     expect((await r.cmd('RETR BIGFILE')).code).to.equal(150);
     await eventually(events, 'fetch-start');

@@ -1,9 +1,12 @@
-// Client quirks the FTP layer serves: the Libelium GPRS library's `.gprs` folder (WaspGPRS_Pro_core.cpp sends
-// `AT+FTPGETPATH=".gprs"` and asks for `.gprs/UPGRADE.TXT`, `.gprs/<PATH>/<FILE>`), RFC 3659 MLSD/MLST for clients
-// that prefer them, and ncftp's login sequence (FEAT, HELP SITE, CLNT) with no "not implemented" reply.
+/**
+ * Client quirks the FTP layer serves: the Libelium GPRS library's `.gprs` folder (WaspGPRS_Pro_core.cpp sends
+ * `AT+FTPGETPATH=".gprs"` and asks for `.gprs/UPGRADE.TXT`, `.gprs/<PATH>/<FILE>`), served as the root and never
+ * listed (RFC 959 §4.1.1 CWD, CDUP; §4.1.3 RETR, NLST; RFC 3659 §4 SIZE), and ncftp's login sequence (FEAT, HELP SITE,
+ * CLNT) with no "not implemented" reply (RFC 3659 §7 MLSD/MLST, RFC 2389 FEAT).
+ */
 import { expect } from 'chai';
 import { execFile, spawnSync } from 'node:child_process';
-import { makeRoot, MANIFEST, RawFtp, startServer, USER, PASS, type TestRoot, type TestServer } from './support/ftp-fixtures.ts';
+import { MANIFEST, PASS, USER, useServer, type TestRoot, type TestServer } from '../support/ftp-fixtures.ts';
 
 function has(cmd: string): boolean {
   return spawnSync(cmd, ['-v'], { stdio: 'ignore' }).error === undefined;
@@ -17,26 +20,9 @@ function run(cmd: string, args: string[]): Promise<{ code: number; out: string }
   });
 }
 
-describe('ftp compatibility: GPRS .gprs folder, MLSD/MLST, ncftp', function () {
-  let t: TestRoot;
-  let srv: TestServer;
-  const opened: RawFtp[] = [];
-  before(async () => {
-    t = await makeRoot();
-    srv = await startServer(t.root);
-  });
-  afterEach(() => {
-    for (const r of opened.splice(0)) r.close();
-  });
-  after(async () => {
-    await srv?.close(500);
-    await t?.cleanup();
-  });
-  async function raw(): Promise<RawFtp> {
-    const r = await RawFtp.login(srv.port);
-    opened.push(r);
-    return r;
-  }
+describe('compat: GPRS .gprs folder, ncftp', function () {
+  let t: TestRoot, srv: TestServer;
+  const { raw } = useServer({}, (f) => ({ t, srv } = f));
 
   it('serves /.gprs as the root: CWD .gprs then RETR UPGRADE.TXT, SIZE /.gprs/UPGRADE.TXT, RETR .gprs/NAME', async () => {
     const r = await raw();
@@ -61,23 +47,6 @@ describe('ftp compatibility: GPRS .gprs folder, MLSD/MLST, ncftp', function () {
     expect((await r.cmd('SIZE .gprs/.firmdrop/releases.json')).code).to.equal(550);
     expect((await r.cmd('CWD .gprs/../.firmdrop')).code).to.equal(550);
     expect((await r.cmd('SIZE .gprs/LINKOUT')).code).to.equal(550);
-  });
-
-  it('answers MLST and MLSD with RFC 3659 facts (type, size, modify, perm), read-only', async () => {
-    const r = await raw();
-    const feat = (await r.cmd('FEAT')).text;
-    expect(feat).to.contain('\r\n MLST type*;size*;modify*;perm*;\r\n');
-    const one = await r.cmd('MLST ABCDEFG');
-    expect(one.code).to.equal(250);
-    expect(one.text).to.match(new RegExp(`^250-.*\\r\\n type=file;size=${t.binary.length};modify=\\d{14};perm=r; /ABCDEFG\\r\\n250 End\\r\\n$`));
-    const dir = await r.pasvTransfer('MLSD');
-    expect(dir.last?.code).to.equal(226);
-    const lines = dir.data.toString().split('\r\n').filter(Boolean).sort();
-    expect(lines).to.have.length(4);
-    expect(lines).to.include(`type=file;size=${MANIFEST.length};modify=${lines.find((l) => l.endsWith(' UPGRADE.TXT'))!.match(/modify=(\d{14})/)![1]};perm=r; UPGRADE.TXT`);
-    expect(lines.find((l) => l.endsWith(' ota'))).to.match(/^type=dir;size=\d+;modify=\d{14};perm=el; ota$/);
-    expect((await r.cmd('MLST .firmdrop')).code).to.equal(550);
-    expect((await r.pasvTransfer('MLSD ABCDEFG')).first.code).to.equal(501);
   });
 
   it('ncftpls and ncftpget log in without any "not implemented" reply and list and fetch', async function () {

@@ -1,13 +1,13 @@
 /**
- * Fuzzed FTP command streams against one real firmdrop FTP server ("a fuzzed command stream that
- * never crashes the server or leaks sockets"). fast-check generates sessions: valid verbs (any case) with random
- * or nasty arguments, raw random bytes, odd line ends (CR, LF, none, CR CR LF), split at random points into TCP
+ * Fuzzed FTP command streams against one real firmdrop FTP server: the server never crashes and leaks no socket,
+ * whatever a client sends. fast-check generates sessions: valid verbs (any case) with random or nasty arguments,
+ * raw random bytes, odd line ends (CR, LF, none, CR CR LF; RFC 959 §4.1 wants CRLF), split at random points into TCP
  * segments; PASV/EPSV replies get a data connection that is either read or dropped at once; PORT/EPRT name a
- * loopback sink of ours, a foreign address (refused, never contacted) or garbage.
+ * loopback sink of ours, a foreign address (refused, never contacted; RFC 2577 §3) or garbage.
  *
- * After every run: a fresh connection still gets `220` and `NOOP` → `200`, and every reply line had a reply code.
- * After all runs: this process holds exactly the TCP sockets it held before (no leaked control, data or PASV
- * socket; counted from /proc, tests/support/open-sockets.ts).
+ * After every run: a fresh connection still gets `220` and `NOOP` → `200`, and every reply line had a reply code
+ * (RFC 959 §4.2). After all runs: this process holds exactly the TCP sockets it held before (no leaked control,
+ * data or PASV socket; counted from /proc, tests/support/open-sockets.ts).
  *
  * Bounded: RUNS runs of at most MAX_COMMANDS commands, each run capped at RUN_LIMIT_MS. The seed is fixed so CI is
  * repeatable; set FIRMDROP_FUZZ_SEED to explore other streams (a failure prints the seed and the shrunk stream).
@@ -15,12 +15,11 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import net from 'node:net';
-import { type FtpHandle } from '../server/ftp/server.ts';
-import { RawFtp, type FtpReply, parsePasv } from './support/raw-ftp.ts';
-import { canCountSockets, countHeld, waitForSockets } from './support/open-sockets.ts';
-import { type HostileTree, PASS, USER, makeTree, removeTree, startTestFtp, within } from './support/hostile-server.ts';
+import { PASS, USER, useServer, type TestServer } from '../support/ftp-fixtures.ts';
+import { canCountSockets, countHeld, waitForSockets } from '../support/open-sockets.ts';
+import { type FtpReply, HOST, parsePasv, RawFtp } from '../support/raw-ftp.ts';
+import { within } from '../support/wait.ts';
 
-const HOST = '127.0.0.1';
 const RUNS = 100;
 const MAX_COMMANDS = 50;
 /** Per-run cap (ms): writing, reading replies, hanging up, and the fresh NOOP check. */
@@ -42,16 +41,15 @@ interface Run { login: boolean; commands: Buffer[]; segments: number[]; readData
 /** The data connections and sockets a run opened, to be destroyed when it ends. */
 interface RunState { sockets: net.Socket[]; replies: FtpReply[] }
 
-describe('fuzzed command streams', function () {
+describe('hostile input: fuzzed command streams', function () {
   this.timeout(180_000);
-  let tree: HostileTree;
-  let ftpd: FtpHandle;
+  const fx = useServer({ layout: 'hostile' });
+  let ftpd: TestServer;
   let sink: net.Server;
   const sinkSockets = new Set<net.Socket>();
 
   before(async () => {
-    tree = await makeTree();
-    ftpd = await startTestFtp(tree.root);
+    ftpd = fx.srv;
     // Where fuzzed PORT/EPRT commands may point on loopback: reads and discards, closes when the server does.
     sink = net.createServer((s) => {
       sinkSockets.add(s);
@@ -64,8 +62,6 @@ describe('fuzzed command streams', function () {
   after(async () => {
     for (const s of sinkSockets) s.destroy();
     await new Promise<void>((resolve) => sink?.close(() => resolve()) ?? resolve());
-    await ftpd?.close(1000);
-    await removeTree(tree);
   });
 
   it(`survives ${RUNS} fuzzed sessions of up to ${MAX_COMMANDS} commands: NOOP still answered, no socket leaked`, async () => {
