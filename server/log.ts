@@ -21,7 +21,7 @@ export interface LoggerOptions {
 }
 
 /** JSON lines to stdout are gathered up to this many characters before one write (one syscall for many lines). */
-const STDOUT_BATCH_CHARS = 4096;
+const STDOUT_BATCH_CHARS = 32 * 1024;
 /** Gathered stdout lines are written at most this long after the first of them, ms. */
 const STDOUT_FLUSH_MS = 100;
 
