@@ -31,9 +31,13 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
 
-/** Compares two strings in time independent of where they differ. */
-function sameSecret(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
+/** SHA-256 digests of each configured account's user and password, computed once per account object. */
+const accountDigests = new WeakMap<FtpUser, { user: Buffer; pass: Buffer }>();
+
+function digestsOf(u: FtpUser): { user: Buffer; pass: Buffer } {
+  let d = accountDigests.get(u);
+  if (!d) accountDigests.set(u, (d = { user: digest(u.user), pass: digest(u.pass) }));
+  return d;
 }
 
 /**
@@ -43,9 +47,13 @@ function sameSecret(a: string, b: string): boolean {
  */
 export function checkLogin(policy: LoginPolicy, user: string, pass: string): LoginResult | undefined {
   let match: FtpUser | undefined;
+  // Digests of equal length compared with timingSafeEqual: time independent of where the strings differ.
+  const sentUser = digest(user);
+  const sentPass = digest(pass);
   for (const u of policy.users) {
     // Every account is compared (no early exit), so timing does not tell which user names exist.
-    if (sameSecret(u.user, user) && sameSecret(u.pass, pass) && !match) match = u;
+    const d = digestsOf(u);
+    if (timingSafeEqual(d.user, sentUser) && timingSafeEqual(d.pass, sentPass) && !match) match = u;
   }
   if (match) return { user: match.user, anonymous: false };
   if (policy.anonymous && ANONYMOUS_NAMES.includes(user.toLowerCase())) return { user, anonymous: true };
