@@ -61,36 +61,9 @@ async function main(): Promise<void> {
     .option('logins', { type: 'number', describe: 'firmdrop: seed device logins dev1..devN and log each session in as one (own offer, status tracking)' })
     .option('login-scrypt-n', { type: 'number', describe: 'with --logins: scrypt cost N of the seeded logins (default firmdrop\'s 16384)' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of text' })
-    .command('$0', 'run N sessions at concurrency C', () => {}, async (argv) => {
-      if (!argv.server && !argv.url) throw new Error('give --server <kind> or --url ftp://user:pass@127.0.0.1:PORT');
-      if (argv.url && !/^ftp:\/\/([^@/]*@)?(127\.\d+\.\d+\.\d+|localhost)(:\d+)?\/?$/.test(argv.url)) {
-        throw new Error(`--url must point at loopback (127.x.x.x): got ${argv.url}`);
-      }
-      const opts = common(argv);
-      checkFileLimit(opts.c);
-      const cpuProfDir = argv['cpu-prof'] ? path.resolve(argv['cpu-prof']) : undefined;
-      if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
-      const before = cpuProfDir ? new Set(await readdir(cpuProfDir)) : new Set<string>();
-      const r = await measureRepeated({ ...opts, server: argv.server as ServerKind | undefined, url: argv.url, pid: argv.pid, cpuProfDir }, argv.repeat);
-      console.log(argv.json ? JSON.stringify(r, null, 2) : formatFigures(r));
-      if (cpuProfDir) {
-        const written = (await readdir(cpuProfDir)).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
-        if (!written.length) console.error(`no CPU profile was written into ${cpuProfDir} (only Node servers started with --server are profiled)`);
-        for (const f of written) console.log(`\n${path.join(cpuProfDir, f)}\n${formatProfileSummary(await summarizeCpuProfile(path.join(cpuProfDir, f)))}`);
-      }
-      if (r.median.ok === 0) process.exitCode = 1;
-    })
+    .command('$0', 'run N sessions at concurrency C', () => {}, (argv) => runSessions(argv))
     .command('serve', 'start --server on a temp root with the bench files, print {"url","pid"} as one JSON line, and '
-      + 'keep it running until SIGINT/SIGTERM (for another load generator, e.g. bench/crosscheck/)', () => {}, async (argv) => {
-      if (!argv.server) throw new Error('serve needs --server <kind>');
-      const server = await startBenchServer(argv.server as ServerKind, { size: parseSize(argv.size), serverArgs: argv['server-arg'] });
-      console.log(JSON.stringify({ url: server.url, pid: server.pid, root: server.root }));
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      await server.stop();
-    })
+      + 'keep it running until SIGINT/SIGTERM (for another load generator, e.g. bench/crosscheck/)', () => {}, (argv) => serveForOthers(argv))
     .command('table', 'the comparison table: C=1 (N=200, --c1-n), C=50 (N=2000), C=1000 (N=2000), 3 MiB RETR (C=1, N=20), per server',
       (y) => y
         .option('servers', { type: 'string', default: 'pyftpdlib,vsftpd,ftp-srv,ftp-srv-nodelay,firmdrop' })
@@ -99,43 +72,7 @@ async function main(): Promise<void> {
         .option('c1-n', { type: 'number', default: 200, describe: 'sessions of the C=1 column (Node servers need ~1000 to be warm)' })
         .option('big-c', { type: 'number', default: 1000, describe: 'concurrency of the big column' })
         .option('big-n', { type: 'number', default: 2000 }),
-      async (argv) => {
-        const base = common({ ...argv, n: 1, c: 1 });
-        checkFileLimit(argv['big-c']);
-        const machine = machineLine();
-        const rows: TableRow[] = [];
-        for (const name of argv.servers.split(',').map((s) => s.trim()).filter(Boolean)) {
-          if (!(SERVER_KINDS as readonly string[]).includes(name)) throw new Error(`--servers: unknown server "${name}"`);
-          const server = name as ServerKind;
-          const missing = missingAnchor(server);
-          if (missing) { console.error(`skipping ${server}: ${missing}`); rows.push({ server, error: `not run: ${missing}` }); continue; }
-          const label = isFirmdrop(server) && base.serverArgs?.length ? `firmdrop ${base.serverArgs.join(' ')}` : server;
-          const run = async (n: number, c: number, extra: Partial<MeasureOptions> = {}): Promise<RepeatedFigures> => {
-            const r = await measureRepeated({ ...base, server, n, c, ...extra,
-              serverArgs: isFirmdrop(server) ? base.serverArgs : undefined }, argv.repeat);
-            if (!argv.json) console.error(formatFigures(r));
-            return r;
-          };
-          try {
-            rows.push({
-              server: label,
-              c1: await run(argv['c1-n'], 1),
-              c50: await run(2000, 50),
-              c1000: await run(argv['big-n'], argv['big-c']),
-              retr3MiB: await run(20, 1, { size: 3 * 1024 * 1024 }),
-            });
-          } catch (err) {
-            console.error(`${server}: ${(err as Error).message}`);
-            rows.push({ server: label, error: `failed: ${(err as Error).message.slice(0, 100)}` });
-          }
-        }
-        const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
-        await mkdir(resultsDir, { recursive: true });
-        const saved = path.join(resultsDir, `table-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-        await writeFile(saved, JSON.stringify({ machine, rows }, null, 2));
-        console.error(`all runs saved in ${saved}`);
-        console.log(argv.json ? JSON.stringify({ machine, rows }, null, 2) : `${machine}\n\n${formatTable(rows)}`);
-      })
+      (argv) => runTable(argv))
     .check((argv) => {
       if (!(argv.n >= 1 && argv.n <= MAX_N)) throw new Error(`-n must be 1..${MAX_N}`);
       if (!(argv.c >= 1 && argv.c <= MAX_C)) throw new Error(`-c must be 1..${MAX_C}`);
@@ -149,6 +86,83 @@ async function main(): Promise<void> {
 }
 
 /** Options shared by both commands, from parsed arguments. */
+/** The options `common` reads, shared by every command. */
+type CommonArgv = Parameters<typeof common>[0];
+
+/** `npm run bench -- --server KIND | --url URL`: one configuration, `--repeat` times, printed (or JSON). */
+async function runSessions(argv: CommonArgv & { server?: string; url?: string; pid?: number; 'cpu-prof'?: string;
+                                               repeat: number; json: boolean }): Promise<void> {
+  if (!argv.server && !argv.url) throw new Error('give --server <kind> or --url ftp://user:pass@127.0.0.1:PORT');
+  if (argv.url && !/^ftp:\/\/([^@/]*@)?(127\.\d+\.\d+\.\d+|localhost)(:\d+)?\/?$/.test(argv.url)) {
+    throw new Error(`--url must point at loopback (127.x.x.x): got ${argv.url}`);
+  }
+  const opts = common(argv);
+  checkFileLimit(opts.c);
+  const cpuProfDir = argv['cpu-prof'] ? path.resolve(argv['cpu-prof']) : undefined;
+  if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
+  const before = cpuProfDir ? new Set(await readdir(cpuProfDir)) : new Set<string>();
+  const r = await measureRepeated({ ...opts, server: argv.server as ServerKind | undefined, url: argv.url, pid: argv.pid, cpuProfDir }, argv.repeat);
+  console.log(argv.json ? JSON.stringify(r, null, 2) : formatFigures(r));
+  if (cpuProfDir) {
+    const written = (await readdir(cpuProfDir)).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
+    if (!written.length) console.error(`no CPU profile was written into ${cpuProfDir} (only Node servers started with --server are profiled)`);
+    for (const f of written) console.log(`\n${path.join(cpuProfDir, f)}\n${formatProfileSummary(await summarizeCpuProfile(path.join(cpuProfDir, f)))}`);
+  }
+  if (r.median.ok === 0) process.exitCode = 1;
+}
+
+/** `npm run bench -- serve --server KIND`: a server for another load generator, until SIGINT/SIGTERM. */
+async function serveForOthers(argv: { server?: string; size: string; 'server-arg'?: string[] }): Promise<void> {
+  if (!argv.server) throw new Error('serve needs --server <kind>');
+  const server = await startBenchServer(argv.server as ServerKind, { size: parseSize(argv.size), serverArgs: argv['server-arg'] });
+  console.log(JSON.stringify({ url: server.url, pid: server.pid, root: server.root }));
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.stop();
+}
+
+/** `npm run bench -- table`: the comparison table, one row per server, saved under bench/results/ as JSON. */
+async function runTable(argv: CommonArgv & { servers: string; repeat: number; 'c1-n': number; 'big-c': number;
+                                             'big-n': number; json: boolean }): Promise<void> {
+  const base = common({ ...argv, n: 1, c: 1 });
+  checkFileLimit(argv['big-c']);
+  const machine = machineLine();
+  const rows: TableRow[] = [];
+  for (const name of argv.servers.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!(SERVER_KINDS as readonly string[]).includes(name)) throw new Error(`--servers: unknown server "${name}"`);
+    const server = name as ServerKind;
+    const missing = missingAnchor(server);
+    if (missing) { console.error(`skipping ${server}: ${missing}`); rows.push({ server, error: `not run: ${missing}` }); continue; }
+    const label = isFirmdrop(server) && base.serverArgs?.length ? `firmdrop ${base.serverArgs.join(' ')}` : server;
+    const run = async (n: number, c: number, extra: Partial<MeasureOptions> = {}): Promise<RepeatedFigures> => {
+      const r = await measureRepeated({ ...base, server, n, c, ...extra,
+        serverArgs: isFirmdrop(server) ? base.serverArgs : undefined }, argv.repeat);
+      if (!argv.json) console.error(formatFigures(r));
+      return r;
+    };
+    try {
+      rows.push({
+        server: label,
+        c1: await run(argv['c1-n'], 1),
+        c50: await run(2000, 50),
+        c1000: await run(argv['big-n'], argv['big-c']),
+        retr3MiB: await run(20, 1, { size: 3 * 1024 * 1024 }),
+      });
+    } catch (err) {
+      console.error(`${server}: ${(err as Error).message}`);
+      rows.push({ server: label, error: `failed: ${(err as Error).message.slice(0, 100)}` });
+    }
+  }
+  const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
+  await mkdir(resultsDir, { recursive: true });
+  const saved = path.join(resultsDir, `table-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(saved, JSON.stringify({ machine, rows }, null, 2));
+  console.error(`all runs saved in ${saved}`);
+  console.log(argv.json ? JSON.stringify({ machine, rows }, null, 2) : `${machine}\n\n${formatTable(rows)}`);
+}
+
 function common(argv: { n: number; c: number; size: string; profile?: string; epsv: boolean; link: string;
                         'duration-limit': number; 'session-timeout': number; warmup: number; 'server-arg'?: string[];
                         logins?: number; 'login-scrypt-n'?: number }): MeasureOptions {

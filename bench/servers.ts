@@ -112,6 +112,39 @@ function tail(child: ChildProcess): () => string {
   return () => buf.trim();
 }
 
+/** Removes a bench root and the server log written beside it (`ROOT.log`). */
+async function removeRoot(root: string): Promise<void> {
+  await rm(root, { recursive: true, force: true });
+  await rm(`${root}.log`, { force: true });
+}
+
+/** The path of the config file vsftpd.sh prints (`config PATH`), or undefined when it exits first. */
+function vsftpdConfig(c: ChildProcess): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let seen = '';
+    c.stdout?.on('data', (d: Buffer) => { seen += d; const m = /config (\S+)/.exec(seen); if (m) resolve(m[1]); });
+    c.once('exit', () => resolve(undefined));
+  });
+}
+
+/**
+ * Spawns a server in the repository folder. With `logFile` its output is appended there, as a deployment's log is
+ * (draining it through a pipe would charge the load generator, on the same cores, for every session line);
+ * otherwise it is piped, and the last 4 KiB kept for error messages.
+ */
+function spawnServer(cmd: string, args: string[], logFile?: string): { child: ChildProcess; readTail: () => string } {
+  if (!logFile) {
+    const child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    return { child, readTail: tail(child) };
+  }
+  const fd = openSync(logFile, 'a');
+  try {
+    return { child: spawn(cmd, args, { cwd: repo, stdio: ['ignore', fd, fd] }), readTail: () => fileTail(logFile) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The last 4 KiB of a log file, for error messages ('' when it cannot be read). */
 function fileTail(file: string): string {
   try {
@@ -169,20 +202,7 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
     let readTail: () => string = () => '';
     const output = () => readTail();
     const launch = (cmd: string, args: string[], logFile?: string) => {
-      if (logFile) {
-        // The server's log goes to a file, as a deployment's does: draining it through a pipe would charge the
-        // load generator (on the same cores) for every session line.
-        const fd = openSync(logFile, 'a');
-        try {
-          child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', fd, fd] });
-        } finally {
-          closeSync(fd);
-        }
-        readTail = () => fileTail(logFile);
-      } else {
-        child = spawn(cmd, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-        readTail = tail(child);
-      }
+      ({ child, readTail } = spawnServer(cmd, args, logFile));
       return child;
     };
     switch (kind) {
@@ -209,12 +229,7 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
       case 'vsftpd': {
         await writeBenchRoot(root, opts.size);
         port = await freePort();
-        const c = launch('sh', [path.join(here, 'anchors', 'vsftpd.sh'), root, String(port), String(pasvMin), String(pasvMax)]);
-        const conf = await new Promise<string | undefined>((resolve) => {
-          let seen = '';
-          c.stdout?.on('data', (d: Buffer) => { seen += d; const m = /config (\S+)/.exec(seen); if (m) resolve(m[1]); });
-          c.once('exit', () => resolve(undefined));
-        });
+        const conf = await vsftpdConfig(launch('sh', [path.join(here, 'anchors', 'vsftpd.sh'), root, String(port), String(pasvMin), String(pasvMax)]));
         if (conf) cleanup = () => rm(conf, { force: true });
         url = (p) => `ftp://anonymous:bench@127.0.0.1:${p}`;
         break;
@@ -242,16 +257,14 @@ export async function startBenchServer(kind: ServerKind, opts: StartOptions): Pr
       stop: async () => {
         await stopChild(c);
         await cleanup();
-        await rm(root, { recursive: true, force: true });
-        await rm(`${root}.log`, { force: true });
+        await removeRoot(root);
       },
     };
   } catch (err) {
     const c = child as ChildProcess | undefined;
     if (c) await stopChild(c);
     await cleanup();
-    await rm(root, { recursive: true, force: true });
-    await rm(`${root}.log`, { force: true });
+    await removeRoot(root);
     throw err;
   }
 }
