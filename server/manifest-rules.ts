@@ -73,7 +73,12 @@ export class ManifestError extends Error {
   }
 }
 
-/** FILE value checks shared by the writer and the linter: length (as a 4G sees it, CR included) and characters. */
+/**
+ * FILE value checks shared by the writer and the linter: exactly 7 characters as a 4G counts them (a CR kept in the
+ * value counts: Wasp4G.cpp requestOTA, code 4; WiFi PRO 0022) and letters, digits and `_` only (SD 8.3 names).
+ * `raw` is the value as read after `FILE:`; `line` (1-based) goes into the messages. Returns the issues, empty when
+ * the value is fine or is NO_FILE. Never throws.
+ */
 export function fileValueIssues(raw: string, line?: number): ManifestIssue[] {
   if (raw === NO_FILE) return [];
   const at = line ? ` line ${line}` : '';

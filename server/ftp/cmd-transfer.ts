@@ -5,6 +5,7 @@
  * every byte first. A data connection that closes or fails first, or ABOR, gives 426; a local read error 451.
  */
 import type net from 'node:net';
+import { finished } from 'node:stream/promises';
 import type { CommandSpec } from './command-spec.ts';
 import { endData } from './cmd-data-channel.ts';
 import type { Session } from './control.ts';
@@ -71,26 +72,13 @@ async function sendOnData(s: Session, data: net.Socket, src: TransferSource, okT
     onEnd?.(bytes, failure);
     return;
   }
-  const closed = dataClosed(data);
+  // FIN sent ('finish'), or the socket gone first (then finished() rejects: the bytes were already handed over).
+  const closed = finished(data, { readable: false }).catch(() => undefined);
   endData(s); // data.end(): FIN once every byte is flushed
   if (!data.writableEnded && !data.destroyed) data.end(() => data.destroy()); // a channel already let go of it
   await closed;
   s.send(replyLine(226, okText));
   onEnd?.(bytes);
-}
-
-/** Resolves once `data` has sent its FIN ('finish') or is gone ('close'). */
-function dataClosed(data: net.Socket): Promise<void> {
-  if (data.writableFinished || data.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      data.off('finish', done);
-      data.off('close', done);
-      resolve();
-    };
-    data.once('finish', done);
-    data.once('close', done);
-  });
 }
 
 /** Emits fetch-start now and returns the once-only fetch-end (also used by Session.detach() to cut it short). */
