@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Jail, isHiddenName, MSG_NOT_FOUND } from '../server/jail.ts';
 import { ManifestPins, manifestKey } from '../server/pins.ts';
 import { SnapshotCache } from '../server/snapshots/reader.ts';
+import { ManifestBytes } from '../server/ftp/manifest-bytes.ts';
 import { SessionFiles } from '../server/ftp/files.ts';
 import { formatListLine } from '../server/ftp/list-format.ts';
 import { makeRoot, type TestRoot } from './support/ftp-fixtures.ts';
@@ -29,7 +30,7 @@ async function retrBytes(files: SessionFiles, name: string, rest = 0): Promise<B
 }
 
 function sessionFiles(root: Jail): SessionFiles {
-  return new SessionFiles({ jail: root, pins: new ManifestPins(), cache: new SnapshotCache() }, '127.0.0.1');
+  return new SessionFiles({ jail: root, pins: new ManifestPins(), cache: new SnapshotCache(), manifest: new ManifestBytes() }, '127.0.0.1');
 }
 
 describe('jail and a session\'s view of the root: read-only, jailed', () => {

@@ -13,21 +13,20 @@
  * The Libelium GPRS library (WaspGPRS_Pro_core.cpp, `AT+FTPGETPATH=".gprs"`) asks for `.gprs/UPGRADE.TXT` and
  * `.gprs/<PATH>/<FILE>`: the virtual folder `/.gprs` is an alias of the root (never listed in it).
  */
-import { close, closeSync, constants as fsConstants, fstat, fstatSync, open, openSync, readSync, type Stats } from 'node:fs';
+import { close, constants as fsConstants, fstat, open, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { Jail, JailError, MSG_NOT_DIR, MSG_NOT_FOUND } from '../jail.ts';
 import { isProgramName, MANIFEST_NAME } from '../manifest.ts';
 import { findSnapshot, type SnapshotCache, type SnapshotKey } from '../snapshots/reader.ts';
-import { manifestKey, type ManifestPins, SessionPins } from '../pins.ts';
+import { type ManifestPins, SessionPins } from '../pins.ts';
+import { type ManifestBytes, type ManifestRead } from './manifest-bytes.ts';
 import type { OfferedManifest } from './hooks.ts';
 
 /** The virtual folder the Libelium GPRS library prefixes to every path (WaspGPRS_Pro_core.cpp). */
 export const GPRS_ALIAS = '/.gprs';
 /** UPGRADE.TXT's virtual path in the root. */
 export const MANIFEST_PATH = `/${MANIFEST_NAME}`;
-/** Largest UPGRADE.TXT served from memory, bytes; a bigger one (broken anyway) is streamed like any file. */
-const MAX_BUFFERED_MANIFEST = 4096;
 
 /** What listings and SIZE/MDTM need of an entry (node's Stats has it). `size` in bytes. */
 export interface FileStat {
@@ -68,6 +67,8 @@ export interface FilesShared {
   jail: Jail;
   pins: ManifestPins;
   cache: SnapshotCache;
+  /** The root's UPGRADE.TXT bytes, held while the file stays the same. */
+  manifest: ManifestBytes;
 }
 
 const openFd = promisify(open);
@@ -151,8 +152,8 @@ export class SessionFiles {
     const { real, stat } = located;
     if (!stat.isFile()) throw notFound();
     if (virtual === MANIFEST_PATH) {
-      const m = readManifest(virtual, real);
-      if (m) return m;
+      const m = this.shared.manifest.read(real, stat);
+      if (m) return manifestOpened(virtual, m);
     }
     if (located.release) {
       // An offered snapshot is immutable: its bytes come from memory (checked against the stat just taken).
@@ -203,8 +204,7 @@ export class SessionFiles {
     const offered = this.offer?.();
     if (offered) return offerKey(offered);
     try {
-      const m = readManifest(MANIFEST_PATH, path.join(this.shared.jail.realRoot, MANIFEST_NAME));
-      return m && 'names' in m ? m.names : undefined;
+      return this.shared.manifest.read(path.join(this.shared.jail.realRoot, MANIFEST_NAME))?.names;
     } catch {
       return undefined;
     }
@@ -223,43 +223,9 @@ function offerKey(o: OfferedManifest): SnapshotKey | undefined {
   return isProgramName(o.file) && Number.isInteger(o.version) ? { name: o.file, version: o.version } : undefined;
 }
 
-/**
- * Reads UPGRADE.TXT whole into memory (O_NOFOLLOW, O_NONBLOCK: a FIFO swapped in cannot block the open) with the
- * release it names; undefined when it is over MAX_BUFFERED_MANIFEST bytes (then it is served as a plain file).
- * Synchronous on purpose: the file is under 255 bytes on the local disk, and open/fstat/read/close through the
- * thread pool cost several round trips per request.
- * @throws JailError when it is not a regular file or cannot be read
- */
-function readManifest(virtual: string, real: string): Opened | undefined {
-  let fd: number | undefined;
-  try {
-    fd = openSync(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw notFound();
-    if (st.size > MAX_BUFFERED_MANIFEST) return undefined;
-    // One read past the size tells a file that grew since the fstat; read to the end in that case.
-    const chunks: Buffer[] = [];
-    for (let total = 0; ;) {
-      const buf = Buffer.allocUnsafe(Math.max(st.size, 0) + 1);
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      chunks.push(buf.subarray(0, n));
-      total += n;
-      if (total > MAX_BUFFERED_MANIFEST) return undefined;
-    }
-    const buffer = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-    return { virtual, size: buffer.length, buffer, manifest: true, names: manifestKey(buffer) };
-  } catch {
-    throw notFound();
-  } finally {
-    if (fd !== undefined) {
-      try {
-        closeSync(fd);
-      } catch {
-        // nothing to release
-      }
-    }
-  }
+/** An UPGRADE.TXT held in memory, opened for RETR. */
+function manifestOpened(virtual: string, m: ManifestRead): Opened {
+  return { virtual, size: m.buffer.length, buffer: m.buffer, manifest: true, names: m.names };
 }
 
 /** Opens a regular file by its real path with O_NOFOLLOW (a symlink swapped in after the check is refused). */

@@ -9,6 +9,7 @@ import { Jail } from '../jail.ts';
 import type { Logger } from '../log.ts';
 import { LoginThrottle, type LoginThrottleOptions } from '../login-throttle.ts';
 import { SnapshotCache } from '../snapshots/reader.ts';
+import { ManifestBytes } from './manifest-bytes.ts';
 import { ManifestPins } from '../pins.ts';
 import type { FtpUser } from '../users.ts';
 import { dispatch } from './commands.ts';
@@ -99,7 +100,7 @@ function makeContext(opts: FtpOptions, jail: Jail, logger: Logger, onGone: () =>
     log: logger.child({ component: 'ftp' }),
     rootLogger: logger,
     pool: new PassivePortPool(opts.host, opts.pasvMin, opts.pasvMax),
-    files: { jail, pins: new ManifestPins(), cache: new SnapshotCache() },
+    files: { jail, pins: new ManifestPins(), cache: new SnapshotCache(), manifest: new ManifestBytes() },
     throttle: new LoginThrottle(opts.loginThrottle),
     hooks: opts.hooks ?? {},
     // One context for the control and data connections (the ticket keys in opts.tls let clients resume sessions).
