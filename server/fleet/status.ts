@@ -33,6 +33,11 @@ interface Live {
   rereadCompleted: boolean;
 }
 
+/** An event's time (ms since the epoch) as the store keeps it: ISO 8601 UTC. Made only for what is stored. */
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
 /** An empty status row for a login. */
 export function blankStatus(login: string): StatusRow {
   return {
@@ -76,9 +81,9 @@ export class StatusTracker {
    * @returns the download that ended, for `fetch-end` events; undefined otherwise. Never throws on odd sequences.
    */
   apply(e: SessionEvent, isDevice: (login: string) => boolean): DownloadEnd | undefined {
-    const at = new Date(e.at).toISOString();
     if (e.type === 'connect' || e.type === 'login-failed') return undefined;
     if (e.type === 'login') {
+      const at = iso(e.at);
       const kind = e.kind === 'device' && isDevice(e.login) ? 'device' : 'shared';
       this.live.set(e.sessionId, { kind, fetched: false, rereadCompleted: false, row: {
         login: e.login, sessionId: e.sessionId, address: e.address, startedAt: at, endedAt: null, manifestFile: null, manifestVersion: null,
@@ -91,6 +96,7 @@ export class StatusTracker {
     if (e.type === 'disconnect') {
       this.live.delete(e.sessionId);
       if (!s || s.kind !== 'device') return undefined;
+      const at = iso(e.at);
       s.row.endedAt = at;
       this.ended.push(s.row);
       const st = this.touch(s.row.login, at, s.row.address);
@@ -102,7 +108,7 @@ export class StatusTracker {
       s.row.manifestFile = e.file;
       s.row.manifestVersion = e.version;
       if (s.kind !== 'device') return undefined;
-      const st = this.touch(e.login, at, e.address);
+      const st = this.touch(e.login, iso(e.at), e.address);
       st.offeredFile = e.file;
       st.offeredVersion = e.version;
       if (e.file === NO_FILE) {
@@ -122,7 +128,7 @@ export class StatusTracker {
     if (e.type === 'fetch-start') {
       s.row.fetchOutcome = 'in-progress';
       if (s.kind !== 'device') return undefined;
-      const st = this.touch(e.login, at, e.address);
+      const st = this.touch(e.login, iso(e.at), e.address);
       Object.assign(st, { state: 'downloading', dlFile: e.name, dlVersion: e.version ?? null, dlOutcome: 'in-progress', dlOffset: e.offset, dlBytes: 0, dlSize: e.size });
       return undefined;
     }
@@ -130,7 +136,7 @@ export class StatusTracker {
     s.row.fetchOutcome = e.outcome;
     const end: DownloadEnd = { login: e.login, name: e.name, version: e.version, outcome: e.outcome, bytes: e.bytes };
     if (s.kind !== 'device') return end;
-    const st = this.touch(e.login, at, e.address);
+    const st = this.touch(e.login, iso(e.at), e.address);
     const whole = e.outcome === 'completed' && e.offset + e.bytes >= e.size;
     const state: DeviceState = e.outcome === 'failed' ? 'failed' : whole ? 'downloaded' : 'downloading';
     Object.assign(st, { state, dlFile: e.name, dlVersion: e.version ?? null, dlOutcome: e.outcome, dlOffset: e.offset, dlBytes: e.bytes, dlSize: e.size });
