@@ -4,9 +4,7 @@
  * Client addresses (login throttles, events, logs) come from `X-Forwarded-For` only when the connection is from
  * loopback (a reverse proxy on the same host); anything else is the socket's address.
  */
-import fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import fastifyCookie from '@fastify/cookie';
-import fastifySwagger from '@fastify/swagger';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -71,10 +69,20 @@ export interface HttpHandle {
 }
 
 /**
+ * fastify and its two plugins, loaded by the first buildHttpApp rather than with this module: a firmdrop without
+ * --http-port (FTP only, the default) never loads them, about 4 MB of an idle server's memory (BENCHMARKS.md).
+ */
+async function loadFastify() {
+  const [core, cookie, swagger] = await Promise.all([import('fastify'), import('@fastify/cookie'), import('@fastify/swagger')]);
+  return { fastify: core.fastify, LogController: core.LogController, fastifyCookie: cookie.fastifyCookie, fastifySwagger: swagger.default };
+}
+
+/**
  * Builds the fastify app with every route (not listening). The OpenAPI document is generated from the route schemas.
  * @throws Error when the admin password is empty or the page's assets are missing
  */
 export async function buildHttpApp(opts: HttpOptions): Promise<FastifyInstance> {
+  const { fastify, LogController, fastifyCookie, fastifySwagger } = await loadFastify();
   const auth = opts.adminPassword === undefined ? undefined : await AdminAuth.create(opts.adminPassword);
   const hooks = opts.hooks ?? {};
   const app = fastify({
