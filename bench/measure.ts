@@ -16,6 +16,8 @@ export interface RunFigures extends LoadResult {
   serverCpuMs?: number;
   cpuMsPerSession?: number;
   peakRssMB?: number;
+  /** Peak anonymous memory of the server (MemorySampler.peakPrivateKb), MB. */
+  peakPrivateMB?: number;
 }
 
 /** What to run: a server to start (`server`) or one already running (`url`, optionally its `pid`). */
@@ -82,6 +84,7 @@ export async function measureOnce(opts: MeasureOptions): Promise<RunFigures> {
       figures.serverCpuMs = readCpuMs(pid) - cpu0;
       figures.cpuMsPerSession = load.ok ? figures.serverCpuMs / load.ok : NaN;
       figures.peakRssMB = sampler!.peakKb() / 1024;
+      figures.peakPrivateMB = sampler!.peakPrivateKb() / 1024;
     }
     return figures;
   } finally {
@@ -96,7 +99,7 @@ export interface RepeatedFigures {
   median: {
     sessionsPerSec: number; mbPerSec: number; wallMs: number; ok: number; failed: number;
     p50: number; p90: number; p99: number; retrP50: number;
-    serverCpuMs?: number; cpuMsPerSession?: number; peakRssMB?: number; clientCpuMs: number;
+    serverCpuMs?: number; cpuMsPerSession?: number; peakRssMB?: number; peakPrivateMB?: number; clientCpuMs: number;
   };
   /** Failures by reason, summed over all runs. */
   failuresAllRuns: Record<string, number>;
@@ -120,7 +123,7 @@ export function foldRuns(runs: RunFigures[]): RepeatedFigures {
       ok: m((r) => r.ok)!, failed: m((r) => r.failed)!,
       p50: m((r) => r.latency.p50)!, p90: m((r) => r.latency.p90)!, p99: m((r) => r.latency.p99)!,
       retrP50: m((r) => r.retr.p50)!,
-      serverCpuMs: m((r) => r.serverCpuMs), cpuMsPerSession: m((r) => r.cpuMsPerSession), peakRssMB: m((r) => r.peakRssMB),
+      serverCpuMs: m((r) => r.serverCpuMs), cpuMsPerSession: m((r) => r.cpuMsPerSession), peakRssMB: m((r) => r.peakRssMB), peakPrivateMB: m((r) => r.peakPrivateMB),
       clientCpuMs: m((r) => r.clientCpuMs)!,
     },
     failuresAllRuns,

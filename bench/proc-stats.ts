@@ -67,22 +67,29 @@ export function processTree(pid: number): number[] {
 /**
  * Proportional set size of one process in KiB (/proc/<pid>/smaps_rollup `Pss`: each shared page divided among the
  * processes that map it), falling back to VmRSS where smaps_rollup is unavailable; 0 if the process has gone.
+ * `anonKb` is its anonymous part (`Pss_Anon`: heap, stacks, copy-on-write pages; not the executable's and libraries'
+ * file-backed pages), 0 where the kernel does not report it.
  */
-export function readPssKb(pid: number): number {
+export function readPssKb(pid: number): { pssKb: number; anonKb: number } {
   try {
-    const m = /^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-    if (m) return Number(m[1]);
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const m = /^Pss:\s+(\d+)/m.exec(text);
+    if (m) return { pssKb: Number(m[1]), anonKb: Number(/^Pss_Anon:\s+(\d+)/m.exec(text)?.[1] ?? 0) };
   } catch { /* no smaps_rollup, or gone */ }
-  return readMemoryKb(pid)?.rssKb ?? 0;
+  return { pssKb: readMemoryKb(pid)?.rssKb ?? 0, anonKb: 0 };
 }
 
 /**
  * Memory of `pid` and its descendants in KiB: the sum of their PSS, so that pages a forking server's processes share
- * (binary, libc) are counted once, not once per connection.
+ * (binary, libc) are counted once, not once per connection; `anonKb` the same sum of their anonymous pages.
  */
-export function treePssKb(pid: number): number {
-  let sum = 0;
-  for (const p of processTree(pid)) sum += readPssKb(p);
+export function treePssKb(pid: number): { pssKb: number; anonKb: number } {
+  const sum = { pssKb: 0, anonKb: 0 };
+  for (const p of processTree(pid)) {
+    const one = readPssKb(p);
+    sum.pssKb += one.pssKb;
+    sum.anonKb += one.anonKb;
+  }
   return sum;
 }
 
@@ -90,9 +97,13 @@ export function treePssKb(pid: number): number {
  * Samples a server's memory while a run is in progress. `peakKb()` is the larger of the main process's VmHWM
  * (exact, kernel-kept peak RSS) and the largest sampled sum of PSS over its process tree (for forking servers such
  * as vsftpd, whose per-connection processes come and go between samples: their figure is a lower bound).
+ * `peakPrivateKb()` is the largest sampled sum of anonymous PSS: the memory the server itself allocated, without the
+ * executable's and libraries' file-backed pages (42 MB of an idle `node`, a few MB of `python3`), which the kernel
+ * shares between processes and can drop and reread.
  */
 export class MemorySampler {
   private peakTreeKb = 0;
+  private peakAnonKb = 0;
   private timer: NodeJS.Timeout | undefined;
   /** @param pid server process; @param intervalMs sampling period in ms (default 100). */
   constructor(private readonly pid: number, private readonly intervalMs = 100) {}
@@ -110,11 +121,19 @@ export class MemorySampler {
     this.sample();
   }
   private sample(): void {
-    try { this.peakTreeKb = Math.max(this.peakTreeKb, treePssKb(this.pid)); } catch { /* gone */ }
+    try {
+      const now = treePssKb(this.pid);
+      this.peakTreeKb = Math.max(this.peakTreeKb, now.pssKb);
+      this.peakAnonKb = Math.max(this.peakAnonKb, now.anonKb);
+    } catch { /* gone */ }
   }
   /** Peak resident memory in KiB seen so far (see class doc). */
   peakKb(): number {
     return Math.max(this.peakTreeKb, readMemoryKb(this.pid)?.hwmKb ?? 0);
+  }
+  /** Peak anonymous (private) memory in KiB over the samples (see class doc); 0 where the kernel does not report it. */
+  peakPrivateKb(): number {
+    return this.peakAnonKb;
   }
 }
 

@@ -26,7 +26,8 @@ export function formatFigures(r: RepeatedFigures): string {
       (r.hitDurationLimit ? '   (duration limit hit)' : ''),
     `  latency ms p50 ${f1(m.p50)}  p90 ${f1(m.p90)}  p99 ${f1(m.p99)}   binary RETR p50 ${f1(m.retrP50)} ms`,
     `  server CPU ${m.serverCpuMs === undefined ? 'n/a (pid unknown)' : `${f1(m.serverCpuMs, 0)} ms = ${f1(m.cpuMsPerSession, 2)} ms/session`}` +
-      `   peak RSS ${m.peakRssMB === undefined ? 'n/a' : `${f1(m.peakRssMB)} MB`}   load generator CPU ${f1(m.clientCpuMs, 0)} ms`,
+      `   peak RSS ${m.peakRssMB === undefined ? 'n/a' : `${f1(m.peakRssMB)} MB`}` +
+      `${m.peakPrivateMB ? ` (private ${f1(m.peakPrivateMB)} MB)` : ''}   load generator CPU ${f1(m.clientCpuMs, 0)} ms`,
   ];
   const reasons = Object.entries(r.failuresAllRuns).sort((a, b) => b[1] - a[1]);
   if (reasons.length) {
@@ -47,13 +48,14 @@ export interface TableRow {
 /** Markdown table in the comparison layout (plus the 3 MiB RETR column). */
 export function formatTable(rows: TableRow[]): string {
   const out = [
-    '| server | C=1 p50 latency | C=50 sessions/s | C=1000 sessions/s (failed of N) | CPU ms/session (C=1 / 50 / 1000) | peak RSS MB (C=1 / 50 / 1000) | 3 MiB RETR p50 |',
+    '| server | C=1 p50 latency | C=50 sessions/s | C=1000 sessions/s (failed of N) | CPU ms/session (C=1 / 50 / 1000) | peak RSS MB, (private) (C=1 / 50 / 1000) | 3 MiB RETR p50 |',
     '|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     if (r.error) { out.push(`| ${r.server} | ${r.error} | | | | | |`); continue; }
     const cpu = [r.c1, r.c50, r.c1000].map((x) => f1(x?.median.cpuMsPerSession, 2)).join(' / ');
-    const rss = [r.c1, r.c50, r.c1000].map((x) => f1(x?.median.peakRssMB, 0)).join(' / ');
+    const rss = [r.c1, r.c50, r.c1000].map((x) => f1(x?.median.peakRssMB, 0) +
+      (x?.median.peakPrivateMB ? ` (${f1(x.median.peakPrivateMB, 0)})` : '')).join(' / ');
     const big = r.c1000 ? `${f1(r.c1000.median.sessionsPerSec, 0)} (${r.c1000.median.failed} of ${r.c1000.n})` : '–';
     out.push(`| ${r.server} | ${f1(r.c1?.median.p50)} ms | ${f1(r.c50?.median.sessionsPerSec, 0)} | ${big} | ${cpu} | ${rss} | ${f1(r.retr3MiB?.median.retrP50)} ms |`);
   }

@@ -120,6 +120,8 @@ describe('bench', function () {
     expect(r).to.include({ ok: 10, failed: 0 });
     expect(r.serverCpuMs).to.be.a('number').and.be.at.least(0);
     expect(r.peakRssMB).to.be.greaterThan(10);     // a Node process is never under 10 MB resident
+    // Private (anonymous) memory is part of the resident memory: node's executable pages are the rest.
+    expect(r.peakPrivateMB).to.be.greaterThan(5).and.lessThan(r.peakRssMB!);
     const folded = foldRuns([r, r, r]);
     expect(folded.median.ok).to.equal(10);
     expect(folded.runs).to.equal(3);
@@ -167,6 +169,7 @@ describe('bench', function () {
       const manifestBytes = (r.bytes - 10 * SIZE) / 10;
       expect(Number.isInteger(manifestBytes) && manifestBytes >= 30 && manifestBytes <= 254, `manifest ${manifestBytes} B`).to.equal(true);
       expect(r.peakRssMB).to.be.greaterThan(0);
+      expect(r.peakPrivateMB).to.be.greaterThan(0).and.at.most(r.peakRssMB! + 1);
     });
   }
 });
