@@ -48,7 +48,7 @@ export interface TableRow {
 /** Markdown table in the comparison layout (plus the 3 MiB RETR column). */
 export function formatTable(rows: TableRow[]): string {
   const out = [
-    '| server | C=1 p50 latency | C=50 sessions/s | C=1000 sessions/s (failed of N) | CPU ms/session (C=1 / 50 / 1000) | peak RSS MB, (private) (C=1 / 50 / 1000) | 3 MiB RETR p50 |',
+    '| server | C=1 p50 latency | C=50 sessions/s | C=1000 sessions/s (failed of N) | CPU ms/session (C=1 / 50 / 1000) | peak RSS MB, private in brackets (C=1 / 50 / 1000) | 3 MiB RETR p50 |',
     '|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
