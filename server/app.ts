@@ -12,6 +12,7 @@ import { startWatcher } from './watcher.ts';
 // HTTP server (operator page, API, device mirror): started only with --http-port
 import { loadAdminPassword } from './http/admin-password.ts';
 import type { MirrorHooks } from './http/hooks.ts';
+import { LiveTransfers } from './http/transfers.ts';
 import { type HttpHandle, startHttp } from './http/server.ts';
 import { type ServedFleet, openServedFleet } from './fleet/serve.ts';
 
@@ -62,6 +63,8 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
   const publisher = new Publisher({ root: config.root, checksums: config.checksums, logger, fleet: fleet.publisherHooks });
   await publisher.reconcile();
   const watcher = await startWatcher({ root: config.root, publisher, logger, stabilityMs: config.stabilityMs });
+  // Running downloads for the operator page's live progress: the mirror's and the FTP server's, in one place.
+  const transfers = config.httpPort === undefined ? undefined : new LiveTransfers();
   let ftp: FtpHandle;
   try {
     ftp = await startFtp({
@@ -79,6 +82,7 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
       maxConnections: config.maxConnections === 0 ? Infinity : config.maxConnections, // 0 = unlimited
       maxPerAddress: config.maxPerAddress === 0 ? undefined : config.maxPerAddress, // 0 = unlimited (ftp.ts default)
       tls: tls?.options,
+      transfers,
     }, logger);
     const served = ftp;
     await fleet.startMetrics(() => served.stats());
@@ -92,7 +96,7 @@ export async function startFirmdrop(config: Config, logger: Logger = loggerFor(c
     try {
       http = await startHttp({
         host: config.httpHost, port: config.httpPort, publisher, users: { users: config.users, anonymous: config.anonymous },
-        adminPassword, hooks: opts.httpHooks ?? fleet.ftpHooks, fleet: fleet.fleet, log: logger,
+        adminPassword, hooks: opts.httpHooks ?? fleet.ftpHooks, fleet: fleet.fleet, log: logger, transfers,
       });
     } catch (err) {
       await watcher.close();

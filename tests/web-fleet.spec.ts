@@ -13,6 +13,7 @@ import type { Page } from 'playwright-core';
 import { ARTIFACTS, launchOrSkip, type TestBrowser } from './support/browser.ts';
 import { addDevices } from '../server/fleet/devices.ts';
 import { ADMIN_PASSWORD, basic, deviceManifest, startHttpRig, type HttpRig } from './support/http-rig.ts';
+import { RawFtp, collect } from './support/raw-ftp.ts';
 
 /** Larger than loopback socket buffers, so a device that stops reading stays `downloading`. */
 const BIG = 24 * 1024 * 1024;
@@ -117,6 +118,34 @@ describe('operator web page: rollout, devices, audit (chromium)', function () {
     await page.locator('#waves tbody tr', { hasText: 'downloaded 1' }).waitFor(); // the waves' counts follow
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).to.equal(42); // same page: no reload
     await shot('fleet-3-downloaded');
+  });
+
+  it('shows a device downloading over FTP live as well (the FTP server records its RETRs for the page)', async () => {
+    const ftp = await RawFtp.connect(rig!.ftpPort);
+    try {
+      // test-02 again (it fetched NEWPROG over HTTP above): the other devices' states are what later tests start from.
+      expect((await ftp.login('test-02', 'pw-test-02')).code).to.equal(230);
+      expect((await ftp.pasvTransfer('RETR UPGRADE.TXT')).data.toString('latin1')).to.match(/^FILE:NEWPROG\n/);
+      // The device starts the binary and stops reading: the transfer stalls once the kernel's buffers are full.
+      const data = await ftp.pasv();
+      data.pause();
+      expect((await ftp.send('RETR NEWPROG')).code).to.equal(150);
+      await row('test-02').locator('[data-field="state"]', { hasText: 'downloading' }).waitFor();
+      await page.waitForFunction(() => {
+        const bar = document.querySelector('#devices tr[data-login="test-02"] progress') as HTMLProgressElement | null;
+        return bar !== null && bar.value > 0;
+      });
+      expect(Number(await row('test-02').locator('progress').getAttribute('value'))).to.be.within(1, BIG - 1);
+      expect(await row('test-02').locator('[data-field="download"]').textContent()).to.match(/^NEWPROG v1: in-progress, [1-9]\d* bytes$/);
+      const rest = collect(data);
+      data.resume();
+      expect((await rest).length).to.equal(BIG);
+      expect((await ftp.read()).code).to.equal(226);
+      await row('test-02').locator('[data-field="state"]', { hasText: 'downloaded' }).waitFor();
+      expect(await row('test-02').locator('progress').getAttribute('value')).to.equal(String(BIG));
+    } finally {
+      ftp.close();
+    }
   });
 
   it('pauses and resumes with the buttons', async () => {

@@ -45,12 +45,13 @@ async function dataConnection(s: Session): Promise<net.Socket | undefined> {
  * slow device is never idle while its transfer progresses.
  */
 async function sendOnData(s: Session, data: net.Socket, src: TransferSource, okText: string,
-                          onEnd?: (bytes: number, failure?: TransferError) => void): Promise<void> {
+                          onEnd?: (bytes: number, failure?: TransferError) => void, onBytes?: (n: number) => void): Promise<void> {
   s.trackDataSocket(data);
   s.send(REPLY_150); // before the first byte (RFC 959 §5.4: the preliminary reply precedes the transfer)
   let bytes = 0;
   const transfer = sendBytes(data, src, (n) => {
     bytes += n;
+    onBytes?.(n);
     s.touch();
   });
   s.transfer = transfer;
@@ -81,10 +82,30 @@ async function sendOnData(s: Session, data: net.Socket, src: TransferSource, okT
   onEnd?.(bytes);
 }
 
+/** A RETR's name in events: as UPGRADE.TXT's FILE: names it (no leading `/`). */
+function fetchName(src: RetrSource): string {
+  return src.release?.name ?? src.file.replace(/^\//, '');
+}
+
+/**
+ * Records a binary's RETR in FtpOptions.transfers while it runs (UPGRADE.TXT, a few hundred bytes in one write, is
+ * not); returns what counts its bytes and ends the record, or undefined when nothing records.
+ */
+function recordRunning(s: Session, src: RetrSource): { add(n: number): void; end(): void } | undefined {
+  const recorder = s.ctx.transfers;
+  if (!recorder || src.file === MANIFEST_PATH) return undefined;
+  let sent = 0;
+  recorder.start(s.id, {
+    login: s.identity?.login ?? '', name: fetchName(src), version: src.release?.version, offset: src.offset, size: src.size,
+    sent: () => sent,
+  });
+  return { add: (n) => { sent += n; }, end: () => recorder.end(s.id) };
+}
+
 /** Emits fetch-start now and returns the once-only fetch-end (also used by Session.detach() to cut it short). */
 function trackFetch(s: Session, src: RetrSource): (bytes: number, outcome: 'completed' | 'cut-short' | 'failed', reason?: string) => void {
-  // Named as UPGRADE.TXT's FILE: names it (no leading `/`); `version` only when a published snapshot is served.
-  const name = src.release?.name ?? src.file.replace(/^\//, '');
+  // `version` only when a published snapshot is served.
+  const name = fetchName(src);
   const base = { sessionId: s.id, address: s.address, login: s.identity?.login ?? '', name, version: src.release?.version, offset: src.offset, size: src.size };
   const startedAt = Date.now();
   const logged = { path: src.file, logOnly: src.file === MANIFEST_PATH };
@@ -131,7 +152,9 @@ async function retr(s: Session, arg: string): Promise<void> {
   if (!data) return;
   const src = files.source(opened, rest);
   const fetchEnd = trackFetch(s, src);
+  const running = recordRunning(s, src);
   await sendOnData(s, data, src, src.file, (bytes, failure) => {
+    running?.end();
     if (!failure) fetchEnd(bytes, 'completed');
     else fetchEnd(bytes, failure.local ? 'failed' : 'cut-short', failure.message);
     if (!failure && 'manifest' in opened && opened.manifest) {
@@ -140,7 +163,7 @@ async function retr(s: Session, arg: string): Promise<void> {
         file: opened.names?.name ?? 'NO_FILE', version: opened.names?.version ?? 0, at: Date.now(),
       });
     }
-  });
+  }, running?.add);
 }
 
 /**

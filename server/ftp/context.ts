@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts';
 import type { LoginThrottle } from '../login-throttle.ts';
 import type { FtpUser } from '../users.ts';
 import type { FilesShared } from './files.ts';
-import type { FtpHooks } from './hooks.ts';
+import type { FtpHooks, TransferRecorder } from './hooks.ts';
 import type { PassivePortPool } from './passive.ts';
 
 /** The server's options with every default applied (server.ts FtpOptions documents each). Times in ms. */
@@ -38,6 +38,8 @@ export interface ServerContext {
   files: FilesShared;
   throttle: LoginThrottle;
   hooks: FtpHooks;
+  /** FtpOptions.transfers: running RETRs of binaries, for live progress. */
+  transfers?: TransferRecorder;
   /** TLS context of the control connection after AUTH TLS, and of TLS data connections (RFC 4217). */
   secureContext?: tls.SecureContext;
   counters: Counters;

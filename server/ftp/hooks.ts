@@ -77,6 +77,29 @@ export interface FtpHooks {
   onEvent?(event: SessionEvent): void;
 }
 
+/** A RETR of a binary while it runs: the file, where it started and its size (bytes), and `sent()` so far (bytes). */
+export interface RunningTransfer {
+  login: string;
+  /** Program name (as UPGRADE.TXT's FILE: names it) or the file's name. */
+  name: string;
+  /** The published VERSION when a snapshot is served. */
+  version: number | undefined;
+  /** The REST offset. */
+  offset: number;
+  size: number;
+  /** Bytes handed to the data connection since `offset`. */
+  sent(): number;
+}
+
+/**
+ * Where running RETRs of binaries are recorded while they run (`FtpOptions.transfers`), for live progress; the
+ * HTTP server's LiveTransfers (../http/transfers.ts) is one. Keyed by session id; `end` always follows `start`.
+ */
+export interface TransferRecorder {
+  start(sessionId: string, t: RunningTransfer): void;
+  end(sessionId: string): void;
+}
+
 /** Live figures of a running FTP server, for metrics. */
 export interface FtpStats {
   /** Control connections open now. */

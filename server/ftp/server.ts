@@ -15,7 +15,7 @@ import type { FtpUser } from '../users.ts';
 import { dispatch } from './commands.ts';
 import type { ServerContext } from './context.ts';
 import { LinkState, Session } from './control.ts';
-import type { FtpHooks, FtpStats } from './hooks.ts';
+import type { FtpHooks, FtpStats, TransferRecorder } from './hooks.ts';
 import { MAX_COMMAND_BYTES } from './line-reader.ts';
 import { endSocket, KEEPALIVE_MS, plainIp } from './net-util.ts';
 import { PassivePortPool } from './passive.ts';
@@ -63,6 +63,8 @@ export interface FtpOptions {
   tls?: tls.SecureContextOptions;
   /** Extension points: logins, per-login offers, session events (hooks.ts). */
   hooks?: FtpHooks;
+  /** Where RETRs of binaries are recorded while they run, for live progress (hooks.ts TransferRecorder). */
+  transfers?: TransferRecorder;
 }
 
 /** A running FTP server. */
@@ -103,6 +105,7 @@ function makeContext(opts: FtpOptions, jail: Jail, logger: Logger, onGone: () =>
     files: { jail, pins: new ManifestPins(), cache: new SnapshotCache(), manifest: new ManifestBytes() },
     throttle: new LoginThrottle(opts.loginThrottle),
     hooks: opts.hooks ?? {},
+    transfers: opts.transfers,
     // One context for the control and data connections (the ticket keys in opts.tls let clients resume sessions).
     secureContext: opts.tls ? tls.createSecureContext(opts.tls) : undefined,
     counters: { transfers: 0 },
